@@ -1,0 +1,37 @@
+"""Recommendation algorithms: numpy / scipy / numba / implicit only; no SQL, no HTTP."""
+
+from cinerec.algorithms.base import (
+    RatingPredictor,
+    Ranked,
+    Reason,
+    Recommender,
+    RecommenderBase,
+    SupportsExplain,
+    SupportsFoldIn,
+)
+from cinerec.algorithms.baseline import BiasBaseline, Popularity
+from cinerec.algorithms.implicit_mf import BPR, EASE, ImplicitALS
+from cinerec.algorithms.knn import ItemKNN, UserKNN
+from cinerec.algorithms.mf import BiasedMF, SVDpp
+from cinerec.algorithms.persist import load, save
+
+__all__ = [
+    "BPR",
+    "EASE",
+    "BiasBaseline",
+    "BiasedMF",
+    "ImplicitALS",
+    "ItemKNN",
+    "Popularity",
+    "Ranked",
+    "RatingPredictor",
+    "Reason",
+    "Recommender",
+    "RecommenderBase",
+    "SVDpp",
+    "SupportsExplain",
+    "SupportsFoldIn",
+    "UserKNN",
+    "load",
+    "save",
+]

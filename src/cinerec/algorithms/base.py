@@ -1,0 +1,225 @@
+"""The algorithm protocol and :class:`RecommenderBase`.
+
+Models implement ``fit`` and ``score`` (and ``predict`` for rating
+prediction); masking, top-k, parameters and persistence are written once
+here. Hyper-parameters are keyword arguments of ``__init__`` stored unchanged;
+learned state ends in ``_``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, ClassVar, NamedTuple, Protocol, Self, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from cinerec.algorithms._topk import topk
+from cinerec.data.interactions import Interactions
+from cinerec.errors import InvalidParameter, NotFittedError
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+class Ranked(NamedTuple):
+    """Recommendations for a batch of users: ``(n_users, k)`` item indices and scores.
+
+    Missing slots (fewer than ``k`` eligible items) hold ``-1`` and NaN.
+    """
+
+    items: IntArray
+    scores: FloatArray
+
+
+class Reason(NamedTuple):
+    """One explanation of a recommendation.
+
+    Attributes:
+        kind: ``liked_item``, ``similar_users``, ``popular``, ``attribute``...
+        text: human-readable sentence fragment.
+        item: the related item index, when there is one.
+        weight: contribution to the score.
+    """
+
+    kind: str
+    text: str
+    item: int | None = None
+    weight: float = 0.0
+
+
+@runtime_checkable
+class Recommender(Protocol):
+    """Anything that can be fitted and can score and rank items for users."""
+
+    def fit(self, data: Interactions) -> Self: ...
+
+    def score(self, users: IntArray, items: IntArray | None = None) -> FloatArray: ...
+
+    def recommend(
+        self, users: IntArray, k: int = 10, *, exclude_seen: bool = True, candidates: IntArray | None = None
+    ) -> Ranked: ...
+
+
+@runtime_checkable
+class RatingPredictor(Protocol):
+    """A model that predicts ratings for (user, item) pairs on the rating scale."""
+
+    def predict(self, users: IntArray, items: IntArray) -> FloatArray: ...
+
+
+@runtime_checkable
+class SupportsFoldIn(Protocol):
+    """A model that can build a vector for a user from fresh interactions without refitting."""
+
+    def fold_in(self, items: IntArray, values: FloatArray) -> FloatArray: ...
+
+
+@runtime_checkable
+class SupportsExplain(Protocol):
+    """A model that can say why it recommends an item."""
+
+    def explain(self, user: int, item: int, n: int = 3) -> list[Reason]: ...
+
+
+class RecommenderBase:
+    """Shared behaviour of every cinerec recommender.
+
+    Subclasses set :attr:`name`, implement :meth:`fit` (calling
+    :meth:`_remember` first) and :meth:`score`. Everything ending in ``_``
+    after fitting is the model's learned state and is what
+    :func:`cinerec.algorithms.persist.save` writes.
+
+    Attributes:
+        name: registry name, e.g. ``item-knn``.
+        predicts_ratings: whether :meth:`predict` gives ratings.
+    """
+
+    name: ClassVar[str] = "base"
+    predicts_ratings: ClassVar[bool] = False
+
+    # ------------------------------------------------------------ parameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyper-parameters as given to ``__init__``."""
+        return {p: getattr(self, p) for p in self._param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        """Change hyper-parameters (before fitting).
+
+        Raises:
+            InvalidParameter: for a name ``__init__`` does not take.
+        """
+        names = set(self._param_names())
+        for key, value in params.items():
+            if key not in names:
+                raise InvalidParameter(f"{self.name} has no parameter {key!r}; it takes {sorted(names)}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # --------------------------------------------------------------- fitting
+    def fit(self, data: Interactions) -> Self:
+        """Learn from ``data``; returns ``self``."""
+        raise NotImplementedError
+
+    def _remember(self, data: Interactions) -> None:
+        """Record the shape and the seen-items mask of the training data."""
+        self.n_users_ = data.n_users
+        self.n_items_ = data.n_items
+        self.seen_ = data.binary.copy()
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` (or a load) has happened."""
+        return hasattr(self, "n_items_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() first")
+
+    def _split_users(self, users: npt.ArrayLike) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+        """Users as an int array and a mask of those the model knows."""
+        self._check_fitted()
+        u = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        known = (u >= 0) & (u < self.n_users_)
+        return u, known
+
+    def _items(self, items: npt.ArrayLike | None) -> IntArray:
+        if items is None:
+            return np.arange(self.n_items_, dtype=np.int64)
+        return np.atleast_1d(np.asarray(items, dtype=np.int64))
+
+    # --------------------------------------------------------------- scoring
+    def score(self, users: IntArray, items: IntArray | None = None) -> FloatArray:
+        """Scores ``(len(users), len(items))``, higher is better, NaN where the model cannot score.
+
+        Unknown users (index ``-1`` or beyond the training data) and unknown
+        items get NaN unless the model has a fallback (popularity, content).
+        """
+        self._check_fitted()
+        u, known = self._split_users(users)
+        it = self._items(items)
+        out = np.full((len(u), len(it)), np.nan)
+        valid_items = (it >= 0) & (it < self.n_items_)
+        if known.any() and valid_items.any():
+            block = self._score_known(u[known])
+            out[np.ix_(known, valid_items)] = block[:, it[valid_items]]
+        return out
+
+    def _score_known(self, users: IntArray) -> FloatArray:
+        """Scores of known users over all training items; subclasses implement this."""
+        raise NotImplementedError
+
+    def recommend(
+        self,
+        users: IntArray | int,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        candidates: IntArray | None = None,
+    ) -> Ranked:
+        """Top-``k`` items for each user, best first.
+
+        Args:
+            users: dense user indices.
+            k: list length.
+            exclude_seen: drop items the user interacted with in training.
+            candidates: restrict to these item indices.
+
+        Returns:
+            :class:`Ranked` with ``(n_users, k)`` arrays.
+        """
+        u = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        scores = self.score(u)
+        exclude = None
+        if exclude_seen:
+            known = (u >= 0) & (u < self.n_users_)
+            rows = np.where(known, u, 0)
+            exclude = self.seen_[rows]
+            if not known.all():
+                exclude = sp.diags(known.astype(np.float64)) @ exclude
+                exclude.eliminate_zeros()
+        allowed = None
+        if candidates is not None:
+            allowed = np.zeros(self.n_items_, dtype=bool)
+            c = np.asarray(candidates, dtype=np.int64)
+            allowed[c[(c >= 0) & (c < self.n_items_)]] = True
+        items, vals = topk(scores, k, exclude=exclude, allowed=allowed)
+        return Ranked(items, vals)
+
+    # ----------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Write a versioned artifact folder (see :mod:`cinerec.algorithms.persist`)."""
+        from cinerec.algorithms.persist import save
+
+        return save(self, path)

@@ -1,0 +1,58 @@
+"""``cinerec serve`` and ``cinerec demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cinerec.cli._common import engine, ensure_schema, settings
+
+
+def serve(
+    host: str | None = typer.Option(None, help="interface (default CINEREC_HOST, 127.0.0.1)"),
+    port: int | None = typer.Option(None, help="port (default CINEREC_PORT, 8000)"),
+) -> None:
+    """Serve the site and API with uvicorn."""
+    import uvicorn
+
+    from cinerec.web import create_app
+
+    s = settings()
+    ensure_schema(s)
+    uvicorn.run(create_app(s), host=host or s.host, port=port or s.port, log_level="info", access_log=False)
+
+
+def demo(
+    data: Path | None = typer.Option(None, "--data", help="local dataset folder instead of downloading"),
+    dataset: str = typer.Option("ml-latest-small", "--dataset", help="dataset to fetch when --data is not given"),
+    algo: str = typer.Option("implicit-als", "--algo", help="model to train"),
+    retrain: bool = typer.Option(False, "--retrain", help="train even if a model is already active"),
+    serve_site: bool = typer.Option(True, "--serve/--no-serve", help="start the site after setting up"),
+    host: str | None = typer.Option(None, help="interface"),
+    port: int | None = typer.Option(None, help="port"),
+) -> None:
+    """One command: create the database, get and import a dataset, train a model, serve the site."""
+    from cinerec.cli.data import print_report
+    from cinerec.data.fetch import fetch
+    from cinerec.data.readers import read_dataset
+    from cinerec.service.registry import ModelRegistry
+    from cinerec.service.training import train_from_store
+    from cinerec.store.importer import import_dataset
+
+    s = settings()
+    typer.echo(f"cinerec home: {s.home}")
+    ensure_schema(s)
+    folder = data if data is not None else fetch(dataset, s.resolved_cache_dir, data_dir=s.data_dir)
+    typer.echo(f"dataset: {folder}")
+    ds = read_dataset(folder, name=None if data is None else None)
+    print_report(import_dataset(engine(s), ds))
+    registry = ModelRegistry(s.models_dir)
+    if retrain or registry.active_version() is None:
+        info = train_from_store(engine(s), registry, algo)
+        typer.echo(f"trained {info.version} in {info.extra.get('fit_seconds')} s")
+    else:
+        typer.echo(f"serving the active model {registry.active_version()} (use --retrain to train again)")
+    if serve_site:
+        typer.echo(f"open http://{host or s.host}:{port or s.port}/")
+        serve(host=host, port=port)

@@ -1,0 +1,64 @@
+"""Validated settings, read from ``CINEREC_*`` environment variables.
+
+Nothing is read at import time: call :func:`get_settings`, which caches one
+instance per process (tests clear it with ``get_settings.cache_clear()``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".cinerec"
+
+
+class Settings(BaseSettings):
+    """cinerec's configuration.
+
+    Attributes:
+        home: folder for the SQLite database, model artifacts and reports.
+        database_url: SQLAlchemy URL; defaults to SQLite under ``home``.
+        data_dir: folder holding datasets (``ml-latest-small/`` ...), searched
+            before downloading; tests point it at ``../shared/data``.
+        cache_dir: download cache; defaults to ``home/datasets``.
+        sqlite_busy_timeout_ms: how long SQLite waits for a lock.
+        host, port: where ``cinerec serve`` listens.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CINEREC_", extra="forbid")
+
+    home: Path = Field(default_factory=_default_home)
+    database_url: str | None = None
+    data_dir: Path | None = None
+    cache_dir: Path | None = None
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to ``sqlite:///<home>/cinerec.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'cinerec.db'}"
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        """The dataset download cache folder."""
+        return self.cache_dir or self.home / "datasets"
+
+    @property
+    def models_dir(self) -> Path:
+        """Where versioned model artifacts are written."""
+        return self.home / "models"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,172 @@
+"""Download, verify and unpack the public MovieLens datasets into a cache folder.
+
+Checksums are recorded here for the frozen releases (100K, 1M, 10M, 20M, 25M).
+``ml-latest-small`` is republished by GroupLens from time to time, so it is
+verified against the ``.md5`` file GroupLens publishes beside the archive.
+A dataset already present under ``CINEREC_DATA_DIR`` or in the cache is
+used as is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cinerec.data.readers import detect_format, safe_extract
+from cinerec.errors import DataFormatError, DownloadError, NotFound
+
+BASE_URL = "https://files.grouplens.org/datasets/movielens"
+
+
+@dataclass(frozen=True)
+class RemoteDataset:
+    """A downloadable dataset.
+
+    Attributes:
+        name: the CLI name, e.g. ``ml-100k``.
+        url: archive address.
+        md5: recorded checksum, or ``None`` to use the published ``.md5`` file.
+        folder: the folder the archive unpacks into.
+    """
+
+    name: str
+    url: str
+    md5: str | None
+    folder: str
+
+
+DATASETS: dict[str, RemoteDataset] = {
+    d.name: d
+    for d in (
+        RemoteDataset("ml-latest-small", f"{BASE_URL}/ml-latest-small.zip", None, "ml-latest-small"),
+        RemoteDataset("ml-100k", f"{BASE_URL}/ml-100k.zip", "0e33842e24a9c977be4e0107933c0723", "ml-100k"),
+        RemoteDataset("ml-1m", f"{BASE_URL}/ml-1m.zip", "c4d9eecfca2ab87c1945afe126590906", "ml-1m"),
+        RemoteDataset("ml-25m", f"{BASE_URL}/ml-25m.zip", "6b51fb2759a8657d3bfcbfc42b592ada", "ml-25m"),
+    )
+}
+
+Progress = Callable[[int, int | None], None]
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _offline_message(ds: RemoteDataset, exc: BaseException) -> str:
+    return (
+        f"Could not download {ds.name} from {ds.url} ({exc}). This machine may have no internet access. "
+        f"Download the archive elsewhere and run `cinerec data fetch {ds.name} --path FILE.zip`, "
+        f"or point CINEREC_DATA_DIR at a folder that holds {ds.folder}/ (or pass --data PATH to the command)."
+    )
+
+
+def _download(url: str, dest: Path, progress: Progress | None, timeout: float) -> None:
+    with urllib.request.urlopen(url, timeout=timeout) as resp, dest.open("wb") as out:  # noqa: S310 (https constant)
+        total = resp.length
+        done = 0
+        while chunk := resp.read(1 << 16):
+            out.write(chunk)
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+
+
+def _published_md5(ds: RemoteDataset, timeout: float) -> str:
+    with urllib.request.urlopen(ds.url + ".md5", timeout=timeout) as resp:  # noqa: S310
+        text = resp.read(4096).decode("ascii", errors="replace")
+    digest = next((w for w in text.replace("=", " ").split() if len(w) == 32), None)
+    if digest is None:
+        raise DownloadError(f"cannot read the published checksum at {ds.url}.md5")
+    return digest.lower()
+
+
+def find_local(name: str, data_dir: Path | None, cache_dir: Path) -> Path | None:
+    """A folder already holding dataset ``name``, in ``data_dir`` or the cache, else ``None``."""
+    for root in (data_dir, cache_dir):
+        if root is None:
+            continue
+        cand = Path(root) / name
+        if cand.is_dir():
+            try:
+                detect_format(cand)
+            except DataFormatError:
+                continue
+            return cand
+    return None
+
+
+def fetch(
+    name: str,
+    cache_dir: Path,
+    *,
+    archive: Path | None = None,
+    data_dir: Path | None = None,
+    progress: Progress | None = None,
+    timeout: float = 30.0,
+) -> Path:
+    """Make dataset ``name`` available locally and return its folder.
+
+    Args:
+        name: one of :data:`DATASETS`.
+        cache_dir: where archives are unpacked (``<cache>/<name>/``).
+        archive: a local copy of the archive to verify and unpack instead of downloading.
+        data_dir: a folder searched first (``CINEREC_DATA_DIR``).
+        progress: called with (bytes done, total or None) while downloading.
+        timeout: network timeout in seconds.
+
+    Raises:
+        NotFound: unknown dataset name.
+        DownloadError: no network (the message names the URL and ``--path``),
+            or a checksum mismatch.
+    """
+    if name not in DATASETS:
+        raise NotFound(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    ds = DATASETS[name]
+    if archive is None:
+        local = find_local(ds.folder, data_dir, cache_dir)
+        if local is not None:
+            return local
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=cache_dir) as tmp:
+        zpath = Path(tmp) / f"{name}.zip"
+        try:
+            if archive is not None:
+                if not archive.is_file():
+                    raise NotFound(f"archive {archive} does not exist")
+                shutil.copyfile(archive, zpath)
+                expected = ds.md5
+            else:
+                expected = ds.md5 or _published_md5(ds, timeout)
+                _download(ds.url, zpath, progress, timeout)
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            if isinstance(exc, FileNotFoundError) and archive is not None:
+                raise
+            raise DownloadError(_offline_message(ds, exc)) from None
+        if expected is not None:
+            got = _md5(zpath)
+            if got != expected:
+                raise DownloadError(
+                    f"checksum mismatch for {name}: expected md5 {expected}, got {got}; "
+                    "the download is corrupt or not the official archive"
+                )
+        unpack = Path(tmp) / "unpacked"
+        unpack.mkdir()
+        safe_extract(zpath, unpack)
+        fmt, folder = detect_format(unpack)
+        if folder.is_file():
+            folder = folder.parent
+        target = cache_dir / ds.folder
+        if target.exists():
+            shutil.rmtree(target)
+        folder.rename(target)  # same filesystem: atomic
+    return target

@@ -1,0 +1,242 @@
+"""Shared parsing for delimited files: encodings, line numbers, typed columns.
+
+Every reader goes through :func:`read_table`, so every structural problem is
+reported the same way: a :class:`~cinerec.errors.DataFormatError` naming the
+file, the 1-based line and the field. Row-level problems (a rating out of
+range, an unknown movie) are not fatal: they are collected as
+:class:`Problem` records and the row is rejected.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from cinerec.errors import DataFormatError
+
+#: Upper bound for a plausible unix timestamp (year 2100).
+MAX_TIMESTAMP = 4_102_444_800
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One rejected row: where it is and why.
+
+    Attributes:
+        path: the file name.
+        line: 1-based line number.
+        field: the offending column.
+        reason: a short, stable reason ("rating out of range", ...).
+        value: the offending raw value.
+    """
+
+    path: str
+    line: int
+    field: str
+    reason: str
+    value: str = ""
+
+    def __str__(self) -> str:
+        return f"{Path(self.path).name}:{self.line}: field '{self.field}': {self.reason} ({self.value!r})"
+
+
+@dataclass
+class Problems:
+    """An accumulating list of :class:`Problem` with counts by reason."""
+
+    items: list[Problem] = field(default_factory=list)
+    dropped: Counter[str] = field(default_factory=Counter)
+
+    def add_many(self, path: Path, lines: npt.ArrayLike, fld: str, reason: str, values: npt.ArrayLike) -> None:
+        """Record one problem per (line, value)."""
+        for ln, v in zip(np.asarray(lines).tolist(), np.asarray(values).tolist(), strict=True):
+            self.items.append(Problem(str(path), int(ln), fld, reason, str(v)))
+
+    def count_dropped(self, reason: str, n: int) -> None:
+        """Count rows removed by cleaning that are not errors (exact duplicates...)."""
+        if n:
+            self.dropped[reason] += n
+
+    def by_reason(self) -> dict[str, int]:
+        """Rejected and dropped row counts by reason."""
+        c = Counter(p.reason for p in self.items)
+        c.update(self.dropped)
+        return dict(sorted(c.items()))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def _first_bad_utf8(path: Path) -> tuple[int, int, int]:
+    """(line, column, byte) of the first byte sequence that is not UTF-8."""
+    line = 1
+    with path.open("rb") as fh:
+        for raw in fh:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return line, exc.start + 1, raw[exc.start]
+            line += 1
+    return line, 0, 0
+
+
+def read_table(
+    path: Path,
+    *,
+    columns: Sequence[str],
+    sep: str = ",",
+    header: bool = True,
+    encoding: str = "utf-8",
+    required: Sequence[str] | None = None,
+    optional: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Parse a delimited file into string columns plus a ``_line`` column.
+
+    Args:
+        path: the file.
+        columns: without a header, the names of the fields in order; with a
+            header, the columns that must be present (``required`` overrides).
+        sep: the delimiter; multi-character separators such as ``::`` work.
+        header: whether the first line names the columns.
+        encoding: ``utf-8`` (a BOM is accepted) or ``latin-1``.
+        required: columns that must exist (defaults to ``columns``).
+        optional: further columns kept when present.
+
+    Returns:
+        A frame of ``str`` values (missing values as ``""``) with the 1-based
+        physical line number of each row in ``_line``; blank lines skipped.
+
+    Raises:
+        DataFormatError: empty file, undecodable bytes, a missing column, or
+            a line with too many or too few fields.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError("file not found", path=path)
+    if path.stat().st_size == 0:
+        raise DataFormatError("the file is empty (0 bytes)", path=path)
+    raw = path.read_bytes()
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        if raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            ln, col, byte = _first_bad_utf8(path)
+            raise DataFormatError(
+                f"byte 0x{byte:02x} at column {col} is not valid UTF-8; "
+                "save the file as UTF-8 (or choose the dataset's own format)",
+                path=path, line=ln,
+            ) from None
+    else:
+        text = raw.decode(encoding)
+    del raw
+    # Only \n (and \r\n) end a line: U+0085 and friends stay inside fields.
+    text = text.replace("\r\n", "\n")
+    if not text.strip():
+        raise DataFormatError("the file has no data lines", path=path)
+    if len(sep) > 1:
+        if "\t" in text:
+            # a tab would be mistaken for the replacement separator below
+            raise DataFormatError(f"unexpected tab character; fields must be separated by '{sep}'", path=path)
+        text = text.replace(sep, "\t")
+        sep = "\t"
+    quoting = csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE
+    names: list[str] | None = None if header else list(columns)
+    try:
+        df = pd.read_csv(
+            io.StringIO(text), sep=sep, header=0 if header else None, names=names,
+            dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False,
+            quoting=quoting, engine="c", lineterminator="\n", on_bad_lines="error",
+            index_col=False,
+        )
+    except pd.errors.ParserError as exc:
+        msg = str(exc)
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
+        if m:
+            raise DataFormatError(
+                f"expected {m.group(1)} fields, found {m.group(3)}; check the delimiter and quoting",
+                path=path, line=int(m.group(2)),
+            ) from None
+        m = re.search(r"line (\d+)", msg)
+        raise DataFormatError(
+            f"cannot parse: {msg.splitlines()[0]}", path=path, line=int(m.group(1)) if m else None
+        ) from None
+    except (pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
+        raise DataFormatError(f"cannot parse: {exc}", path=path) from None
+    if header:
+        df.columns = [str(c).strip() for c in df.columns]
+        if len(set(df.columns)) != len(df.columns):
+            raise DataFormatError(f"duplicated column names in the header: {list(df.columns)}", path=path, line=1)
+        need = list(required if required is not None else columns)
+        missing = [c for c in need if c not in df.columns]
+        if missing:
+            raise DataFormatError(
+                f"missing column(s) {missing}; the header has {list(df.columns)}", path=path, line=1
+            )
+        if columns:
+            wanted = set(columns) | set(optional) | set(need)
+            df = df[[c for c in df.columns if c in wanted]]
+    first = 2 if header else 1
+    df.insert(len(df.columns), "_line", np.arange(first, first + len(df), dtype=np.int64))
+    data_cols = [c for c in df.columns if c != "_line"]
+    if df.empty:
+        raise DataFormatError("the file has a header but no data lines", path=path)
+    cells = df[data_cols]
+    blank = (cells == "").all(axis=1).to_numpy()
+    if blank.any():
+        df = df[~blank]
+    if df.empty:
+        raise DataFormatError("the file has no data lines", path=path)
+    # pandas pads short rows with "": a missing last field is a short line
+    if not header or len(data_cols) > 1:
+        last = df[data_cols[-1]]
+        short_mask = last.isna().to_numpy()
+        if short_mask.any():
+            ln = int(df["_line"].to_numpy()[short_mask][0])
+            raise DataFormatError(f"expected {len(data_cols)} fields, found fewer", path=path, line=ln)
+    return df.reset_index(drop=True)
+
+
+def parse_numbers(
+    df: pd.DataFrame, col: str, path: Path, problems: Problems, *, reason: str, integer: bool = False
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Parse a string column as numbers; unparseable cells become problems.
+
+    Returns:
+        The values (NaN where invalid) and a boolean mask of valid rows.
+    """
+    s = df[col].str.strip()
+    vals = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
+    ok = np.isfinite(vals)
+    if integer:
+        ok &= np.equal(np.floor(np.where(ok, vals, 0)), np.where(ok, vals, 0))
+    bad = ~ok
+    if bad.any():
+        problems.add_many(path, df["_line"].to_numpy()[bad], col, reason, s.to_numpy()[bad])
+    return vals, ok
+
+
+def check_range(
+    df: pd.DataFrame, col: str, vals: npt.NDArray[np.float64], ok: npt.NDArray[np.bool_],
+    lo: float, hi: float, path: Path, problems: Problems, *, step: float | None = None,
+) -> npt.NDArray[np.bool_]:
+    """Reject values outside ``[lo, hi]`` (or off the ``step`` grid); returns the new mask."""
+    inrange = ok & (vals >= lo) & (vals <= hi)
+    if step:
+        grid = np.isclose(np.round(vals / step) * step, vals)
+        inrange &= grid
+    bad = ok & ~inrange
+    if bad.any():
+        what = f"not in {lo:g}-{hi:g}" + (f" in steps of {step:g}" if step else "")
+        problems.add_many(path, df["_line"].to_numpy()[bad], col, f"rating out of range ({what})", df[col].to_numpy()[bad])
+    return inrange

@@ -1,0 +1,1 @@
+"""Serving: the versioned model registry, training jobs and the live recommender."""

@@ -1,0 +1,264 @@
+"""The relational data model (SQLAlchemy 2, typed declarative mapping).
+
+Dataset rows are keyed by ``(source, source_id)`` so re-importing a dataset
+updates in place; rows people create on the site have ``source = NULL``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Bounds of a star rating stored in the database.
+RATING_MIN, RATING_MAX = 0.5, 5.0
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a constraint naming convention (stable migrations)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    """A person with an account, or a profile imported from a dataset (no password)."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("source", "source_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    display_name: Mapped[str | None] = mapped_column(String(100))
+    locale: Mapped[str] = mapped_column(String(16), default="en")
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    source: Mapped[str | None] = mapped_column(String(64))
+    source_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Movie(Base):
+    """A film. ``title`` is never a key: ids are."""
+
+    __tablename__ = "movies"
+    __table_args__ = (UniqueConstraint("source", "source_id"), Index("ix_movies_title", "title"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    year: Mapped[int | None] = mapped_column(SmallInteger, index=True)
+    overview: Mapped[str | None] = mapped_column(Text)
+    runtime: Mapped[int | None] = mapped_column(SmallInteger)
+    poster_url: Mapped[str | None] = mapped_column(String(500))
+    imdb_id: Mapped[str | None] = mapped_column(String(16), index=True)
+    tmdb_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    source: Mapped[str | None] = mapped_column(String(64))
+    source_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    genres: Mapped[list[Genre]] = relationship(secondary="movie_genres", lazy="selectin", order_by="Genre.name")
+
+
+class Genre(Base):
+    """A genre name from the canonical vocabulary."""
+
+    __tablename__ = "genres"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class MovieGenre(Base):
+    """Association of movies and genres."""
+
+    __tablename__ = "movie_genres"
+
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True)
+    genre_id: Mapped[int] = mapped_column(ForeignKey("genres.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class Person(Base):
+    """A director, writer or cast member."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    tmdb_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+
+
+class Credit(Base):
+    """A person's role on a film: ``director``, ``writer`` or ``cast`` (with billing order)."""
+
+    __tablename__ = "credits"
+    __table_args__ = (
+        UniqueConstraint("movie_id", "person_id", "role"),
+        CheckConstraint("role IN ('director', 'writer', 'cast')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    character: Mapped[str | None] = mapped_column(String(200))
+    order: Mapped[int | None] = mapped_column(SmallInteger)
+
+
+class Tag(Base):
+    """A free-text tag a user put on a film."""
+
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("user_id", "movie_id", "tag"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
+    tag: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Rating(Base):
+    """One star rating per user and film (0.5-5 in half steps)."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        UniqueConstraint("user_id", "movie_id"),
+        CheckConstraint(f"value >= {RATING_MIN} AND value <= {RATING_MAX}", name="value_range"),
+        Index("ix_ratings_movie_id", "movie_id"),
+        Index("ix_ratings_updated_at", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"))
+    value: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Review(Base):
+    """A written review; sentiment is filled in by the NLP pipeline."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        Index("ix_reviews_movie_id", "movie_id"),
+        Index("ix_reviews_user_id", "user_id"),
+        CheckConstraint("visibility IN ('public', 'followers', 'private', 'draft')", name="visibility"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(8))
+    sentiment: Mapped[float | None] = mapped_column(Float)
+    visibility: Mapped[str] = mapped_column(String(16), default="public")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Share(Base):
+    """A film shared with a note, to followers or through an unguessable public link."""
+
+    __tablename__ = "shares"
+    __table_args__ = (CheckConstraint("audience IN ('followers', 'public')", name="audience"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    audience: Mapped[str] = mapped_column(String(16), default="followers")
+    token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Follow(Base):
+    """``follower`` follows ``followee``."""
+
+    __tablename__ = "follows"
+    __table_args__ = (CheckConstraint("follower_id != followee_id", name="not_self"),)
+
+    follower_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    followee_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WatchlistItem(Base):
+    """A film on a user's watchlist."""
+
+    __tablename__ = "watchlist"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Event(Base):
+    """An interaction event for real-time updates and A/B analysis.
+
+    ``kind`` is one of impression, click, rate, review, share, watchlist;
+    ``experiment``/``variant``/``model_version``/``position`` record what was shown.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_user_created", "user_id", "created_at"),
+        Index("ix_events_experiment_variant", "experiment", "variant"),
+        CheckConstraint("kind IN ('impression', 'click', 'rate', 'review', 'share', 'watchlist')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    movie_id: Mapped[int | None] = mapped_column(ForeignKey("movies.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))
+    experiment: Mapped[str | None] = mapped_column(String(64))
+    variant: Mapped[str | None] = mapped_column(String(64))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    position: Mapped[int | None] = mapped_column(SmallInteger)
+    value: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ImportRun(Base):
+    """An audit record of one completed dataset import."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), index=True)
+    path: Mapped[str] = mapped_column(String(1000))
+    format: Mapped[str] = mapped_column(String(16))
+    counts: Mapped[dict[str, int]] = mapped_column(JSON)
+    rejected: Mapped[dict[str, int]] = mapped_column(JSON)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,1 @@
+"""Query functions over the store, one module per aggregate."""

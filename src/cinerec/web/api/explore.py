@@ -1,0 +1,34 @@
+"""Recommendations for public dataset profiles (the research data imported from MovieLens).
+
+Site accounts are never reachable here: their recommendations are private.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from cinerec.service.recommender import MAX_K
+from cinerec.store.repos import users as user_repo
+from cinerec.web.deps import ServiceDep, SessionDep
+from cinerec.web.present import recommendations_out
+from cinerec.web.schemas import ErrorOut, RecommendationsOut
+
+router = APIRouter(tags=["explore"])
+
+
+@router.get(
+    "/explore/profiles/{user_id}/recommendations",
+    response_model=RecommendationsOut,
+    responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
+def profile_recommendations(
+    user_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    session: SessionDep,
+    service: ServiceDep,
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+) -> RecommendationsOut:
+    """Top-k movies for a dataset profile, with the model version and reasons."""
+    user_repo.get_dataset_profile(session, user_id)
+    return recommendations_out(session, service.recommend(user_id, k))

@@ -1,0 +1,82 @@
+"""Pydantic schemas of the HTTP API (``*Out`` for responses, ``*In`` for bodies)."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+T = TypeVar("T")
+
+
+class ListOut(BaseModel, Generic[T]):
+    """The list envelope: a page of ``data`` and the total ``count``."""
+
+    data: list[T]
+    count: int
+
+
+class MovieOut(BaseModel):
+    """A movie as the API shows it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    year: int | None
+    genres: list[str]
+    imdb_id: str | None = None
+    tmdb_id: int | None = None
+    n_ratings: int = 0
+    mean_rating: float | None = None
+
+
+class ReasonOut(BaseModel):
+    """Why a movie was recommended."""
+
+    kind: str
+    text: str
+    weight: float
+    movie_id: int | None = None
+    movie_title: str | None = None
+
+
+class RecommendationOut(BaseModel):
+    """One recommended movie."""
+
+    movie: MovieOut
+    score: float
+    reasons: list[ReasonOut]
+
+
+class RecommendationsOut(BaseModel):
+    """A recommendation list and the model version that produced it."""
+
+    model_version: str
+    algo: str
+    strategy: str
+    data: list[RecommendationOut]
+    count: int
+
+
+class ModelOut(BaseModel):
+    """A published model version."""
+
+    version: str
+    algo: str
+    created_at: str
+    active: bool = False
+
+
+class ErrorBody(BaseModel):
+    """The error envelope's inner object."""
+
+    code: str
+    message: str
+    details: dict[str, object] = {}
+
+
+class ErrorOut(BaseModel):
+    """Every error response: ``{"error": {"code", "message", "details"}}``."""
+
+    error: ErrorBody
