@@ -97,7 +97,7 @@ def safe_extract(archive: Path, dest: Path) -> Path:
         total = sum(i.file_size for i in infos)
         if total > MAX_ARCHIVE_BYTES:
             raise DataFormatError(
-                f"the archive unpacks to {total / 1024**3:.1f} GiB; at most {MAX_ARCHIVE_BYTES / 1024**3:.0f} GiB are accepted",
+                f"the archive unpacks to {total / 1024**3:.1f} GiB ({total} bytes); at most {MAX_ARCHIVE_BYTES / 1024**3:.0f} GiB ({MAX_ARCHIVE_BYTES} bytes) are accepted",
                 path=archive,
             )
         root = dest.resolve()

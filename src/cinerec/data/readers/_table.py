@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -89,6 +90,25 @@ def _first_bad_utf8(path: Path) -> tuple[int, int, int]:
     return line, 0, 0
 
 
+def _first_ragged_line(text: str, sep: str, quoting: int) -> tuple[int, int, int]:
+    """(line, expected, found) of the first row whose field count differs from the first row's."""
+    want = -1
+    line = 0
+    reader = csv.reader(io.StringIO(text), delimiter=sep, quoting=quoting)
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not row:
+                continue
+            if want < 0:
+                want = len(row)
+            elif len(row) != want:
+                return line, want, len(row)
+    except csv.Error:
+        return reader.line_num, max(want, 0), 0
+    return max(line, 1), max(want, 0), max(want, 0)
+
+
 def read_table(
     path: Path,
     *,
@@ -151,14 +171,19 @@ def read_table(
         text = text.replace(sep, "\t")
         sep = "\t"
     quoting = csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE
-    names: list[str] | None = None if header else list(columns)
     try:
-        df = pd.read_csv(
-            io.StringIO(text), sep=sep, header=0 if header else None, names=names,
-            dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False,
-            quoting=quoting, engine="c", lineterminator="\n", on_bad_lines="error",
-            index_col=False,
-        )
+        with warnings.catch_warnings():
+            # a row longer than the header is truncated with a mere warning: make it an error
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            df = pd.read_csv(
+                io.StringIO(text), sep=sep, header=0 if header else None,
+                dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False,
+                quoting=quoting, engine="c", lineterminator="\n", on_bad_lines="error",
+                index_col=False,
+            )
+    except pd.errors.ParserWarning:
+        ln, want, got = _first_ragged_line(text, sep, quoting)
+        raise DataFormatError(f"expected {want} fields, found {got}; check the delimiter and quoting", path=path, line=ln) from None
     except pd.errors.ParserError as exc:
         msg = str(exc)
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
@@ -186,6 +211,15 @@ def read_table(
         if columns:
             wanted = set(columns) | set(optional) | set(need)
             df = df[[c for c in df.columns if c in wanted]]
+    else:
+        want = len(columns)
+        if df.shape[1] != want:
+            # pandas takes the field count from the first line: that line is the odd one
+            ln = 1 + next((k for k, line in enumerate(text.split("\n")) if line.strip()), 0)
+            raise DataFormatError(
+                f"expected {want} fields, found {df.shape[1]}; check the delimiter", path=path, line=ln
+            )
+        df.columns = list(columns)
     first = 2 if header else 1
     df.insert(len(df.columns), "_line", np.arange(first, first + len(df), dtype=np.int64))
     data_cols = [c for c in df.columns if c != "_line"]
@@ -197,13 +231,20 @@ def read_table(
         df = df[~blank]
     if df.empty:
         raise DataFormatError("the file has no data lines", path=path)
-    # pandas pads short rows with "": a missing last field is a short line
-    if not header or len(data_cols) > 1:
-        last = df[data_cols[-1]]
-        short_mask = last.isna().to_numpy()
-        if short_mask.any():
-            ln = int(df["_line"].to_numpy()[short_mask][0])
-            raise DataFormatError(f"expected {len(data_cols)} fields, found fewer", path=path, line=ln)
+    # pandas pads short rows with "": re-check rows whose last field is empty
+    if len(data_cols) > 1:
+        suspects = df["_line"].to_numpy()[(df[data_cols[-1]] == "").to_numpy()]
+        if len(suspects):
+            lines = text.split("\n")
+            for ln in suspects[:10_000].tolist():
+                try:
+                    fields = next(csv.reader([lines[ln - 1]], delimiter=sep, quoting=quoting), [])
+                except csv.Error as exc:
+                    raise DataFormatError(f"cannot parse: {exc}", path=path, line=int(ln)) from None
+                if len(fields) < len(data_cols):
+                    raise DataFormatError(
+                        f"expected {len(data_cols)} fields, found {len(fields)}", path=path, line=int(ln)
+                    )
     return df.reset_index(drop=True)
 
 
