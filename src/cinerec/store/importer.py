@@ -191,7 +191,7 @@ def _import_movies(session: Session, dataset: Dataset, src: str, progress: Progr
         return _id_map(session, Movie, src)
     names = sorted({g for gs in movies["genres"] for g in gs})
     _upsert(session, Genre.__table__, [{"name": n} for n in names], ["name"], [])  # type: ignore[arg-type]
-    genre_ids = dict(session.execute(select(Genre.name, Genre.id).where(Genre.name.in_(names))).tuples().all()) if names else {}
+    genre_ids = {n: i for n, i in session.execute(select(Genre.name, Genre.id).where(Genre.name.in_(names)))} if names else {}
 
     def opt(col: str) -> list[Any]:
         if col not in movies:
