@@ -36,7 +36,7 @@ def topk(
     if allowed is not None:
         s[~np.broadcast_to(allowed, s.shape)] = -np.inf
     if k == 0 or n_rows == 0:
-        return np.empty((n_rows, 0), dtype=np.int64), np.empty((n_rows, 0))
+        return np.empty((n_rows, k), dtype=np.int64), np.empty((n_rows, k))
     if k < n_items:
         part = np.argpartition(-s, k - 1, axis=1)[:, :k]
     else:

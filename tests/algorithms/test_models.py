@@ -1,0 +1,93 @@
+"""Every registered algorithm passes the contract, plus a floor on real data."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from cinerec.algorithms.registry import create, names
+from cinerec.data.splits import ml100k_folds, stratified_split
+from cinerec.evaluation.protocols import evaluate_split
+from tests.algorithms.contract import RecommenderContract
+
+
+class TestPopularity(RecommenderContract):
+    algo = "popularity"
+    withheld_first = False
+
+
+class TestBiasBaseline(RecommenderContract):
+    algo = "bias"
+    withheld_first = False
+
+
+class TestItemKNN(RecommenderContract):
+    algo = "item-knn"
+
+
+class TestItemKNNCosine(RecommenderContract):
+    algo = "item-knn"
+    params: ClassVar[dict[str, Any]] = {"similarity": "cosine", "center": "mean"}
+
+
+class TestUserKNN(RecommenderContract):
+    algo = "user-knn"
+
+
+class TestUserKNNPearson(RecommenderContract):
+    algo = "user-knn"
+    params: ClassVar[dict[str, Any]] = {"similarity": "pearson", "center": "none"}
+
+
+class TestBiasedMF(RecommenderContract):
+    algo = "biased-mf"
+    params: ClassVar[dict[str, Any]] = {"n_factors": 8, "n_epochs": 60, "lr": 0.02}
+    withheld_first = False  # a rating predictor: ranks by predicted rating
+
+
+class TestSVDpp(RecommenderContract):
+    algo = "svdpp"
+    params: ClassVar[dict[str, Any]] = {"n_factors": 8, "n_epochs": 60, "lr": 0.02}
+
+
+class TestImplicitALS(RecommenderContract):
+    algo = "implicit-als"
+    params: ClassVar[dict[str, Any]] = {"n_factors": 8, "n_iterations": 10}
+
+
+class TestBPR(RecommenderContract):
+    algo = "bpr"
+    params: ClassVar[dict[str, Any]] = {"n_factors": 8, "n_iterations": 200, "learning_rate": 0.05}
+
+
+class TestEASE(RecommenderContract):
+    algo = "ease"
+    params: ClassVar[dict[str, Any]] = {"regularization": 10.0}
+
+
+def test_every_registered_algorithm_has_a_contract_test() -> None:
+    tested = {c.algo for c in RecommenderContract.__subclasses__()}
+    assert tested == set(names())
+
+
+RMSE_FLOORS = {"bias": 0.965, "item-knn": 0.945, "user-knn": 0.945, "biased-mf": 0.96, "svdpp": 0.95}
+
+
+@pytest.mark.parametrize("algo", sorted(RMSE_FLOORS))
+def test_rmse_floor_on_ml100k_u1(ml100k, algo: str) -> None:  # type: ignore[no-untyped-def]
+    split = next(ml100k_folds(ml100k))
+    row = evaluate_split(create(algo), split, 10)
+    assert row["rmse"] <= RMSE_FLOORS[algo]
+
+
+NDCG_FLOORS = {"popularity": 0.22, "ease": 0.46, "implicit-als": 0.40, "item-knn": 0.28, "bpr": 0.35}
+
+
+@pytest.mark.parametrize("algo", sorted(NDCG_FLOORS))
+def test_ndcg_floor_on_ml100k_stratified(ml100k_data, algo: str) -> None:  # type: ignore[no-untyped-def]
+    split = stratified_split(ml100k_data, 0.75, random_state=42)
+    row = evaluate_split(create(algo), split, 10)
+    assert row["ndcg@k"] >= NDCG_FLOORS[algo]
+    assert np.isfinite(row["coverage"])
