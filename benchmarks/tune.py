@@ -22,8 +22,8 @@ from cinerec.evaluation.protocols import evaluate_split
 DATA = Path(__import__("os").environ.get("CINEREC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 GRIDS = {
-    "implicit-als": {"n_factors": [32, 64, 128], "regularization": [0.1, 1.0, 10.0], "alpha": [1.0, 5.0, 20.0], "n_iterations": [15]},
-    "bpr": {"n_factors": [64, 128], "learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01], "n_iterations": [100, 300]},
+    "implicit-als": {"n_factors": [16, 32, 64], "regularization": [10.0, 30.0, 100.0], "alpha": [0.5, 1.0, 2.0], "n_iterations": [15]},
+    "bpr": {"n_factors": [64, 200], "learning_rate": [0.005, 0.01], "regularization": [0.01, 0.05, 0.1], "n_iterations": [30, 100]},
     "ease": {"regularization": [100.0, 200.0, 300.0, 500.0, 800.0]},
     "item-knn": {"k": [20, 40, 80], "shrinkage": [50.0, 100.0], "reg_item": [5.0, 10.0]},
     "biased-mf": {"n_factors": [50, 100, 200], "lr": [0.005, 0.01], "reg": [0.02, 0.05, 0.1], "n_epochs": [20, 40]},

@@ -60,7 +60,7 @@ class ImplicitALS(_LatentTopN):
 
     name: ClassVar[str] = "implicit-als"
 
-    def __init__(self, n_factors: int = 64, regularization: float = 0.05, alpha: float = 2.0,
+    def __init__(self, n_factors: int = 32, regularization: float = 10.0, alpha: float = 1.0,
                  n_iterations: int = 15, use_ratings: bool = False, random_state: int | None = 42) -> None:
         self.n_factors = n_factors
         self.regularization = regularization
@@ -107,7 +107,7 @@ class BPR(_LatentTopN):
 
     name: ClassVar[str] = "bpr"
 
-    def __init__(self, n_factors: int = 64, learning_rate: float = 0.05, regularization: float = 0.01,
+    def __init__(self, n_factors: int = 64, learning_rate: float = 0.005, regularization: float = 0.01,
                  n_iterations: int = 100, random_state: int | None = 42) -> None:
         self.n_factors = n_factors
         self.learning_rate = learning_rate

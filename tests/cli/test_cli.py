@@ -1,0 +1,123 @@
+"""The CLI end to end in subprocesses: exit codes, one-line errors, summaries, evaluate JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def cli(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cinerec", *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def env(tmp_path: Path, datasets: Path) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("CINEREC_")}
+    e["CINEREC_HOME"] = str(tmp_path / "home")
+    e["CINEREC_DATA_DIR"] = str(datasets)
+    return e
+
+
+def test_fetch_offline_gives_one_paragraph_and_no_traceback(env: dict[str, str], tmp_path: Path) -> None:
+    e = {**env, "CINEREC_DATA_DIR": str(tmp_path / "empty"), "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    r = cli("data", "fetch", "ml-1m", env=e, timeout=120)
+    assert r.returncode == 8
+    assert "Traceback" not in r.stderr
+    assert "https://files.grouplens.org/datasets/movielens/ml-1m.zip" in r.stderr
+    assert "--path" in r.stderr
+
+
+def test_fetch_uses_data_dir_and_local_archive_checksum(env: dict[str, str], tmp_path: Path) -> None:
+    r = cli("data", "fetch", "ml-100k", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().endswith("ml-100k")
+    bogus = tmp_path / "ml-100k.zip"
+    import zipfile
+
+    with zipfile.ZipFile(bogus, "w") as z:
+        z.writestr("ml-100k/u.data", "1\t1\t5\t1\n")
+    r = cli("data", "fetch", "ml-100k", "--path", str(bogus), env=env)
+    assert r.returncode == 8 and "checksum mismatch for ml-100k" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_import_summary_and_idempotent(env: dict[str, str], datasets: Path) -> None:
+    r = cli("data", "import", str(datasets / "ml-100k"), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "100000" in r.stdout and "943" in r.stdout and "1682" in r.stdout
+    r2 = cli("data", "import", str(datasets / "ml-100k"), env=env)
+    assert r2.returncode == 0
+
+
+def test_import_malformed_file_exit_code_and_message(env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user,item,rating\n1,2,3\n1,2\n4,5,3,9\n")
+    r = cli("data", "import", str(bad), env=env)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "error: bad.csv:4: expected 3 fields, found 4; check the delimiter and quoting"
+
+
+def test_db_upgrade_and_current(env: dict[str, str]) -> None:
+    r = cli("db", "upgrade", env=env)
+    assert r.returncode == 0 and "revision 0001" in r.stdout
+    assert cli("db", "current", env=env).stdout.strip() == "0001"
+
+
+def test_evaluate_json_contract(env: dict[str, str], datasets: Path, tmp_path: Path) -> None:
+    out = tmp_path / "res.json"
+    r = cli("evaluate", "--data", str(datasets / "ml-100k"), "--split", "kfold:2", "--algo", "bias,popularity",
+            "--param", "bias.reg_item=5", "--k", "5", "--json", str(out), "--report", str(tmp_path / "rep"), env=env)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    assert doc["split"] == "kfold:2" and doc["k"] == 5 and doc["dataset"] == "ml-100k"
+    keys = {"algo", "params", "fold", "rmse", "mae", "precision@k", "recall@k", "ndcg@k", "map@k", "coverage", "fit_seconds", "predict_seconds"}
+    assert all(keys <= set(row) for row in doc["results"])
+    assert len(doc["results"]) == 4
+    pop = [s for s in doc["summary"] if s["algo"] == "popularity"][0]
+    assert pop["rmse"] is None and pop["ndcg@k"] > 0
+    bias = [s for s in doc["summary"] if s["algo"] == "bias"][0]
+    assert bias["params"]["reg_item"] == 5 and 0.9 < bias["rmse"] < 1.0 and bias["rmse_std"] is not None
+    assert (tmp_path / "rep" / "summary.png").stat().st_size > 1000
+
+
+def test_evaluate_other_rating_scales(env: dict[str, str], tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    f = tmp_path / "ten.csv"
+    lines = ["user,item,rating,timestamp"] + [f"{u},{i},{rng.integers(0, 11)},{1000 + i}" for u in range(60) for i in rng.choice(80, 25, replace=False)]
+    f.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "r.json"
+    r = cli("evaluate", "--data", str(f), "--split", "stratified:0.75", "--algo", "biased-mf", "--json", str(out), env=env)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(out.read_text())["summary"][0]
+    assert 0 < s["rmse"] < 6
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("evaluate", "--data", "X", "--algo", "nope"), "unknown algorithm 'nope'"),
+    (("evaluate", "--data", "X", "--algo", "ease", "--param", "ease.bogus=1"), "ease has no parameter 'bogus'"),
+    (("evaluate", "--data", "X", "--algo", "ease", "--split", "weird:3"), "unknown split 'weird:3'"),
+])
+def test_evaluate_bad_arguments(env: dict[str, str], datasets: Path, args: tuple[str, ...], needle: str) -> None:
+    args = tuple(str(datasets / "ml-100k") if a == "X" else a for a in args)
+    r = cli(*args, env=env)
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
+
+
+def test_train_and_models(env: dict[str, str], datasets: Path) -> None:
+    assert cli("data", "import", str(datasets / "ml-100k"), env=env).returncode == 0
+    r = cli("train", "--algo", "item-knn", env=env)
+    assert r.returncode == 0 and "published" in r.stdout, r.stderr
+    r = cli("train", "--algo", "popularity", env=env)
+    assert r.returncode == 0
+    listed = cli("models", "list", env=env).stdout
+    assert listed.count("\n") == 2 and "* " in listed
+    r = cli("models", "rollback", env=env)
+    assert r.returncode == 0 and "item-knn" in r.stdout
