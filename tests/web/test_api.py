@@ -1,0 +1,106 @@
+"""The site and API over a real SQLite database with ML-100K and a trained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from cinerec.config import get_settings
+from cinerec.data.readers import read_dataset
+from cinerec.service.registry import ModelRegistry
+from cinerec.service.training import train_from_store
+from cinerec.store.db import make_engine
+from cinerec.store.importer import import_dataset
+from cinerec.store.migrate import upgrade
+from cinerec.store.models import User
+from cinerec.web import create_app
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> TestClient:
+    home = tmp_path_factory.mktemp("home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CINEREC_HOME", str(home))
+    mp.delenv("CINEREC_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    s = get_settings()
+    upgrade(s.resolved_database_url)
+    eng = make_engine(s.resolved_database_url)
+    import_dataset(eng, read_dataset(datasets / "ml-100k"))
+    train_from_store(eng, ModelRegistry(s.models_dir), "item-knn")
+    eng.dispose()
+    with TestClient(create_app(s)) as c:
+        yield c
+    mp.undo()
+    get_settings.cache_clear()
+
+
+def test_pages_render(client: TestClient) -> None:
+    for url in ("/", "/movies", "/movies?q=star&genre=Sci-Fi&sort=year", "/movies/1"):
+        r = client.get(url)
+        assert r.status_code == 200, url
+        assert r.headers["content-type"] == "text/html; charset=utf-8"
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert "Star Wars" in client.get("/movies?q=star+wars").text
+
+
+def test_movie_search_is_literal_and_sort_allowlisted(client: TestClient) -> None:
+    for q in ("' OR '1'='1", "%", "_", '"; DROP TABLE users; --'):
+        r = client.get("/api/v1/movies", params={"q": q})
+        assert r.status_code == 200 and r.json() == {"data": [], "count": 0}, q
+    r = client.get("/api/v1/movies", params={"sort": "title;DROP"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+    r = client.get("/api/v1/movies", params={"q": "toy story"})
+    assert r.json()["count"] == 1 and r.json()["data"][0]["year"] == 1995
+    r = client.get("/api/v1/movies", params={"genre": "Film-Noir", "sort": "rating", "limit": 5})
+    assert r.json()["count"] == 24 and len(r.json()["data"]) == 5
+
+
+@pytest.mark.parametrize(("url", "status"), [
+    ("/api/v1/movies/999999", 404), ("/api/v1/movies/x", 422), ("/api/v1/movies/-5", 422),
+    ("/api/v1/movies?limit=1000000", 422), ("/api/v1/movies?offset=-1", 422),
+    ("/api/v1/explore/profiles/1/recommendations?k=1000000000", 422), ("/api/v1/explore/profiles/99999/recommendations", 404),
+])
+def test_bad_input_is_a_4xx_json_error(client: TestClient, url: str, status: int) -> None:
+    r = client.get(url)
+    assert r.status_code == status
+    body = r.json()["error"]
+    assert body["code"] and body["message"] and "Traceback" not in r.text
+
+
+def test_oversized_body_is_413(client: TestClient) -> None:
+    r = client.post("/api/v1/movies", content=b"x" * (2 * 1024 * 1024), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+
+
+def test_recommendations_for_a_dataset_profile(client: TestClient) -> None:
+    r = client.get("/api/v1/explore/profiles/1/recommendations", params={"k": 5})
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["algo"] == "item-knn" and doc["count"] == 5 and doc["model_version"]
+    assert all(d["reasons"] and d["reasons"][0]["movie_title"] for d in doc["data"])
+    active = client.get("/api/v1/models/active").json()
+    assert active["version"] == doc["model_version"]
+    page = client.get("/explore/profiles/1")
+    assert page.status_code == 200 and "because you liked" in page.text
+
+
+def test_site_accounts_are_not_exposed(client: TestClient) -> None:
+    app = client.app
+    with app.state.sessionmaker() as s:  # type: ignore[attr-defined]
+        u = User(username="alice", email="a@example.org")
+        s.add(u)
+        s.commit()
+        uid = u.id
+        assert s.scalar(select(func.count()).select_from(User)) == 944
+    assert client.get(f"/api/v1/explore/profiles/{uid}/recommendations").status_code == 404
+    assert client.get(f"/explore/profiles/{uid}").status_code == 404
+
+
+def test_html_errors_are_pages(client: TestClient) -> None:
+    r = client.get("/movies/999999", headers={"accept": "text/html"})
+    assert r.status_code == 404 and "<h1>404</h1>" in r.text
