@@ -52,14 +52,21 @@ class TestSVDpp(RecommenderContract):
     params: ClassVar[dict[str, Any]] = {"n_factors": 8, "n_epochs": 60, "lr": 0.02}
 
 
+class TestBayesianMF(RecommenderContract):
+    algo = "bayesian-mf"
+    params: ClassVar[dict[str, Any]] = {"n_factors": 4, "n_burnin": 5, "n_samples": 10}
+    withheld_first = False  # a rating predictor: ranks by predicted rating
+
+
 class TestImplicitALS(RecommenderContract):
     algo = "implicit-als"
-    params: ClassVar[dict[str, Any]] = {"n_factors": 8, "n_iterations": 10}
+    # the synthetic structure has rank 2; more factors memorise its noise on 40 users
+    params: ClassVar[dict[str, Any]] = {"n_factors": 2, "n_iterations": 15, "regularization": 0.1}
 
 
 class TestBPR(RecommenderContract):
     algo = "bpr"
-    params: ClassVar[dict[str, Any]] = {"n_factors": 8, "n_iterations": 200, "learning_rate": 0.05}
+    params: ClassVar[dict[str, Any]] = {"n_factors": 2, "n_iterations": 300, "learning_rate": 0.05}
 
 
 class TestEASE(RecommenderContract):
@@ -72,7 +79,7 @@ def test_every_registered_algorithm_has_a_contract_test() -> None:
     assert tested == set(names())
 
 
-RMSE_FLOORS = {"bias": 0.965, "item-knn": 0.945, "user-knn": 0.945, "biased-mf": 0.96, "svdpp": 0.95}
+RMSE_FLOORS = {"bias": 0.965, "item-knn": 0.935, "user-knn": 0.945, "biased-mf": 0.93, "svdpp": 0.925, "bayesian-mf": 0.915}
 
 
 @pytest.mark.parametrize("algo", sorted(RMSE_FLOORS))
@@ -82,7 +89,7 @@ def test_rmse_floor_on_ml100k_u1(ml100k, algo: str) -> None:  # type: ignore[no-
     assert row["rmse"] <= RMSE_FLOORS[algo]
 
 
-NDCG_FLOORS = {"popularity": 0.22, "ease": 0.46, "implicit-als": 0.40, "item-knn": 0.28, "bpr": 0.35}
+NDCG_FLOORS = {"popularity": 0.22, "ease": 0.47, "implicit-als": 0.45, "item-knn": 0.28, "bpr": 0.35}
 
 
 @pytest.mark.parametrize("algo", sorted(NDCG_FLOORS))

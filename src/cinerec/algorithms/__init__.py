@@ -12,12 +12,13 @@ from cinerec.algorithms.base import (
 from cinerec.algorithms.baseline import BiasBaseline, Popularity
 from cinerec.algorithms.implicit_mf import BPR, EASE, ImplicitALS
 from cinerec.algorithms.knn import ItemKNN, UserKNN
-from cinerec.algorithms.mf import BiasedMF, SVDpp
+from cinerec.algorithms.mf import BayesianMF, BiasedMF, SVDpp
 from cinerec.algorithms.persist import load, save
 
 __all__ = [
     "BPR",
     "EASE",
+    "BayesianMF",
     "BiasBaseline",
     "BiasedMF",
     "ImplicitALS",

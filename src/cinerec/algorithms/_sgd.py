@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=True)
 def biased_mf_epoch(  # pragma: no cover - compiled
     users: np.ndarray, items: np.ndarray, ratings: np.ndarray, order: np.ndarray,
     mu: float, bu: np.ndarray, bi: np.ndarray, p: np.ndarray, q: np.ndarray,
@@ -34,7 +34,7 @@ def biased_mf_epoch(  # pragma: no cover - compiled
     return sse
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=True)
 def svdpp_epoch(  # pragma: no cover - compiled
     indptr: np.ndarray, items: np.ndarray, ratings: np.ndarray, user_order: np.ndarray, rng_keys: np.ndarray,
     mu: float, bu: np.ndarray, bi: np.ndarray, p: np.ndarray, q: np.ndarray, y: np.ndarray,

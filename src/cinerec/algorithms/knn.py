@@ -114,8 +114,10 @@ class _KNN(RecommenderBase):
         min_support: int = 1,
         max_neighbors: int = 400,
         reg_user: float = 15.0,
-        reg_item: float = 10.0,
+        reg_item: float = 5.0,
         n_bias_epochs: int = 10,
+        amplification: float = 1.0,
+        denominator_reg: float = 0.3,
     ) -> None:
         self.k = k
         self.min_k = min_k
@@ -127,6 +129,8 @@ class _KNN(RecommenderBase):
         self.reg_user = reg_user
         self.reg_item = reg_item
         self.n_bias_epochs = n_bias_epochs
+        self.amplification = amplification
+        self.denominator_reg = denominator_reg
 
     def _validate(self) -> None:
         if self.similarity not in SIMILARITIES:
@@ -135,6 +139,8 @@ class _KNN(RecommenderBase):
             raise InvalidParameter(f"center must be one of {CENTERS}, got {self.center!r}")
         if self.k < 1 or self.min_k < 0 or self.max_neighbors < 1:
             raise InvalidParameter("k and max_neighbors must be >= 1, min_k >= 0")
+        if self.amplification <= 0 or self.denominator_reg < 0:
+            raise InvalidParameter("amplification must be > 0 and denominator_reg >= 0")
 
     def fit(self, data: Interactions) -> Self:
         """Compute baselines, means and the truncated similarity matrix."""
@@ -169,6 +175,8 @@ class _KNN(RecommenderBase):
         self.similarity_ = column_similarity(
             mat, support, shrinkage=self.shrinkage, min_support=self.min_support, max_neighbors=self.max_neighbors,
         )
+        if self.amplification != 1.0:
+            self.similarity_.data **= self.amplification
         centre = self._centre(u, i)
         self.residuals_ = sp.csr_matrix((r - centre, (u, i)), shape=data.shape)
         self.truncated_ = _truncate_rows(self.similarity_, self.k)
@@ -227,7 +235,7 @@ class _KNN(RecommenderBase):
                 den = s.sum(axis=1)
                 nn = (s > 0).sum(axis=1)
                 ok = (den > 0) & (nn >= self.min_k)
-                adj = np.where(ok, (s * rr).sum(axis=1) / np.where(den > 0, den, 1), 0.0)
+                adj = np.where(ok, (s * rr).sum(axis=1) / np.where(den > 0, den + self.denominator_reg, 1), 0.0)
                 pred[rows] = pred[rows] + adj
         if self.min_rating_ != self.max_rating_:
             pred = np.clip(pred, self.min_rating_, self.max_rating_)
@@ -283,6 +291,10 @@ class ItemKNN(_KNN):
         min_support: minimum number of common users for a similarity.
         max_neighbors: similarities kept per item (memory bound).
         reg_user, reg_item, n_bias_epochs: the bias baseline's settings.
+        amplification: similarities are raised to this power (case
+            amplification: > 1 favours the closest neighbours).
+        denominator_reg: added to the sum of neighbour similarities, so a
+            prediction backed by weak neighbours stays near the baseline.
     """
 
     name: ClassVar[str] = "item-knn"

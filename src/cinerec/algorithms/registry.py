@@ -10,9 +10,9 @@ def _classes() -> dict[str, type[RecommenderBase]]:
     from cinerec.algorithms.baseline import BiasBaseline, Popularity
     from cinerec.algorithms.implicit_mf import BPR, EASE, ImplicitALS
     from cinerec.algorithms.knn import ItemKNN, UserKNN
-    from cinerec.algorithms.mf import SVDpp, BiasedMF
+    from cinerec.algorithms.mf import BayesianMF, BiasedMF, SVDpp
 
-    classes: list[type[RecommenderBase]] = [Popularity, BiasBaseline, ItemKNN, UserKNN, BiasedMF, SVDpp, ImplicitALS, BPR, EASE]
+    classes: list[type[RecommenderBase]] = [Popularity, BiasBaseline, ItemKNN, UserKNN, BiasedMF, SVDpp, BayesianMF, ImplicitALS, BPR, EASE]
     return {c.name: c for c in classes}
 
 
