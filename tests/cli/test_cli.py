@@ -79,9 +79,9 @@ def test_evaluate_json_contract(env: dict[str, str], datasets: Path, tmp_path: P
     keys = {"algo", "params", "fold", "rmse", "mae", "precision@k", "recall@k", "ndcg@k", "map@k", "coverage", "fit_seconds", "predict_seconds"}
     assert all(keys <= set(row) for row in doc["results"])
     assert len(doc["results"]) == 4
-    pop = [s for s in doc["summary"] if s["algo"] == "popularity"][0]
+    pop = next(s for s in doc["summary"] if s["algo"] == "popularity")
     assert pop["rmse"] is None and pop["ndcg@k"] > 0
-    bias = [s for s in doc["summary"] if s["algo"] == "bias"][0]
+    bias = next(s for s in doc["summary"] if s["algo"] == "bias")
     assert bias["params"]["reg_item"] == 5 and 0.9 < bias["rmse"] < 1.0 and bias["rmse_std"] is not None
     assert (tmp_path / "rep" / "summary.png").stat().st_size > 1000
 

@@ -1,8 +1,8 @@
 """Recommendation algorithms: numpy / scipy / numba / implicit only; no SQL, no HTTP."""
 
 from cinerec.algorithms.base import (
-    RatingPredictor,
     Ranked,
+    RatingPredictor,
     Reason,
     Recommender,
     RecommenderBase,

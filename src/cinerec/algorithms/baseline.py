@@ -45,7 +45,7 @@ class Popularity(RecommenderBase):
     def explain(self, user: int, item: int, n: int = 3) -> list[Reason]:
         """Popular items are explained by their popularity."""
         self._check_fitted()
-        count = int(round(np.exp(self.item_scores_[item]) - self.damping))
+        count = round(np.exp(self.item_scores_[item]) - self.damping)
         return [Reason("popular", f"popular: {count} people rated it", None, float(self.item_scores_[item]))][:n]
 
 

@@ -20,6 +20,8 @@ def _confidence(data: Interactions, use_ratings: bool) -> sp.csr_matrix:
 
 
 class _LatentTopN(RecommenderBase):
+    user_factors_: FloatArray
+    item_factors_: FloatArray
     def _score_known(self, users: IntArray) -> FloatArray:
         return np.asarray(self.user_factors_[users] @ self.item_factors_.T, dtype=np.float64)
 

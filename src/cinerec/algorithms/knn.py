@@ -14,6 +14,7 @@ over the ``k`` most similar neighbours the user has rated.
 
 from __future__ import annotations
 
+import itertools
 from typing import ClassVar, Literal, Self
 
 import numpy as np
@@ -147,7 +148,7 @@ class _KNN(RecommenderBase):
         self._validate()
         self._remember(data)
         explicit = data.ratings is not None
-        r = data.ratings if explicit else np.ones(len(data))
+        r: FloatArray = data.ratings if data.ratings is not None else np.ones(len(data))
         u, i = data.users, data.items
         cu = np.maximum(np.bincount(u, minlength=data.n_users), 1)
         ci = np.maximum(np.bincount(i, minlength=data.n_items), 1)
@@ -216,7 +217,7 @@ class _KNN(RecommenderBase):
             order = idx[np.argsort(ctx[idx], kind="stable")]
             cs = ctx[order]
             bounds = np.r_[0, np.flatnonzero(cs[1:] != cs[:-1]) + 1, len(cs)]
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            for a, b in itertools.pairwise(bounds):
                 rows = order[a:b]
                 c = cs[a]
                 hist = resid.indices[resid.indptr[c] : resid.indptr[c + 1]]

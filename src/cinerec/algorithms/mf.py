@@ -19,6 +19,22 @@ from cinerec.errors import DataFormatError, InvalidParameter, ModelFitError
 
 class _FactorModel(RecommenderBase):
     predicts_ratings: ClassVar[bool] = True
+    n_factors: int
+    n_epochs: int
+    reg: float
+    init_mean: float
+    init_std: float
+    random_state: int | None
+    mu_: float
+    user_bias_: FloatArray
+    item_bias_: FloatArray
+    user_factors_: FloatArray
+    item_factors_: FloatArray
+
+    @property
+    def reg_factor(self) -> float:
+        """Ridge strength used by :meth:`fold_in`."""
+        return float(self.reg)
 
     def _user_vectors(self, users: IntArray) -> FloatArray:
         return self.user_factors_[users]
@@ -138,11 +154,6 @@ class BiasedMF(_FactorModel):
         self.init_std = init_std
         self.random_state = random_state
 
-    @property
-    def reg_factor(self) -> float:
-        """The factor regularisation (used by fold-in)."""
-        return float(self.reg)
-
     def fit(self, data: Interactions) -> Self:
         """Train by SGD."""
         rng, r = self._init(data)
@@ -193,14 +204,9 @@ class SVDpp(_FactorModel):
         self.init_std = init_std
         self.random_state = random_state
 
-    @property
-    def reg_factor(self) -> float:
-        """The factor regularisation (used by fold-in)."""
-        return float(self.reg)
-
     def fit(self, data: Interactions) -> Self:
         """Train by SGD, user by user."""
-        rng, r = self._init(data)
+        rng, _r = self._init(data)
         self.implicit_factors_ = rng.normal(self.init_mean, self.init_std, (data.n_items, self.n_factors))
         m = data.matrix
         indptr, items = m.indptr.astype(np.int64), m.indices.astype(np.int64)

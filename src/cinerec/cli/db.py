@@ -12,7 +12,8 @@ app = typer.Typer(no_args_is_help=True)
 @app.command()
 def upgrade(revision: str = typer.Argument("head", help="target revision")) -> None:
     """Apply migrations (SQLite by default; CINEREC_DATABASE_URL for PostgreSQL)."""
-    from cinerec.store.migrate import current, upgrade as up
+    from cinerec.store.migrate import current
+    from cinerec.store.migrate import upgrade as up
 
     url = settings().resolved_database_url
     up(url, revision)
@@ -22,7 +23,8 @@ def upgrade(revision: str = typer.Argument("head", help="target revision")) -> N
 @app.command()
 def downgrade(revision: str = typer.Argument(..., help="target revision, e.g. base")) -> None:
     """Revert migrations down to REVISION."""
-    from cinerec.store.migrate import current, downgrade as down
+    from cinerec.store.migrate import current
+    from cinerec.store.migrate import downgrade as down
 
     url = settings().resolved_database_url
     down(url, revision)

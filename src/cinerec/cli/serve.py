@@ -45,7 +45,7 @@ def demo(
     ensure_schema(s)
     folder = data if data is not None else fetch(dataset, s.resolved_cache_dir, data_dir=s.data_dir)
     typer.echo(f"dataset: {folder}")
-    ds = read_dataset(folder, name=None if data is None else None)
+    ds = read_dataset(folder)
     print_report(import_dataset(engine(s), ds))
     registry = ModelRegistry(s.models_dir)
     if retrain or registry.active_version() is None:

@@ -89,7 +89,7 @@ def temporal_split(data: Interactions, train_fraction: float = 0.8) -> Split:
     if not 0 < train_fraction < 1:
         raise InvalidParameter("train_fraction must be in (0, 1)")
     order = np.argsort(data.timestamps, kind="stable")
-    cut = int(round(len(data) * train_fraction))
+    cut = round(len(data) * train_fraction)
     test = np.zeros(len(data), dtype=bool)
     test[order[cut:]] = True
     return Split(data.subset(~test), data.subset(test), f"temporal-{train_fraction:g}")

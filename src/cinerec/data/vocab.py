@@ -70,4 +70,4 @@ class Vocabulary:
 
     def raw(self, idx: int | npt.ArrayLike) -> Any:
         """Raw id(s) of dense index(es)."""
-        return self._ids[idx]
+        return self._ids[idx]  # type: ignore[index]

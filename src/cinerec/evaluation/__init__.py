@@ -13,7 +13,13 @@ from cinerec.evaluation.metrics import (
     recall_at_k,
     rmse,
 )
-from cinerec.evaluation.protocols import AlgoSpec, Results, cross_validate, evaluate_split, make_splits
+from cinerec.evaluation.protocols import (
+    AlgoSpec,
+    Results,
+    cross_validate,
+    evaluate_split,
+    make_splits,
+)
 
 __all__ = [
     "AlgoSpec",

@@ -64,7 +64,7 @@ def recall_at_k(recs: IntArray, truth: Sequence[IntArray] | sp.csr_matrix, k: in
 
 def hit_rate_at_k(recs: IntArray, truth: Sequence[IntArray] | sp.csr_matrix, k: int) -> FloatArray:
     """Per-user 1 if any relevant item is in the top ``k``."""
-    return hits_matrix(recs[:, :k], truth).any(axis=1).astype(np.float64)
+    return np.asarray(hits_matrix(recs[:, :k], truth).any(axis=1), dtype=np.float64)
 
 
 def ndcg_at_k(recs: IntArray, truth: Sequence[IntArray] | sp.csr_matrix, k: int) -> FloatArray:
@@ -78,7 +78,7 @@ def ndcg_at_k(recs: IntArray, truth: Sequence[IntArray] | sp.csr_matrix, k: int)
     n = np.minimum(_n_relevant(truth), k)
     ideal = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))
     idcg = np.where(n > 0, ideal[np.maximum(n - 1, 0)], 1.0)
-    return np.where(n > 0, dcg / idcg, 0.0)
+    return np.asarray(np.where(n > 0, dcg / idcg, 0.0), dtype=np.float64)
 
 
 def map_at_k(recs: IntArray, truth: Sequence[IntArray] | sp.csr_matrix, k: int) -> FloatArray:

@@ -25,8 +25,8 @@ from cinerec.data.splits import (
     stratified_split,
     temporal_split,
 )
-from cinerec.evaluation import metrics as M
 from cinerec.errors import InvalidParameter
+from cinerec.evaluation import metrics as M
 
 METRICS = ("rmse", "mae", "precision@k", "recall@k", "ndcg@k", "map@k", "hit_rate@k", "mrr@k",
            "coverage", "novelty", "diversity", "fit_seconds", "predict_seconds")

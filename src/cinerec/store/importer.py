@@ -89,7 +89,7 @@ def _datetimes(ts: Iterable[int]) -> list[Any]:
 
 def _id_map(session: Session, model: type[User] | type[Movie], source: str) -> dict[str, int]:
     rows = session.execute(select(model.source_id, model.id).where(model.source == source))
-    return {sid: pk for sid, pk in rows}
+    return {sid: pk for sid, pk in rows if sid is not None}
 
 
 def import_dataset(

@@ -7,11 +7,18 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cinerec.errors import CinerecError, Conflict, DataFormatError, InvalidParameter, NotFound, PermissionDenied
+from cinerec.errors import (
+    CinerecError,
+    Conflict,
+    DataFormatError,
+    InvalidParameter,
+    NotFound,
+    PermissionDenied,
+)
 
 log = logging.getLogger("cinerec.web")
 

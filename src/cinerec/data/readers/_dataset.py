@@ -98,7 +98,7 @@ class Dataset:
         """Counts of users, movies, ratings and tags."""
         return {
             "users": int(self.ratings["user"].nunique()) if len(self.ratings) else 0,
-            "movies": int(len(self.movies)) if self.movies is not None else int(self.ratings["item"].nunique()),
+            "movies": len(self.movies) if self.movies is not None else int(self.ratings["item"].nunique()),
             "ratings": len(self.ratings),
             "tags": len(self.tags) if self.tags is not None else 0,
         }

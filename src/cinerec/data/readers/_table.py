@@ -94,7 +94,7 @@ def _first_ragged_line(text: str, sep: str, quoting: int) -> tuple[int, int, int
     """(line, expected, found) of the first row whose field count differs from the first row's."""
     want = -1
     line = 0
-    reader = csv.reader(io.StringIO(text), delimiter=sep, quoting=quoting)
+    reader = csv.reader(io.StringIO(text), delimiter=sep, quoting=quoting)  # type: ignore[arg-type]
     try:
         for row in reader:
             line = reader.line_num
@@ -238,7 +238,7 @@ def read_table(
             lines = text.split("\n")
             for ln in suspects[:10_000].tolist():
                 try:
-                    fields = next(csv.reader([lines[ln - 1]], delimiter=sep, quoting=quoting), [])
+                    fields = next(csv.reader([lines[ln - 1]], delimiter=sep, quoting=quoting), [])  # type: ignore[arg-type]
                 except csv.Error as exc:
                     raise DataFormatError(f"cannot parse: {exc}", path=path, line=int(ln)) from None
                 if len(fields) < len(data_cols):
