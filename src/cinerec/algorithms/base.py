@@ -154,6 +154,31 @@ class RecommenderBase:
         known = (u >= 0) & (u < self.n_users_)
         return u, known
 
+    def _pairs(self, users: npt.ArrayLike, items: npt.ArrayLike) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """(user, item) pairs made safe to index: ``(users, items, known_user, known_item)``.
+
+        Unknown indices are replaced by 0; callers use the masks to drop the
+        terms they cannot compute (the fallback for cold users and items).
+        """
+        self._check_fitted()
+        u = np.asarray(users, dtype=np.int64)
+        i = np.asarray(items, dtype=np.int64)
+        ku = (u >= 0) & (u < self.n_users_)
+        ki = (i >= 0) & (i < self.n_items_)
+        return np.where(ku, u, 0), np.where(ki, i, 0), ku, ki
+
+    def _explain_by_vectors(self, vectors: FloatArray, user: int, item: int, n: int) -> list[Reason]:
+        """The user's training items whose ``vectors`` are most cosine-similar to ``item``'s."""
+        self._check_fitted()
+        hist = self.seen_.indices[self.seen_.indptr[user] : self.seen_.indptr[user + 1]]
+        if not len(hist):
+            return []
+        target = vectors[item] / (np.linalg.norm(vectors[item]) + 1e-12)
+        h = vectors[hist] / (np.linalg.norm(vectors[hist], axis=1, keepdims=True) + 1e-12)
+        s = h @ target
+        order = np.argsort(-s)[:n]
+        return [Reason("liked_item", "because you rated it", int(hist[j]), float(s[j])) for j in order if s[j] > 0]
+
     def _items(self, items: npt.ArrayLike | None) -> IntArray:
         if items is None:
             return np.arange(self.n_items_, dtype=np.int64)

@@ -100,10 +100,6 @@ class BiasBaseline(RecommenderBase):
 
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
         """Predicted ratings; unknown users or items fall back to the remaining terms."""
-        self._check_fitted()
-        u = np.asarray(users, dtype=np.int64)
-        i = np.asarray(items, dtype=np.int64)
-        ku = (u >= 0) & (u < self.n_users_)
-        ki = (i >= 0) & (i < self.n_items_)
-        p = self.mu_ + np.where(ku, self.user_bias_[np.where(ku, u, 0)], 0.0) + np.where(ki, self.item_bias_[np.where(ki, i, 0)], 0.0)
+        us, its, ku, ki = self._pairs(users, items)
+        p = self.mu_ + np.where(ku, self.user_bias_[us], 0.0) + np.where(ki, self.item_bias_[its], 0.0)
         return np.clip(p, self.min_rating_, self.max_rating_)

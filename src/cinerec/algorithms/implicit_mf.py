@@ -27,14 +27,7 @@ class _LatentTopN(RecommenderBase):
 
     def explain(self, user: int, item: int, n: int = 3) -> list[Reason]:
         """The user's items whose latent vectors are closest to ``item``'s."""
-        self._check_fitted()
-        hist = self.seen_.indices[self.seen_.indptr[user] : self.seen_.indptr[user + 1]]
-        if not len(hist):
-            return []
-        q = self.item_factors_
-        s = (q[hist] @ q[item]) / (np.linalg.norm(q[hist], axis=1) * np.linalg.norm(q[item]) + 1e-12)
-        order = np.argsort(-s)[:n]
-        return [Reason("liked_item", "because you rated it", int(hist[j]), float(s[j])) for j in order if s[j] > 0]
+        return self._explain_by_vectors(self.item_factors_, user, item, n)
 
 
 def _single_thread_blas() -> AbstractContextManager[object]:

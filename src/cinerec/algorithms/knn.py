@@ -193,12 +193,8 @@ class _KNN(RecommenderBase):
     # ------------------------------------------------------------ prediction
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
         """Predicted ratings for (user, item) pairs; unknowns fall back to the baseline/mean."""
-        self._check_fitted()
-        u = np.asarray(users, dtype=np.int64)
-        i = np.asarray(items, dtype=np.int64)
-        ku = (u >= 0) & (u < self.n_users_)
-        ki = (i >= 0) & (i < self.n_items_)
-        us, its = np.where(ku, u, 0), np.where(ki, i, 0)
+        us, its, ku, ki = self._pairs(users, items)
+        u, i = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
         base = self._centre(us, its)
         if self.center == "baseline":
             base = self.mu_ + np.where(ku, self.user_bias_[us], 0) + np.where(ki, self.item_bias_[its], 0)

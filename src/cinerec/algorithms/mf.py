@@ -45,12 +45,7 @@ class _FactorModel(RecommenderBase):
 
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
         """Predicted ratings, clipped to the training scale; unknown users/items use the biases left."""
-        self._check_fitted()
-        u = np.asarray(users, dtype=np.int64)
-        i = np.asarray(items, dtype=np.int64)
-        ku = (u >= 0) & (u < self.n_users_)
-        ki = (i >= 0) & (i < self.n_items_)
-        us, its = np.where(ku, u, 0), np.where(ki, i, 0)
+        us, its, ku, ki = self._pairs(users, items)
         pu = self._user_vectors(us)
         dot = np.einsum("ij,ij->i", pu, self.item_factors_[its])
         p = self.mu_ + np.where(ku, self.user_bias_[us], 0.0) + np.where(ki, self.item_bias_[its], 0.0) + np.where(ku & ki, dot, 0.0)
@@ -71,16 +66,7 @@ class _FactorModel(RecommenderBase):
 
     def explain(self, user: int, item: int, n: int = 3) -> list[Reason]:
         """The user's rated items whose factors point most the same way as ``item``'s."""
-        self._check_fitted()
-        hist = self.seen_.indices[self.seen_.indptr[user] : self.seen_.indptr[user + 1]]
-        if not len(hist):
-            return []
-        q = self.item_factors_
-        a = q[item] / (np.linalg.norm(q[item]) + 1e-12)
-        h = q[hist] / (np.linalg.norm(q[hist], axis=1, keepdims=True) + 1e-12)
-        s = h @ a
-        order = np.argsort(-s)[:n]
-        return [Reason("liked_item", "because you rated it", int(hist[j]), float(s[j])) for j in order if s[j] > 0]
+        return self._explain_by_vectors(self.item_factors_, user, item, n)
 
     def _init(self, data: Interactions) -> tuple[np.random.Generator, FloatArray]:
         if data.ratings is None:

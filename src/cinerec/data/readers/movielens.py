@@ -78,6 +78,14 @@ def _check_movie_ids(df: pd.DataFrame, ids: np.ndarray, ok: np.ndarray, path: Pa
         raise DataFormatError("empty title", path=path, line=int(df["_line"].iloc[k]), field="title")
 
 
+def _users(path: Path, columns: list[str], sep: str, problems: Problems) -> pd.DataFrame:
+    """A MovieLens user file (u.user, users.dat) as user, age, gender, occupation."""
+    u = read_table(path, columns=columns, sep=sep, header=False, encoding="latin-1")
+    uid, _ = _ids(u, "user", path, problems, "user")
+    return pd.DataFrame({"user": uid, "age": pd.to_numeric(u["age"], errors="coerce"),
+                         "gender": u["gender"].to_numpy(), "occupation": u["occupation"].to_numpy()})
+
+
 def read_ml100k(folder: Path) -> Dataset:
     """Read MovieLens 100K from a folder with u.data, u.item (and optional u.user, u.genre).
 
@@ -111,12 +119,8 @@ def read_ml100k(folder: Path) -> Dataset:
     users = None
     files = [data_path, item_path]
     if (folder / "u.user").is_file():
-        up = folder / "u.user"
-        u = read_table(up, columns=["user", "age", "gender", "occupation", "zip"], sep="|", header=False, encoding="latin-1")
-        uid, _ = _ids(u, "user", up, problems, "user")
-        users = pd.DataFrame({"user": uid, "age": pd.to_numeric(u["age"], errors="coerce"),
-                              "gender": u["gender"].to_numpy(), "occupation": u["occupation"].to_numpy()})
-        files.append(up)
+        users = _users(folder / "u.user", ["user", "age", "gender", "occupation", "zip"], "|", problems)
+        files.append(folder / "u.user")
     return Dataset("ml-100k", "ml-100k", ratings, movies=movies, users=users, problems=problems, files=files)
 
 
@@ -138,12 +142,8 @@ def read_ml1m(folder: Path) -> Dataset:
     users = None
     files = [rpath, mpath]
     if (folder / "users.dat").is_file():
-        up = folder / "users.dat"
-        u = read_table(up, columns=["user", "gender", "age", "occupation", "zip"], sep="::", header=False, encoding="latin-1")
-        uid, _ = _ids(u, "user", up, problems, "user")
-        users = pd.DataFrame({"user": uid, "age": pd.to_numeric(u["age"], errors="coerce"),
-                              "gender": u["gender"].to_numpy(), "occupation": u["occupation"].to_numpy()})
-        files.append(up)
+        users = _users(folder / "users.dat", ["user", "gender", "age", "occupation", "zip"], "::", problems)
+        files.append(folder / "users.dat")
     name = "ml-1m" if folder.name.lower() in ("ml-1m", "") else folder.name.lower()
     return Dataset(name, "ml-1m", ratings, movies=movies, users=users, problems=problems, files=files)
 
