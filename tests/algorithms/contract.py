@@ -16,6 +16,7 @@ import pytest
 
 from cinerec.algorithms import RatingPredictor, RecommenderBase, load
 from cinerec.algorithms.registry import create
+from cinerec.data.features import build_item_features
 from cinerec.data.interactions import Interactions
 from cinerec.data.vocab import Vocabulary
 from cinerec.errors import NotFittedError
@@ -38,7 +39,12 @@ def two_groups(n_users: int = 40, n_items: int = 20, seed: int = 0) -> tuple[Int
         for i in rng.choice(other, size=2, replace=False):
             rows.append((u, int(i), float(rng.choice([1.0, 1.5, 2.0])), 1000 + int(i)))
     df = pd.DataFrame(rows, columns=["user", "item", "rating", "timestamp"])
-    return Interactions.from_frame(df, user_vocab=Vocabulary(np.arange(n_users)), item_vocab=Vocabulary(np.arange(n_items))), withheld
+    items = Vocabulary(np.arange(n_items))
+    movies = pd.DataFrame({"item": np.arange(n_items), "genres": [["A"] if i < half else ["B"] for i in range(n_items)],
+                           "year": [1990 + i for i in range(n_items)]})
+    feats = build_item_features(items, movies=movies)
+    data = Interactions.from_frame(df, user_vocab=Vocabulary(np.arange(n_users)), item_vocab=items)
+    return data.with_features(feats), withheld
 
 
 class RecommenderContract:

@@ -58,6 +58,11 @@ class TestBayesianMF(RecommenderContract):
     withheld_first = False  # a rating predictor: ranks by predicted rating
 
 
+class TestContentKNN(RecommenderContract):
+    algo = "content-knn"
+    params: ClassVar[dict[str, Any]] = {"n_components": 0}
+
+
 class TestImplicitALS(RecommenderContract):
     algo = "implicit-als"
     # the synthetic structure has rank 2; more factors memorise its noise on 40 users

@@ -10,6 +10,7 @@ from cinerec.algorithms.base import (
     SupportsFoldIn,
 )
 from cinerec.algorithms.baseline import BiasBaseline, Popularity
+from cinerec.algorithms.content import ContentKNN
 from cinerec.algorithms.implicit_mf import BPR, EASE, ImplicitALS
 from cinerec.algorithms.knn import ItemKNN, UserKNN
 from cinerec.algorithms.mf import BayesianMF, BiasedMF, SVDpp
@@ -21,6 +22,7 @@ __all__ = [
     "BayesianMF",
     "BiasBaseline",
     "BiasedMF",
+    "ContentKNN",
     "ImplicitALS",
     "ItemKNN",
     "Popularity",

@@ -99,6 +99,8 @@ class RecommenderBase:
 
     name: ClassVar[str] = "base"
     predicts_ratings: ClassVar[bool] = False
+    #: Whether ``fit`` needs ``data.item_features``.
+    needs_features: ClassVar[bool] = False
 
     # ------------------------------------------------------------ parameters
     @classmethod

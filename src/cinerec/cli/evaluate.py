@@ -24,6 +24,7 @@ def evaluate(
     report: Path | None = typer.Option(None, "--report", help="folder for summary.png and report.html"),
     seed: int = typer.Option(42, "--seed", help="random_state of random splits"),
     relevance: float | None = typer.Option(None, "--relevance-threshold", help="only test ratings >= this count as relevant"),
+    metadata: list[Path] | None = typer.Option(None, "--metadata", help="HetRec folder or TMDB-style CSV for content features, repeatable"),
 ) -> None:
     """Fit each algorithm on each fold and report RMSE/MAE, precision/recall/NDCG/MAP@k, coverage, novelty and time.
 
@@ -40,7 +41,14 @@ def evaluate(
     specs = [AlgoSpec(a, params[a]) for a in algos]
     for s in specs:
         s.build()  # fail fast on unknown names or parameters
-    interactions = None if split.startswith(("ml100k-folds", "files:")) else read_dataset(data).interactions()
+    dataset = None if split.startswith(("ml100k-folds", "files:")) else read_dataset(data)
+    interactions = dataset.interactions() if dataset is not None else None
+    if interactions is not None and dataset is not None and any(s.build().needs_features for s in specs):
+        from cinerec.data.features import dataset_features
+        from cinerec.data.readers.metadata import read_metadata
+
+        feats = dataset_features(interactions.item_vocab, dataset.movies, dataset.tags, [read_metadata(m) for m in metadata or []])
+        interactions = interactions.with_features(feats)
     splits = make_splits(split, interactions, source=data, random_state=seed)
     console = Console(stderr=True)
     total = len(specs) * len(splits)

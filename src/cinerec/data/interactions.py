@@ -10,6 +10,7 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
+from cinerec.data.features import ItemFeatures
 from cinerec.data.vocab import Vocabulary
 from cinerec.errors import DataFormatError
 
@@ -32,6 +33,7 @@ class Interactions:
         weights: implicit confidence of each interaction (1.0 when not given).
         timestamps: unix seconds of each interaction, or ``None``.
         user_vocab, item_vocab: raw id <-> dense index maps.
+        item_features: content features aligned to ``item_vocab``, or ``None``.
 
     Raises:
         DataFormatError: on mismatched lengths, out-of-range indices,
@@ -45,6 +47,7 @@ class Interactions:
     item_vocab: Vocabulary
     timestamps: IntArray | None = None
     weights: FloatArray | None = None
+    item_features: ItemFeatures | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -66,6 +69,8 @@ class Interactions:
             arr = getattr(self, name)
             if arr is not None:
                 object.__setattr__(self, name, np.asarray(arr, dtype=dtype)[order])
+        if self.item_features is not None:
+            object.__setattr__(self, "item_features", self.item_features.align(self.item_vocab))
         if self.ratings is not None and n and not np.isfinite(self.ratings).all():
             raise DataFormatError("ratings must be finite numbers")
         if n > 1:
@@ -137,7 +142,13 @@ class Interactions:
             weights=take(self.weights),
             user_vocab=self.user_vocab,
             item_vocab=self.item_vocab,
+            item_features=self.item_features,
         )
+
+    def with_features(self, features: ItemFeatures | None) -> Interactions:
+        """The same interactions carrying ``features`` (aligned to the item vocabulary)."""
+        return Interactions(self.users, self.items, self.ratings, self.user_vocab, self.item_vocab,
+                            self.timestamps, self.weights, features)
 
     def with_vocabularies(self, user_vocab: Vocabulary, item_vocab: Vocabulary) -> Interactions:
         """Re-express these interactions over other vocabularies (unknown ids dropped)."""

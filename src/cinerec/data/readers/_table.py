@@ -118,6 +118,7 @@ def read_table(
     encoding: str = "utf-8",
     required: Sequence[str] | None = None,
     optional: Sequence[str] = (),
+    skip_lines: int = 0,
 ) -> pd.DataFrame:
     """Parse a delimited file into string columns plus a ``_line`` column.
 
@@ -130,6 +131,8 @@ def read_table(
         encoding: ``utf-8`` (a BOM is accepted) or ``latin-1``.
         required: columns that must exist (defaults to ``columns``).
         optional: further columns kept when present.
+        skip_lines: physical lines to ignore at the top (a broken header);
+            reported line numbers still count them.
 
     Returns:
         A frame of ``str`` values (missing values as ``""``) with the 1-based
@@ -162,6 +165,8 @@ def read_table(
     del raw
     # Only \n (and \r\n) end a line: U+0085 and friends stay inside fields.
     text = text.replace("\r\n", "\n")
+    if skip_lines:
+        text = "\n".join(text.split("\n")[skip_lines:])
     if not text.strip():
         raise DataFormatError("the file has no data lines", path=path)
     if len(sep) > 1:
@@ -220,7 +225,7 @@ def read_table(
                 f"expected {want} fields, found {df.shape[1]}; check the delimiter", path=path, line=ln
             )
         df.columns = list(columns)
-    first = 2 if header else 1
+    first = (2 if header else 1) + skip_lines
     df.insert(len(df.columns), "_line", np.arange(first, first + len(df), dtype=np.int64))
     data_cols = [c for c in df.columns if c != "_line"]
     if df.empty:
