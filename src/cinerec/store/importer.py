@@ -10,7 +10,7 @@ nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, Table, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cinerec.data.readers import Dataset, Problem
@@ -61,30 +60,44 @@ class ImportReport:
     seconds: float = 0.0
 
 
-def _insert(session: Session, table: Table) -> Any:
-    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
-
-
 def _upsert(
-    session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: list[str], update: list[str],
+    session: Session, table: Table, data: Mapping[str, Sequence[Any]], keys: list[str], update: list[str],
     progress: Progress | None = None, label: str = "",
 ) -> None:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE SET update (or DO NOTHING), in chunks."""
-    if not rows:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET update (or DO NOTHING), in chunks.
+
+    Rows go to the driver's ``executemany`` as tuples: bulk imports skip the
+    ORM's per-value processing, which costs more than SQLite's own work.
+    Values must already be in driver form (see :func:`_timestamps`).
+    """
+    cols = list(data)
+    n = len(data[cols[0]]) if cols else 0
+    if not n:
         return
-    for start in range(0, len(rows), CHUNK):
-        stmt = _insert(session, table)
-        if update:
-            stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update})
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-        session.execute(stmt, list(rows[start : start + CHUNK]))
+    postgres = session.get_bind().dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    q = session.get_bind().dialect.identifier_preparer.quote
+    action = ("DO UPDATE SET " + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in update)) if update else "DO NOTHING"
+    sql = (f"INSERT INTO {q(table.name)} ({', '.join(q(c) for c in cols)}) VALUES ({', '.join([mark] * len(cols))}) "
+           f"ON CONFLICT ({', '.join(q(k) for k in keys)}) {action}")
+    rows = list(zip(*(data[c] for c in cols), strict=True))
+    conn = session.connection()
+    for start in range(0, n, CHUNK):
+        conn.exec_driver_sql(sql, rows[start : start + CHUNK])
         if progress:
-            progress(label, min(start + CHUNK, len(rows)), len(rows))
+            progress(label, min(start + CHUNK, n), n)
 
 
-def _datetimes(ts: Iterable[int]) -> list[Any]:
-    return list(pd.to_datetime(np.asarray(list(ts), dtype=np.int64), unit="s", utc=True).to_pydatetime())
+def _timestamps(session: Session, ts: Iterable[int]) -> list[Any]:
+    """Unix seconds in the form the driver stores for ``DateTime(timezone=True)``.
+
+    PostgreSQL takes aware datetimes; SQLite stores SQLAlchemy's text format
+    (``YYYY-MM-DD HH:MM:SS.ffffff``), formatted here in one vectorised pass.
+    """
+    when = pd.to_datetime(np.asarray(list(ts), dtype=np.int64), unit="s", utc=True)
+    if session.get_bind().dialect.name == "postgresql":
+        return list(when.to_pydatetime())
+    return list(when.strftime("%Y-%m-%d %H:%M:%S.%f"))
 
 
 def _id_map(session: Session, model: type[User] | type[Movie], source: str) -> dict[str, int]:
@@ -147,38 +160,41 @@ def import_dataset(
                     raise DataFormatError(f"{int((~known).sum())} rating(s) reference unknown movies; nothing was imported")
                 ratings = ratings[known]
         user_raw = pd.unique(pd.concat([ratings["user"], dataset.tags["user"] if dataset.tags is not None else pd.Series([], dtype=object)]))
-        now = _datetimes([int(ratings["timestamp"].max()) if len(ratings) else 0])[0]
-        user_rows = [{"username": f"{src}-{u}"[:64], "source": src, "source_id": str(u), "created_at": now,
-                      "locale": "en", "is_admin": False, "is_active": True, "session_version": 0} for u in user_raw]
-        _upsert(session, User.__table__, user_rows, ["source", "source_id"], [], progress, "users")  # type: ignore[arg-type]
+        first_seen = _timestamps(session, [int(ratings["timestamp"].max()) if len(ratings) else 0]) * len(user_raw)
+        nu = len(user_raw)
+        user_cols: dict[str, Sequence[Any]] = {
+            "username": [f"{src}-{u}"[:64] for u in user_raw], "source": [src] * nu, "source_id": [str(u) for u in user_raw],
+            "created_at": first_seen, "locale": ["en"] * nu, "is_admin": [False] * nu, "is_active": [True] * nu,
+            "session_version": [0] * nu,
+        }
+        _upsert(session, User.__table__, user_cols, ["source", "source_id"], [], progress, "users")  # type: ignore[arg-type]
         user_ids = _id_map(session, User, src)
         if _fail_after == "users":
             raise RuntimeError("injected failure after users")
 
-        uid = np.array([user_ids[str(u)] for u in ratings["user"].tolist()], dtype=np.int64)
-        mid = np.array([movie_ids[str(m)] for m in ratings["item"].tolist()], dtype=np.int64)
-        when = _datetimes(ratings["timestamp"].to_numpy())
-        rating_rows = [
-            {"user_id": u, "movie_id": m, "value": v, "created_at": w, "updated_at": w}
-            for u, m, v, w in zip(uid.tolist(), mid.tolist(), ratings["rating"].astype(float).tolist(), when, strict=True)
-        ]
-        _upsert(session, Rating.__table__, rating_rows, ["user_id", "movie_id"], ["value", "updated_at"], progress, "ratings")  # type: ignore[arg-type]
+        when = _timestamps(session, ratings["timestamp"].to_numpy())
+        rating_cols: dict[str, Sequence[Any]] = {
+            "user_id": [user_ids[str(u)] for u in ratings["user"].tolist()],
+            "movie_id": [movie_ids[str(m)] for m in ratings["item"].tolist()],
+            "value": ratings["rating"].astype(float).tolist(), "created_at": when, "updated_at": when,
+        }
+        _upsert(session, Rating.__table__, rating_cols, ["user_id", "movie_id"], ["value", "updated_at"], progress, "ratings")  # type: ignore[arg-type]
         if _fail_after == "ratings":
             raise RuntimeError("injected failure after ratings")
 
         n_tags = 0
         if dataset.tags is not None and len(dataset.tags):
             t = dataset.tags
-            tw = _datetimes(t["timestamp"].to_numpy())
-            tag_rows = [
-                {"user_id": user_ids[str(u)], "movie_id": movie_ids[str(m)], "tag": tag[:200], "created_at": w}
-                for u, m, tag, w in zip(t["user"].tolist(), t["item"].tolist(), t["tag"].tolist(), tw, strict=True)
-            ]
-            _upsert(session, Tag.__table__, tag_rows, ["user_id", "movie_id", "tag"], [], progress, "tags")  # type: ignore[arg-type]
-            n_tags = len(tag_rows)
+            tag_cols: dict[str, Sequence[Any]] = {
+                "user_id": [user_ids[str(u)] for u in t["user"].tolist()],
+                "movie_id": [movie_ids[str(m)] for m in t["item"].tolist()],
+                "tag": [x[:200] for x in t["tag"].tolist()], "created_at": _timestamps(session, t["timestamp"].to_numpy()),
+            }
+            _upsert(session, Tag.__table__, tag_cols, ["user_id", "movie_id", "tag"], [], progress, "tags")  # type: ignore[arg-type]
+            n_tags = len(t)
         counts = {
-            "users": len(user_rows), "movies": len(movie_ids) if dataset.movies is not None else int(ratings["item"].nunique()),
-            "ratings": len(rating_rows), "tags": n_tags,
+            "users": nu, "movies": len(movie_ids) if dataset.movies is not None else int(ratings["item"].nunique()),
+            "ratings": len(ratings), "tags": n_tags,
         }
         session.add(ImportRun(source=src, path=str(dataset.files[0].parent if dataset.files else ""), format=dataset.format,
                               counts=counts, rejected=problems.by_reason()))
@@ -190,7 +206,7 @@ def _import_movies(session: Session, dataset: Dataset, src: str, progress: Progr
     if movies is None:
         return _id_map(session, Movie, src)
     names = sorted({g for gs in movies["genres"] for g in gs})
-    _upsert(session, Genre.__table__, [{"name": n} for n in names], ["name"], [])  # type: ignore[arg-type]
+    _upsert(session, Genre.__table__, {"name": names}, ["name"], [])  # type: ignore[arg-type]
     genre_ids = {n: i for n, i in session.execute(select(Genre.name, Genre.id).where(Genre.name.in_(names)))} if names else {}
 
     def opt(col: str) -> list[Any]:
@@ -199,18 +215,20 @@ def _import_movies(session: Session, dataset: Dataset, src: str, progress: Progr
         return [None if pd.isna(v) else v for v in movies[col].tolist()]
 
     years, imdb, tmdb = opt("year"), opt("imdb_id"), opt("tmdb_id")
-    rows = [
-        {"title": t[:300], "year": None if y is None else int(y), "imdb_id": i, "tmdb_id": None if d is None else int(d),
-         "source": src, "source_id": str(item)}
-        for item, t, y, i, d in zip(movies["item"].tolist(), movies["title"].tolist(), years, imdb, tmdb, strict=True)
-    ]
-    _upsert(session, Movie.__table__, rows, ["source", "source_id"], ["title", "year", "imdb_id", "tmdb_id"], progress, "movies")  # type: ignore[arg-type]
+    n = len(movies)
+    cols: dict[str, Sequence[Any]] = {
+        "title": [t[:300] for t in movies["title"].tolist()], "year": [None if y is None else int(y) for y in years],
+        "imdb_id": imdb, "tmdb_id": [None if d is None else int(d) for d in tmdb], "source": [src] * n,
+        "source_id": [str(i) for i in movies["item"].tolist()], "created_at": _timestamps(session, [int(time.time())]) * n,
+    }
+    _upsert(session, Movie.__table__, cols, ["source", "source_id"], ["title", "year", "imdb_id", "tmdb_id"], progress, "movies")  # type: ignore[arg-type]
     ids = _id_map(session, Movie, src)
     mids = [ids[str(i)] for i in movies["item"].tolist()]
     for start in range(0, len(mids), 1000):
         session.execute(delete(MovieGenre).where(MovieGenre.movie_id.in_(mids[start : start + 1000])))
-    pairs = [{"movie_id": m, "genre_id": genre_ids[g]} for m, gs in zip(mids, movies["genres"].tolist(), strict=True) for g in gs]
-    _upsert(session, MovieGenre.__table__, pairs, ["movie_id", "genre_id"], [])  # type: ignore[arg-type]
+    pairs = [(m, genre_ids[g]) for m, gs in zip(mids, movies["genres"].tolist(), strict=True) for g in gs]
+    _upsert(session, MovieGenre.__table__, {"movie_id": [p[0] for p in pairs], "genre_id": [p[1] for p in pairs]},  # type: ignore[arg-type]
+            ["movie_id", "genre_id"], [])
     return ids
 
 
