@@ -63,6 +63,17 @@ class TestContentKNN(RecommenderContract):
     params: ClassVar[dict[str, Any]] = {"n_components": 0}
 
 
+class TestHybrid(RecommenderContract):
+    algo = "hybrid"
+    params: ClassVar[dict[str, Any]] = {"members": "item-knn,popularity,content-knn", "member_params": {"content-knn": {"n_components": 0}}}
+
+
+class TestHybridRatings(RecommenderContract):
+    algo = "hybrid"
+    params: ClassVar[dict[str, Any]] = {"members": "bias,item-knn"}
+    withheld_first = False
+
+
 class TestImplicitALS(RecommenderContract):
     algo = "implicit-als"
     # the synthetic structure has rank 2; more factors memorise its noise on 40 users

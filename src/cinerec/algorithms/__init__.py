@@ -11,6 +11,7 @@ from cinerec.algorithms.base import (
 )
 from cinerec.algorithms.baseline import BiasBaseline, Popularity
 from cinerec.algorithms.content import ContentKNN
+from cinerec.algorithms.hybrid import WeightedHybrid
 from cinerec.algorithms.implicit_mf import BPR, EASE, ImplicitALS
 from cinerec.algorithms.knn import ItemKNN, UserKNN
 from cinerec.algorithms.mf import BayesianMF, BiasedMF, SVDpp
@@ -35,6 +36,7 @@ __all__ = [
     "SupportsExplain",
     "SupportsFoldIn",
     "UserKNN",
+    "WeightedHybrid",
     "load",
     "save",
 ]

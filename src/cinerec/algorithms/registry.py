@@ -9,11 +9,12 @@ from cinerec.errors import InvalidParameter
 def _classes() -> dict[str, type[RecommenderBase]]:
     from cinerec.algorithms.baseline import BiasBaseline, Popularity
     from cinerec.algorithms.content import ContentKNN
+    from cinerec.algorithms.hybrid import WeightedHybrid
     from cinerec.algorithms.implicit_mf import BPR, EASE, ImplicitALS
     from cinerec.algorithms.knn import ItemKNN, UserKNN
     from cinerec.algorithms.mf import BayesianMF, BiasedMF, SVDpp
 
-    classes: list[type[RecommenderBase]] = [Popularity, BiasBaseline, ItemKNN, UserKNN, BiasedMF, SVDpp, BayesianMF, ImplicitALS, BPR, EASE, ContentKNN]
+    classes: list[type[RecommenderBase]] = [Popularity, BiasBaseline, ItemKNN, UserKNN, BiasedMF, SVDpp, BayesianMF, ImplicitALS, BPR, EASE, ContentKNN, WeightedHybrid]
     return {c.name: c for c in classes}
 
 
