@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ def evaluate(
         table.add_column(h, justify="left" if h == "algo" else "right")
     for r in rows:
         table.add_row(*r)
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
     if json_out:
         results.write_json(json_out)
         typer.echo(f"wrote {json_out}")
