@@ -59,7 +59,10 @@ class WeightedHybrid(RecommenderBase):
         member_params: optional parameters per member name.
         weights: fixed weights (one per member) instead of learning them.
         normalization: ``zscore`` or ``rank``.
-        validation_fraction: share of each user's interactions held out to learn weights.
+        validation_fraction: share of each user's interactions held out to learn
+            weights. Match the evaluation's holdout: weights learned in a
+            sparser or denser regime transfer poorly (on ML-100K 75/25, 0.15
+            gave worse test NDCG than 0.25 on two independent splits).
         grid_step: resolution of the ranking weight grid.
         k: list length of the NDCG objective.
         ridge: L2 penalty of the rating stacker.
@@ -71,7 +74,7 @@ class WeightedHybrid(RecommenderBase):
     def __init__(
         self, members: str = "ease,implicit-als,user-knn",
         member_params: dict[str, dict[str, Any]] | None = None, weights: list[float] | None = None,
-        normalization: str = "zscore", validation_fraction: float = 0.15, grid_step: float = 0.1,
+        normalization: str = "zscore", validation_fraction: float = 0.25, grid_step: float = 0.1,
         k: int = 10, ridge: float = 1.0, random_state: int | None = 42,
     ) -> None:
         self.members = members
