@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from cinerec.algorithms.registry import create
 from cinerec.errors import CinerecError, DataFormatError, ModelFitError
 from cinerec.service.registry import ModelRegistry, VersionInfo
-from cinerec.store.snapshot import load_interactions
+from cinerec.store.snapshot import load_interactions, load_item_features
 
 
 def train_from_store(
@@ -28,6 +28,8 @@ def train_from_store(
     if len(data) == 0:
         raise DataFormatError("the database has no ratings to train on: run `cinerec data import` first")
     model = create(algo, **(params or {}))
+    if model.needs_features:
+        data = data.with_features(load_item_features(engine, data.item_vocab))
     t0 = time.perf_counter()
     try:
         model.fit(data)
