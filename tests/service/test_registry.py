@@ -123,6 +123,8 @@ def test_service_swaps_atomically_and_falls_back_for_cold_users(tmp_path: Path) 
     assert first.model_version == v1.version and first.strategy == "item-knn"
     assert all(r.movie_id >= 1000 for r in first.items)
     assert first.items[0].reasons and first.items[0].reasons[0]["movie_id"] >= 1000
+    top = first.items[0].movie_id
+    assert top not in [r.movie_id for r in svc.recommend(100, 5, exclude=[top, 424242]).items]
     cold = svc.recommend(999_999, 5)
     assert cold.strategy == "popular" and len(cold.items) == 5
     v2 = publish(reg, Popularity)

@@ -150,13 +150,6 @@ class Interactions:
         return Interactions(self.users, self.items, self.ratings, self.user_vocab, self.item_vocab,
                             self.timestamps, self.weights, features)
 
-    def with_vocabularies(self, user_vocab: Vocabulary, item_vocab: Vocabulary) -> Interactions:
-        """Re-express these interactions over other vocabularies (unknown ids dropped)."""
-        return Interactions.from_frame(
-            self.to_frame(), user_vocab=user_vocab, item_vocab=item_vocab,
-            weight_col="weight" if self.weights is not None else None,
-        )
-
     def to_frame(self) -> pd.DataFrame:
         """A data frame of raw ids with columns user, item[, rating, timestamp, weight]."""
         data: dict[str, Any] = {

@@ -112,8 +112,10 @@ class RecommenderService:
         u = live.users.index(user_id)
         cand = None
         if exclude:
-            ex = set(live.items.indices(exclude).tolist())
-            cand = np.array([i for i in range(len(live.items)) if i not in ex], dtype=np.int64)
+            allowed = np.ones(len(live.items), dtype=bool)
+            ex = live.items.indices(exclude)
+            allowed[ex[ex >= 0]] = False
+            cand = np.flatnonzero(allowed)
         if u >= 0 and m.seen_[u].nnz > 0:
             ranked = m.recommend(np.array([u]), k, candidates=cand)
             strategy = live.algo
