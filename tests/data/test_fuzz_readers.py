@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from cinerec.errors import DataFormatError
 
 N = int(os.environ.get("CINEREC_FUZZ_EXAMPLES", "200"))
 SPECIAL = [b",", b"\t", b"|", b"::", b'"', b"\n", b"\r\n", b"\xef\xbb\xbf", b"\xc2\x85", b"\xe9", b"\x00", b"-1", b"1e308",
+           b"99999999999999999999",
            b"nan", b"", b"9" * 30, b"\xff\xfe"]
 
 
@@ -53,7 +55,10 @@ def _check(layout: dict[str, bytes], fmt: str) -> None:
         for name, content in layout.items():
             (tmp / name).write_bytes(content)
         try:
-            ds = read_dataset(tmp if fmt != "csv" else tmp / "ratings.csv", fmt)
+            with warnings.catch_warnings():
+                # a numeric RuntimeWarning (overflowing cast) means silently corrupted ids
+                warnings.simplefilter("error", RuntimeWarning)
+                ds = read_dataset(tmp if fmt != "csv" else tmp / "ratings.csv", fmt)
         except DataFormatError as exc:
             assert str(exc)
             return

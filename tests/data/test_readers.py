@@ -182,3 +182,13 @@ def test_zip_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     notzip.write_text("hello")
     with pytest.raises(DataFormatError, match="not a readable zip archive"):
         read_dataset(notzip)
+
+
+def test_huge_ids_are_rejected_not_wrapped(tmp_path: Path) -> None:
+    d = ml_latest(tmp_path, HEADER + "1,1,4.0,100\n1e308,1,4.0,100\n99999999999999999999,2,3.0,100\n")
+    ds = read_dataset(d)
+    assert ds.ratings["user"].tolist() == [1]
+    assert [p.reason for p in ds.problems.items] == ["bad user id (over 2147483647)"] * 2
+    f = tmp_path / "g.csv"
+    f.write_text("user,item,rating\n1e308,5,3\n2,5,4\n")
+    assert read_dataset(f).ratings["user"].tolist() == ["1e308", "2"]

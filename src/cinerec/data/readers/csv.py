@@ -53,7 +53,8 @@ def _sniff_sep(path: Path) -> str:
 def _as_ids(s: pd.Series) -> np.ndarray:
     v = s.str.strip()
     num = pd.to_numeric(v, errors="coerce")
-    if num.notna().all() and (num == np.floor(num)).all():
+    # integers that fit int64 exactly become ints; anything else stays a string id
+    if num.notna().all() and (num == np.floor(num)).all() and (num.abs() < 2**53).all():
         return num.to_numpy().astype(np.int64)
     return v.to_numpy(dtype=object)
 

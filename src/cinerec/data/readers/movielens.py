@@ -30,9 +30,16 @@ ML100K_GENRES = [
 ]
 
 
+#: Largest id accepted: database keys are 32-bit integers.
+MAX_ID = 2**31 - 1
+
+
 def _ids(df: pd.DataFrame, col: str, path: Path, problems: Problems, what: str) -> tuple[np.ndarray, np.ndarray]:
     vals, ok = parse_numbers(df, col, path, problems, reason=f"bad {what} id", integer=True)
-    ok &= vals > 0 if what == "movie" else vals >= 0
+    big = ok & (vals > MAX_ID)
+    if big.any():
+        problems.add_many(path, df["_line"].to_numpy()[big], col, f"bad {what} id (over {MAX_ID})", df[col].to_numpy()[big])
+    ok &= (vals > 0 if what == "movie" else vals >= 0) & ~big
     return np.where(ok, vals, -1).astype(np.int64), ok
 
 
