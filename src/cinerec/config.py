@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         return self.cache_dir or self.home / "datasets"
 
     @property
+    def nlp_dir(self) -> Path:
+        """Where trained NLP models (sentiment) are kept."""
+        return self.home / "nlp"
+
+    @property
     def models_dir(self) -> Path:
         """Where versioned model artifacts are written."""
         return self.home / "models"

