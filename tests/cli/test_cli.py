@@ -121,3 +121,30 @@ def test_train_and_models(env: dict[str, str], datasets: Path) -> None:
     assert listed.count("\n") == 2 and "* " in listed
     r = cli("models", "rollback", env=env)
     assert r.returncode == 0 and "item-knn" in r.stdout
+
+
+def test_reviews_commands(env: dict[str, str], datasets: Path, tmp_path: Path) -> None:
+    r = cli("reviews", "train-sentiment", "--lang", "zh", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "douban-short-comments" in r.stdout and "accuracy" in r.stdout
+    assert (tmp_path / "home" / "nlp" / "sentiment-zh.npz").is_file()
+    out = json.loads(cli("reviews", "sentiment", "剧情拖沓，浪费时间", env=env).stdout)
+    assert out == {**out, "language": "zh", "method": "model", "label": "negative"}
+    r = cli("reviews", "sentiment", "x" * 60_000, env=env)
+    assert r.returncode != 0 and "limit is 50,000" in r.stderr and "Traceback" not in r.stderr
+    r = cli("reviews", "train-sentiment", "--lang", "fr", env=env)
+    assert r.returncode != 0 and "--lang must be en or zh" in r.stderr
+    r = cli("reviews", "train-sentiment", "--lang", "en", "--corpus", str(datasets / "reviews" / "douban-short-comments"), env=env)
+    assert r.returncode != 0 and "is a zh corpus, not en" in r.stderr
+    assert cli("data", "import", str(datasets / "ml-100k"), env=env).returncode == 0
+    f = tmp_path / "reviews.csv"
+    f.write_text("user_id,movie_id,text\n1,1,太好看了，强烈推荐\n2,1,A joyless and tedious film\n3,1,\n", encoding="utf-8")
+    r = cli("reviews", "import", str(f), "--source", "ml-100k", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "inserted (new)" in r.stdout and "rejected: empty review" in r.stdout and "reviews.csv:4" in r.stderr
+    assert cli("reviews", "score", "--rescore", env=env).stdout.strip() == "scored 2 reviews"
+    assert cli("reviews", "keywords", env=env).stdout.strip() == "keywords for 1 films"
+    ins = json.loads(cli("reviews", "insights", "1", env=env).stdout)
+    assert ins["summary"]["n_reviews"] == 2 and ins["summary"]["positive"] == 0.5
+    r = cli("reviews", "insights", "999999", env=env)
+    assert r.returncode != 0 and "movie 999999 does not exist" in r.stderr

@@ -262,3 +262,19 @@ class ImportRun(Base):
     counts: Mapped[dict[str, int]] = mapped_column(JSON)
     rejected: Mapped[dict[str, int]] = mapped_column(JSON)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MovieKeyword(Base):
+    """A keyword of a film from its reviews (``polarity``: all reviews, positive or negative ones)."""
+
+    __tablename__ = "movie_keywords"
+    __table_args__ = (
+        CheckConstraint("polarity IN ('all', 'positive', 'negative')", name="polarity"),
+        UniqueConstraint("movie_id", "polarity", "term"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
+    polarity: Mapped[str] = mapped_column(String(8))
+    term: Mapped[str] = mapped_column(String(100))
+    weight: Mapped[float] = mapped_column(Float)

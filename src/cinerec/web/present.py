@@ -5,9 +5,18 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from cinerec.service.recommender import RecommendationList
-from cinerec.store.models import Movie
+from cinerec.service.reviews import AudienceInsights
+from cinerec.store.models import Movie, Review
 from cinerec.store.repos import movies as movie_repo
-from cinerec.web.schemas import MovieOut, ReasonOut, RecommendationOut, RecommendationsOut
+from cinerec.web.schemas import (
+    InsightsOut,
+    KeywordOut,
+    MovieOut,
+    ReasonOut,
+    RecommendationOut,
+    RecommendationsOut,
+    ReviewOut,
+)
 
 
 def movie_out(movie: Movie, n_ratings: int = 0, mean: float | None = None) -> MovieOut:
@@ -32,3 +41,21 @@ def recommendations_out(session: Session, recs: RecommendationList) -> Recommend
         reasons = [ReasonOut(**x, movie_title=movies[x["movie_id"]].title if x.get("movie_id") in movies else None) for x in r.reasons]
         data.append(RecommendationOut(movie=movie_out(m), score=round(r.score, 5), reasons=reasons))
     return RecommendationsOut(model_version=recs.model_version, algo=recs.algo, strategy=recs.strategy, data=data, count=len(data))
+
+
+def review_out(review: Review, author: str) -> ReviewOut:
+    """A :class:`ReviewOut` from a review row and its author's name."""
+    return ReviewOut(id=review.id, movie_id=review.movie_id, author=author, text=review.text,
+                     language=review.language, sentiment=review.sentiment, created_at=review.created_at)
+
+
+def insights_out(movie_id: int, ins: AudienceInsights) -> InsightsOut:
+    """An :class:`InsightsOut` from the service's audience insights."""
+    s = ins.summary
+
+    def kws(pol: str) -> list[KeywordOut]:
+        return [KeywordOut(term=t, weight=w) for t, w in ins.keywords.get(pol, [])]
+
+    return InsightsOut(movie_id=movie_id, n_reviews=s.n_reviews, n_scored=s.n_scored, mean_sentiment=s.mean,
+                       positive_share=s.positive, negative_share=s.negative, keywords=kws("all"),
+                       positive_keywords=kws("positive"), negative_keywords=kws("negative"))

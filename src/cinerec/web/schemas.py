@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -29,6 +30,39 @@ class MovieOut(BaseModel):
     tmdb_id: int | None = None
     n_ratings: int = 0
     mean_rating: float | None = None
+
+
+class ReviewOut(BaseModel):
+    """A public review with its detected language and sentiment (-1..1)."""
+
+    id: int
+    movie_id: int
+    author: str
+    text: str
+    language: str | None
+    sentiment: float | None
+    created_at: datetime
+
+
+class KeywordOut(BaseModel):
+    """A keyword of a film's reviews and its TF-IDF weight."""
+
+    term: str
+    weight: float
+
+
+class InsightsOut(BaseModel):
+    """What a film's audience says: review sentiment and keywords (all, praised, criticised)."""
+
+    movie_id: int
+    n_reviews: int
+    n_scored: int
+    mean_sentiment: float | None
+    positive_share: float
+    negative_share: float
+    keywords: list[KeywordOut]
+    positive_keywords: list[KeywordOut]
+    negative_keywords: list[KeywordOut]
 
 
 class ReasonOut(BaseModel):

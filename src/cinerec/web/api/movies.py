@@ -6,10 +6,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
+from cinerec.service.reviews import audience_insights
 from cinerec.store.repos import movies as movie_repo
+from cinerec.store.repos import reviews as review_repo
 from cinerec.web.deps import SessionDep
-from cinerec.web.present import movie_out
-from cinerec.web.schemas import ErrorOut, ListOut, MovieOut
+from cinerec.web.present import insights_out, movie_out, review_out
+from cinerec.web.schemas import ErrorOut, InsightsOut, ListOut, MovieOut, ReviewOut
 
 router = APIRouter(tags=["movies"])
 MovieId = Annotated[int, Path(ge=1, le=2**31 - 1, description="movie id")]
@@ -36,3 +38,25 @@ def get_movie(movie_id: MovieId, session: SessionDep) -> MovieOut:
     """One movie with its rating count and mean."""
     r = movie_repo.get(session, movie_id)
     return movie_out(r.movie, r.n_ratings, r.mean_rating)
+
+
+@router.get("/movies/{movie_id}/reviews", response_model=ListOut[ReviewOut],
+            responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+def list_reviews(
+    movie_id: MovieId,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> ListOut[ReviewOut]:
+    """A film's public reviews, newest first, with language and sentiment."""
+    rows = review_repo.for_movie(session, movie_id, limit, offset)
+    total = review_repo.summary(session, movie_id).n_reviews
+    return ListOut[ReviewOut](data=[review_out(r, author) for r, author in rows], count=total)
+
+
+@router.get("/movies/{movie_id}/insights", response_model=InsightsOut,
+            responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+def get_insights(movie_id: MovieId, session: SessionDep) -> InsightsOut:
+    """Audience insights: sentiment summary and keywords of the film's reviews."""
+    movie_repo.get(session, movie_id)
+    return insights_out(movie_id, audience_insights(session, movie_id))
