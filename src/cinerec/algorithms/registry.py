@@ -13,8 +13,9 @@ def _classes() -> dict[str, type[RecommenderBase]]:
     from cinerec.algorithms.implicit_mf import BPR, EASE, ImplicitALS
     from cinerec.algorithms.knn import ItemKNN, UserKNN
     from cinerec.algorithms.mf import BayesianMF, BiasedMF, SVDpp
+    from cinerec.algorithms.neural import NeuralRecommender
 
-    classes: list[type[RecommenderBase]] = [Popularity, BiasBaseline, ItemKNN, UserKNN, BiasedMF, SVDpp, BayesianMF, ImplicitALS, BPR, EASE, ContentKNN, WeightedHybrid]
+    classes: list[type[RecommenderBase]] = [Popularity, BiasBaseline, ItemKNN, UserKNN, BiasedMF, SVDpp, BayesianMF, ImplicitALS, BPR, EASE, ContentKNN, NeuralRecommender, WeightedHybrid]
     return {c.name: c for c in classes}
 
 

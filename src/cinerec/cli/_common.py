@@ -45,3 +45,35 @@ def parse_params(items: list[str] | None, algos: list[str]) -> dict[str, dict[st
             raise InvalidParameter(f"--param {text!r} names {algo!r}, which is not among --algo {','.join(algos)}")
         out[algo][key] = value
     return out
+
+
+def runtime_params(algo: str, params: dict[str, Any], device: str | None, progress: bool,
+                   strict: bool = True) -> dict[str, Any]:
+    """Add ``device`` and a progress bar (``verbose``) to the algorithms that take them.
+
+    For a hybrid, the options go to its members that take them.
+
+    Raises:
+        InvalidParameter: with ``strict``, ``--device`` for an algorithm that runs on the CPU only.
+    """
+    from cinerec.algorithms.registry import get_class
+
+    def extra(name: str) -> dict[str, Any]:
+        accepts = get_class(name)._param_names()
+        out: dict[str, Any] = {}
+        if device is not None and "device" in accepts:
+            out["device"] = device
+        if progress and "verbose" in accepts:
+            out["verbose"] = True
+        return out
+
+    if algo == "hybrid":
+        members = [m.strip() for m in str(params.get("members", get_class("hybrid")().get_params()["members"])).split(",")]
+        member_params = {m: {**extra(m), **(params.get("member_params") or {}).get(m, {})} for m in members if m}
+        if strict and device is not None and not any("device" in p for p in member_params.values()):
+            raise InvalidParameter(f"--device applies to neural models; none among hybrid members {','.join(members)}")
+        return {**params, "member_params": {m: p for m, p in member_params.items() if p}}
+    add = extra(algo)
+    if strict and device is not None and "device" not in add:
+        raise InvalidParameter(f"{algo} runs on the CPU only; --device applies to neural models")
+    return {**add, **params}

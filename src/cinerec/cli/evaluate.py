@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cinerec.cli._common import parse_params
+from cinerec.cli._common import parse_params, runtime_params
 from cinerec.evaluation.protocols import SPLIT_HELP
 
 
@@ -26,6 +26,7 @@ def evaluate(
     seed: int = typer.Option(42, "--seed", help="random_state of random splits"),
     relevance: float | None = typer.Option(None, "--relevance-threshold", help="only test ratings >= this count as relevant"),
     metadata: list[Path] | None = typer.Option(None, "--metadata", help="HetRec folder or TMDB-style CSV for content features, repeatable"),
+    device: str | None = typer.Option(None, "--device", help="cpu | cuda | auto, for the neural models among --algo"),
 ) -> None:
     """Fit each algorithm on each fold and report RMSE/MAE, precision/recall/NDCG/MAP@k, coverage, novelty and time.
 
@@ -39,7 +40,7 @@ def evaluate(
 
     algos = [a.strip() for a in algo.split(",") if a.strip()]
     params = parse_params(param, algos)
-    specs = [AlgoSpec(a, params[a]) for a in algos]
+    specs = [AlgoSpec(a, runtime_params(a, params[a], device, progress=False, strict=False)) for a in algos]
     for s in specs:
         s.build()  # fail fast on unknown names or parameters
     dataset = None if split.startswith(("ml100k-folds", "files:")) else read_dataset(data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cinerec.cli._common import engine, parse_params, settings
+from cinerec.cli._common import engine, parse_params, runtime_params, settings
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -19,11 +19,14 @@ def train(
     algo: str = typer.Option("implicit-als", "--algo", help="algorithm name (see `cinerec models algorithms`)"),
     param: list[str] | None = typer.Option(None, "--param", help="ALGO.key=value, repeatable"),
     no_activate: bool = typer.Option(False, "--no-activate", help="publish without switching the live model"),
+    device: str | None = typer.Option(None, "--device", help="cpu | cuda | auto, for neural models"),
 ) -> None:
     """Fit ALGO on every rating in the database and publish it as a new model version."""
+    import sys
+
     from cinerec.service.training import train_from_store
 
-    params = parse_params(param, [algo])[algo]
+    params = runtime_params(algo, parse_params(param, [algo])[algo], device, progress=sys.stderr.isatty())
     info = train_from_store(engine(), _registry(), algo, params, activate=not no_activate)
     typer.echo(f"published {info.version} ({info.algo}, {info.extra.get('ratings')} ratings, "
                f"{info.extra.get('fit_seconds')} s){'' if no_activate else ' and activated it'}")
