@@ -126,7 +126,7 @@ def test_service_swaps_atomically_and_falls_back_for_cold_users(tmp_path: Path) 
     top = first.items[0].movie_id
     assert top not in [r.movie_id for r in svc.recommend(100, 5, exclude=[top, 424242]).items]
     cold = svc.recommend(999_999, 5)
-    assert cold.strategy == "popular" and len(cold.items) == 5
+    assert cold.strategy == "onboarding" and len(cold.items) == 5
     v2 = publish(reg, Popularity)
     assert svc.refresh()
     assert svc.recommend(100, 5).model_version == v2.version

@@ -104,3 +104,13 @@ def test_site_accounts_are_not_exposed(client: TestClient) -> None:
 def test_html_errors_are_pages(client: TestClient) -> None:
     r = client.get("/movies/999999", headers={"accept": "text/html"})
     assert r.status_code == 404 and "<h1>404</h1>" in r.text
+
+
+def test_onboarding_list_and_home_page(client: TestClient) -> None:
+    r = client.get("/api/v1/recommendations/onboarding", params={"k": 15})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["strategy"] == "onboarding" and body["count"] == 15
+    assert body["data"][0]["movie"]["title"].startswith("Star Wars")
+    assert client.get("/api/v1/recommendations/onboarding", params={"k": 0}).status_code == 422
+    assert "Start here" in client.get("/").text

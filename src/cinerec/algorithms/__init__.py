@@ -8,6 +8,7 @@ from cinerec.algorithms.base import (
     RecommenderBase,
     SupportsExplain,
     SupportsFoldIn,
+    SupportsHistory,
 )
 from cinerec.algorithms.baseline import BiasBaseline, Popularity
 from cinerec.algorithms.content import ContentKNN
@@ -35,6 +36,7 @@ __all__ = [
     "SVDpp",
     "SupportsExplain",
     "SupportsFoldIn",
+    "SupportsHistory",
     "UserKNN",
     "WeightedHybrid",
     "load",

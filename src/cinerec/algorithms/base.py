@@ -78,6 +78,17 @@ class SupportsFoldIn(Protocol):
 
 
 @runtime_checkable
+class SupportsHistory(Protocol):
+    """A model that scores every item for an interaction history it has not been trained on.
+
+    This is how a brand-new user, or a user who rated films since the last
+    training, gets personal recommendations without refitting.
+    """
+
+    def score_history(self, items: IntArray, values: FloatArray) -> FloatArray: ...
+
+
+@runtime_checkable
 class SupportsExplain(Protocol):
     """A model that can say why it recommends an item."""
 

@@ -114,6 +114,13 @@ class ContentKNN(RecommenderBase):
         prof = np.asarray(vecs.T @ v if sp.issparse(vecs) else v @ vecs).ravel()
         return np.asarray(self._normalise(prof[None, :])[0])
 
+    def score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
+        """Cosine of every item to the :meth:`fold_in` profile (NaN for items without content)."""
+        profile = self.fold_in(items, values)
+        s = np.asarray(self.item_vectors_ @ profile, dtype=np.float64).ravel()
+        s[~self.has_content_] = np.nan
+        return s
+
     def explain(self, user: int, item: int, n: int = 3) -> list[Reason]:
         """The attributes ``item`` shares with the films the user liked, e.g. "same director: ..."."""
         self._check_fitted()

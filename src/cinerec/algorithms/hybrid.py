@@ -16,6 +16,7 @@ from cinerec.algorithms.base import (
     Reason,
     RecommenderBase,
     SupportsExplain,
+    SupportsHistory,
 )
 from cinerec.data.interactions import Interactions
 from cinerec.errors import InvalidParameter
@@ -66,6 +67,10 @@ class WeightedHybrid(RecommenderBase):
         grid_step: resolution of the ranking weight grid.
         k: list length of the NDCG objective.
         ridge: L2 penalty of the rating stacker.
+        switch_below: per-user switching by profile size: users with fewer
+            training interactions (or histories shorter than this) are ranked
+            by ``switch_member`` alone; 0 disables switching.
+        switch_member: the member for small profiles (typically ``content-knn``).
         random_state: seed of the inner split.
     """
 
@@ -75,7 +80,8 @@ class WeightedHybrid(RecommenderBase):
         self, members: str = "ease,implicit-als,user-knn",
         member_params: dict[str, dict[str, Any]] | None = None, weights: list[float] | None = None,
         normalization: str = "zscore", validation_fraction: float = 0.25, grid_step: float = 0.1,
-        k: int = 10, ridge: float = 1.0, random_state: int | None = 42,
+        k: int = 10, ridge: float = 1.0, switch_below: int = 0, switch_member: str = "content-knn",
+        random_state: int | None = 42,
     ) -> None:
         self.members = members
         self.member_params = member_params
@@ -85,6 +91,8 @@ class WeightedHybrid(RecommenderBase):
         self.grid_step = grid_step
         self.k = k
         self.ridge = ridge
+        self.switch_below = switch_below
+        self.switch_member = switch_member
         self.random_state = random_state
 
     @property
@@ -102,7 +110,13 @@ class WeightedHybrid(RecommenderBase):
         unknown = set(params) - set(names)
         if unknown:
             raise InvalidParameter(f"member_params names {sorted(unknown)}, which are not members")
+        if self.switch_below and self.switch_member not in names:
+            raise InvalidParameter(f"switch_member {self.switch_member!r} is not among the members {','.join(names)}")
         return [create(n, **params.get(n, {})) for n in names]
+
+    def _switch_index(self) -> int:
+        names = [n.strip() for n in str(self.members).split(",") if n.strip()]
+        return names.index(self.switch_member)
 
     def fit(self, data: Interactions) -> Self:
         """Learn the weights on an inner split, then fit every member on ``data``."""
@@ -153,7 +167,29 @@ class WeightedHybrid(RecommenderBase):
         for w, m in zip(self.weights_, self._members, strict=True):
             if w:
                 total += w * normalise_rows(m.score(users), self.normalization)
+        if self.switch_below:
+            small = np.diff(self.seen_.indptr)[users] < self.switch_below
+            if small.any():
+                member = self._members[self._switch_index()]
+                total[small] = normalise_rows(member.score(users[small]), self.normalization)
         return total
+
+    def score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
+        """Weighted normalised scores of the members that can score a history.
+
+        Members that cannot (no fold-in) are left out; with a history shorter
+        than ``switch_below`` only ``switch_member`` scores.
+        """
+        self._check_fitted()
+        pairs = list(zip(self.weights_, self._members, strict=True))
+        if self.switch_below and len(items) < self.switch_below:
+            pairs = [(1.0, self._members[self._switch_index()])]
+        total, used = np.zeros(self.n_items_), 0
+        for w, m in pairs:
+            if w and isinstance(m, SupportsHistory):
+                total += w * normalise_rows(m.score_history(items, values)[None, :], self.normalization)[0]
+                used += 1
+        return total if used else np.full(self.n_items_, np.nan)
 
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
         """Stacked rating predictions (rating mode), else the weighted member predictions."""
@@ -167,9 +203,12 @@ class WeightedHybrid(RecommenderBase):
         return bool(getattr(self, "rating_mode_", False))
 
     def explain(self, user: int, item: int, n: int = 3) -> list[Reason]:
-        """Reasons from the heaviest-weighted member that can explain."""
+        """Reasons from the switched-to member for small profiles, else the heaviest-weighted member that can explain."""
         self._check_fitted()
-        for idx in np.argsort(-np.abs(self.weights_)):
+        order = list(np.argsort(-np.abs(self.weights_)))
+        if self.switch_below and self.seen_[user].nnz < self.switch_below:
+            order.insert(0, self._switch_index())
+        for idx in order:
             m = self._members[idx]
             if isinstance(m, SupportsExplain):
                 reasons = m.explain(user, item, n)

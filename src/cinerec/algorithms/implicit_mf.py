@@ -88,6 +88,10 @@ class ImplicitALS(_LatentTopN):
         a = yty + (y.T * (c - 1.0)) @ y + self.regularization * np.eye(y.shape[1])
         return np.linalg.solve(a, (y.T * c).sum(axis=1))
 
+    def score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
+        """Item scores for the :meth:`fold_in` vector of a history."""
+        return np.asarray(self.item_factors_ @ self.fold_in(items, values), dtype=np.float64)
+
 
 class BPR(_LatentTopN):
     """Bayesian Personalised Ranking (Rendle et al. 2009), via ``implicit``.
@@ -165,6 +169,13 @@ class EASE(RecommenderBase):
 
     def _score_known(self, users: IntArray) -> FloatArray:
         return np.asarray(self.x_[users] @ self.weights_, dtype=np.float64)
+
+    def score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
+        """``x B`` for a history row ``x`` (values with ``use_ratings``, else ones)."""
+        self._check_fitted()
+        it = np.asarray(items, dtype=np.int64)
+        x = np.asarray(values, dtype=np.float64) if self.use_ratings else np.ones(len(it))
+        return np.asarray(x @ self.weights_[it], dtype=np.float64)
 
     def explain(self, user: int, item: int, n: int = 3) -> list[Reason]:
         """The user's items with the largest weight towards ``item``."""

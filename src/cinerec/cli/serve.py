@@ -23,10 +23,15 @@ def serve(
     uvicorn.run(create_app(s), host=host or s.host, port=port or s.port, log_level="info", access_log=False)
 
 
+#: The demo's model: collaborative ALS fused with content; short profiles ranked by content alone.
+DEMO_HYBRID = {"members": "implicit-als,content-knn", "switch_below": 5}
+
+
 def demo(
     data: Path | None = typer.Option(None, "--data", help="local dataset folder instead of downloading"),
     dataset: str = typer.Option("ml-latest-small", "--dataset", help="dataset to fetch when --data is not given"),
-    algo: str = typer.Option("implicit-als", "--algo", help="model to train"),
+    algo: str = typer.Option("hybrid", "--algo", help="model to train (default: implicit ALS + content, "
+                             "content alone for profiles under 5 ratings)"),
     retrain: bool = typer.Option(False, "--retrain", help="train even if a model is already active"),
     serve_site: bool = typer.Option(True, "--serve/--no-serve", help="start the site after setting up"),
     host: str | None = typer.Option(None, help="interface"),
@@ -49,7 +54,8 @@ def demo(
     print_report(import_dataset(engine(s), ds))
     registry = ModelRegistry(s.models_dir)
     if retrain or registry.active_version() is None:
-        info = train_from_store(engine(s), registry, algo)
+        params = DEMO_HYBRID if algo == "hybrid" else {}
+        info = train_from_store(engine(s), registry, algo, params)
         typer.echo(f"trained {info.version} in {info.extra.get('fit_seconds')} s")
     else:
         typer.echo(f"serving the active model {registry.active_version()} (use --retrain to train again)")

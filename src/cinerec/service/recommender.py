@@ -8,12 +8,14 @@ the reference in a single assignment after the new version is fully loaded.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from cinerec.algorithms.base import RecommenderBase, SupportsExplain
+from cinerec.algorithms._topk import topk
+from cinerec.algorithms.base import RecommenderBase, SupportsExplain, SupportsHistory
 from cinerec.data.vocab import Vocabulary
 from cinerec.errors import NotFound
 from cinerec.service.registry import ModelRegistry
@@ -33,6 +35,7 @@ class LiveModel:
     items: Vocabulary
     popularity: np.ndarray
     extra: dict[str, Any] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,49 +97,124 @@ class RecommenderService:
             raise NotFound("no recommendation model is active yet: run `cinerec train`")
         return live
 
-    def recommend(self, user_id: int, k: int = 10, *, explain: bool = True, exclude: list[int] | None = None) -> RecommendationList:
-        """Top-``k`` movies for a database user id.
+    def recommend(self, user_id: int | None, k: int = 10, *, explain: bool = True, exclude: list[int] | None = None,
+                  history: Sequence[tuple[int, float]] | None = None) -> RecommendationList:
+        """Top-``k`` movies for a database user id, routed by what is known about the user.
 
-        Users the model does not know, or who had no training interactions,
-        get the popularity list (``strategy="popular"``).
+        - No interactions at all: the onboarding list, popular and diverse
+          (``strategy="onboarding"``).
+        - A ``history`` (movie id, value) that the model was not trained on (a
+          new user, or ratings since training) and a model that can score
+          histories: scored without refitting (``strategy="<algo>:history"``).
+          A hybrid with ``switch_below`` ranks short histories by its content
+          member, so the first few ratings get content-based lists.
+        - Otherwise the model's own ranking for the user (``strategy=<algo>``).
 
         Args:
-            user_id: database user id.
+            user_id: database user id (``None`` for an anonymous visitor).
             k: list length, clamped to ``1..MAX_K``.
             explain: attach reasons.
-            exclude: further movie ids to leave out (e.g. rated since training).
+            exclude: further movie ids to leave out.
+            history: the user's current interactions from the store, if known.
         """
         live = self.live
         k = max(1, min(int(k), MAX_K))
         m = live.model
-        u = live.users.index(user_id)
-        cand = None
+        u = live.users.index(user_id) if user_id is not None else -1
+        trained = m.seen_[u].indices if u >= 0 else np.array([], dtype=np.int64)
+        hist_items, hist_values = self._history(live, history)
+        allowed = np.ones(len(live.items), dtype=bool)
         if exclude:
-            allowed = np.ones(len(live.items), dtype=bool)
             ex = live.items.indices(exclude)
             allowed[ex[ex >= 0]] = False
-            cand = np.flatnonzero(allowed)
-        if u >= 0 and m.seen_[u].nnz > 0:
-            ranked = m.recommend(np.array([u]), k, candidates=cand)
+        fresh = len(hist_items) > 0 and not np.array_equal(np.sort(hist_items), np.sort(trained))
+        if fresh and isinstance(m, SupportsHistory):
+            strategy = f"{live.algo}:history"
+            allowed[hist_items] = False
+            scores_all = m.score_history(hist_items, hist_values)
+            items, scores = topk(scores_all[None, :], k, allowed=allowed)
+            items, scores = items[0], scores[0]
+        elif len(trained):
+            allowed[hist_items] = False
+            ranked = m.recommend(np.array([u]), k, candidates=np.flatnonzero(allowed) if not allowed.all() else None)
             strategy = live.algo
             items, scores = ranked.items[0], ranked.scores[0]
         else:
-            strategy = "popular"
-            order = np.argsort(-live.popularity, kind="stable")
-            if cand is not None:
-                order = order[np.isin(order, cand)]
-            items = order[:k]
+            strategy = "onboarding"
+            allowed[hist_items] = False
+            order = self._onboarding(live)
+            items = order[allowed[order]][:k]
             scores = live.popularity[items].astype(np.float64)
         out = []
         for i, s in zip(items.tolist(), scores.tolist(), strict=True):
-            if i < 0:
+            if i < 0 or not np.isfinite(s):
                 continue
             reasons: list[dict[str, Any]] = []
-            if explain and strategy != "popular" and isinstance(m, SupportsExplain):
+            if explain and strategy == live.algo and isinstance(m, SupportsExplain):
                 for r in m.explain(u, i, 3):
                     reasons.append({"kind": r.kind, "text": r.text, "weight": round(float(r.weight), 4),
                                     "movie_id": int(live.items.raw(r.item)) if r.item is not None else None})
-            elif explain and strategy == "popular":
+            elif explain and strategy.endswith(":history"):
+                reasons += self._history_reasons(live, i, hist_items, hist_values)
+            elif explain and strategy == "onboarding":
                 reasons.append({"kind": "popular", "text": f"popular: {int(live.popularity[i])} ratings", "weight": 0.0, "movie_id": None})
             out.append(Recommendation(int(live.items.raw(i)), float(s), reasons))
         return RecommendationList(live.version, live.algo, strategy, out)
+
+    @staticmethod
+    def _history(live: LiveModel, history: Sequence[tuple[int, float]] | None) -> tuple[np.ndarray, np.ndarray]:
+        """History as (item index, value) arrays, movies unknown to the model dropped."""
+        if not history:
+            return np.array([], dtype=np.int64), np.array([], dtype=np.float64)
+        ids = np.array([h[0] for h in history], dtype=np.int64)
+        vals = np.array([h[1] for h in history], dtype=np.float64)
+        idx = live.items.indices(ids)
+        keep = idx >= 0
+        return idx[keep], vals[keep]
+
+    def _onboarding(self, live: LiveModel) -> np.ndarray:
+        """Popular films re-ranked for diversity (cached per model version).
+
+        Maximal marginal relevance over the 300 most popular films: each pick
+        maximises ``0.7 * popularity - 0.3 * max similarity to the picks so
+        far``, similarity being the cosine of the films' audiences (who rated
+        both), so the list does not open with five films of one franchise.
+        """
+        cached = live.cache.get("onboarding")
+        if cached is not None:
+            return np.asarray(cached)
+        pool = np.argsort(-live.popularity, kind="stable")[:300]
+        pool = pool[live.popularity[pool] > 0]
+        cols = live.model.seen_[:, pool].T.tocsr().astype(np.float64)
+        norms = np.sqrt(np.asarray(cols.multiply(cols).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        sim = np.asarray((cols @ cols.T).todense()) / np.outer(norms, norms)
+        rel = live.popularity[pool] / max(live.popularity[pool].max(initial=0), 1)
+        picked: list[int] = []
+        best_sim = np.zeros(len(pool))
+        remaining = np.ones(len(pool), dtype=bool)
+        for _ in range(len(pool)):
+            mmr = np.where(remaining, 0.7 * rel - 0.3 * best_sim, -np.inf)
+            j = int(np.argmax(mmr))
+            picked.append(j)
+            remaining[j] = False
+            best_sim = np.maximum(best_sim, sim[j])
+        rest = np.argsort(-live.popularity, kind="stable")[300:]
+        order = np.concatenate([pool[picked], rest])
+        live.cache["onboarding"] = order
+        return order
+
+    @staticmethod
+    def _history_reasons(live: LiveModel, item: int, hist_items: np.ndarray, hist_values: np.ndarray) -> list[dict[str, Any]]:
+        """"Because you liked": the history films whose audiences overlap most with ``item``'s."""
+        if not len(hist_items):
+            return []
+        liked = hist_items[hist_values >= np.median(hist_values)]
+        seen = live.model.seen_
+        target = seen[:, item]
+        overlap = np.asarray((seen[:, liked].T @ target).todense()).ravel()
+        size = np.sqrt(np.asarray(seen[:, liked].sum(axis=0)).ravel() * max(target.nnz, 1))
+        sim = overlap / np.where(size > 0, size, 1.0)
+        order = np.argsort(-sim)[:3]
+        return [{"kind": "liked_item", "text": "because you rated it", "weight": round(float(sim[j]), 4),
+                 "movie_id": int(live.items.raw(int(liked[j])))} for j in order if sim[j] > 0]

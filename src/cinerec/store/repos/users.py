@@ -34,3 +34,9 @@ def top_rated(session: Session, user_id: int, n: int = 10) -> list[tuple[Movie, 
     stmt = (select(Movie, Rating.value).join(Rating, Rating.movie_id == Movie.id)
             .where(Rating.user_id == user_id).order_by(Rating.value.desc(), Rating.updated_at.desc()).limit(n))
     return [(m, float(v)) for m, v in session.execute(stmt)]
+
+
+def history(session: Session, user_id: int) -> list[tuple[int, float]]:
+    """A user's current ratings as ``(movie id, rating)``, for scoring without refitting."""
+    rows = session.execute(select(Rating.movie_id, Rating.value).where(Rating.user_id == user_id))
+    return [(int(m), float(v)) for m, v in rows]

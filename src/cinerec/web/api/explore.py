@@ -29,6 +29,18 @@ def profile_recommendations(
     service: ServiceDep,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
 ) -> RecommendationsOut:
-    """Top-k movies for a dataset profile, with the model version and reasons."""
+    """Top-k movies for a dataset profile, with the model version and reasons.
+
+    The profile's current ratings are read from the database, so ratings
+    added since the model was trained count at once (``strategy`` ends in
+    ``:history`` then).
+    """
     user_repo.get_dataset_profile(session, user_id)
-    return recommendations_out(session, service.recommend(user_id, k))
+    return recommendations_out(session, service.recommend(user_id, k, history=user_repo.history(session, user_id)))
+
+
+@router.get("/recommendations/onboarding", response_model=RecommendationsOut, responses={422: {"model": ErrorOut}})
+def onboarding(session: SessionDep, service: ServiceDep,
+               k: Annotated[int, Query(ge=1, le=MAX_K)] = 20) -> RecommendationsOut:
+    """The list a newcomer with no ratings starts from: popular films, diversified."""
+    return recommendations_out(session, service.recommend(None, k))

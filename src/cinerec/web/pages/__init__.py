@@ -8,7 +8,9 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from cinerec.errors import NotFound
+from cinerec.service.reviews import audience_insights
 from cinerec.store.repos import movies as movie_repo
+from cinerec.store.repos import reviews as review_repo
 from cinerec.store.repos import users as user_repo
 from cinerec.web.deps import ServiceDep, SessionDep
 from cinerec.web.present import recommendations_out
@@ -24,14 +26,15 @@ def _render(request: Request, name: str, ctx: dict[str, Any], status: int = 200)
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, session: SessionDep, service: ServiceDep) -> HTMLResponse:
-    """Popular films, a search box and sample profiles to explore."""
+    """A newcomer's starting list (popular and diverse), genres and sample profiles to explore."""
     rows, total = movie_repo.search(session, sort="popular", limit=12)
     try:
         active = service.live.version
+        start = recommendations_out(session, service.recommend(None, 12))
     except NotFound:
-        active = None
+        active, start = None, None
     return _render(request, "home.html", {
-        "movies": rows, "total": total, "profiles": user_repo.sample_dataset_profiles(session, 12),
+        "movies": rows, "start": start, "total": total, "profiles": user_repo.sample_dataset_profiles(session, 12),
         "genres": movie_repo.genres(session), "active": active,
     })
 
@@ -56,9 +59,12 @@ def browse(
 
 @router.get("/movies/{movie_id}", response_class=HTMLResponse)
 def movie_page(request: Request, movie_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep) -> HTMLResponse:
-    """One film: facts, audience rating and tags."""
+    """One film: facts, audience rating, tags, what reviewers say and the latest reviews."""
     row = movie_repo.get(session, movie_id)
-    return _render(request, "movie.html", {"m": row.movie, "row": row, "tags": movie_repo.top_tags(session, movie_id)})
+    return _render(request, "movie.html", {
+        "m": row.movie, "row": row, "tags": movie_repo.top_tags(session, movie_id),
+        "insights": audience_insights(session, movie_id), "reviews": review_repo.for_movie(session, movie_id, 10),
+    })
 
 
 @router.get("/explore/profiles/{user_id}", response_class=HTMLResponse)
@@ -68,7 +74,7 @@ def profile_page(
     """A dataset profile's favourite films and its recommendations, with reasons."""
     user = user_repo.get_dataset_profile(session, user_id)
     try:
-        recs = recommendations_out(session, service.recommend(user_id, 12))
+        recs = recommendations_out(session, service.recommend(user_id, 12, history=user_repo.history(session, user_id)))
     except NotFound:
         recs = None
     return _render(request, "profile.html", {"user": user, "liked": user_repo.top_rated(session, user_id, 10), "recs": recs})
