@@ -1,6 +1,6 @@
 """Content-only and hybrid numbers on ml-latest-small, including a cold-item test.
 
-    python benchmarks/cold_items.py
+    python benchmarks/cold_items.py [--text-embeddings minilm]
 
 Warm: per-user stratified 75/25 (seed 42), k=10. Cold items: 10% of the
 rated films (seed 42) have *all* their ratings moved to the test set; models
@@ -27,16 +27,28 @@ from cinerec.evaluation import metrics as M
 from cinerec.evaluation.protocols import evaluate_split
 
 DATA = Path(os.environ.get("CINEREC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
-MODELS = [("popularity", {}), ("ease", {}), ("implicit-als", {}), ("content-knn", {}),
-          ("hybrid", {"members": "ease,content-knn"}), ("hybrid", {"members": "implicit-als,content-knn"})]
+MODELS = [("popularity", {}), ("ease", {}), ("implicit-als", {}), ("content-knn", {}), ("neural", {}),
+          ("hybrid", {"members": "ease,content-knn"}), ("hybrid", {"members": "implicit-als,content-knn"}),
+          ("hybrid", {"members": "implicit-als,content-knn", "switch_below": 5})]
 
 
 def main() -> None:
+    import argparse
+    from functools import partial
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--text-embeddings", choices=["minilm", "use-m"], help="add a sentence-embedding block")
+    args = ap.parse_args()
+    encoder = None
+    if args.text_embeddings:
+        from cinerec.nlp.embeddings import encode
+
+        encoder = partial(encode, encoder=args.text_embeddings)
     ds = read_dataset(DATA / "ml-latest-small")
     it = ds.interactions()
     md = [read_metadata(DATA / "hetrec2011-movielens-2k"), read_metadata(DATA / "tmdb-5000")]
     t0 = time.perf_counter()
-    feats = dataset_features(it.item_vocab, ds.movies, ds.tags, md)
+    feats = dataset_features(it.item_vocab, ds.movies, ds.tags, md, text_encoder=encoder)
     it = it.with_features(feats)
     _, var = feats.reduce(200)
     print(f"features: {feats.n_features} columns {dict((k, v[1] - v[0]) for k, v in feats.blocks.items())}, "
@@ -55,6 +67,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for algo, params in MODELS:
         label = algo + (f" [{params['members']}]" if "members" in params else "")
+        label += f" switch<{params['switch_below']}" if "switch_below" in params else ""
         row = evaluate_split(create(algo, **params), warm, 10)
         m = create(algo, **params).fit(train)
         ranked = m.recommend(users, 10, candidates=cold)

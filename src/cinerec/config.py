@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,7 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     cache_dir: Path | None = None
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    text_encoder: Literal["minilm", "use-m"] | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
@@ -51,6 +53,11 @@ class Settings(BaseSettings):
     def resolved_cache_dir(self) -> Path:
         """The dataset download cache folder."""
         return self.cache_dir or self.home / "datasets"
+
+    @property
+    def map_dir(self) -> Path:
+        """Where the catalogue map (PNG + JSON) is written."""
+        return self.home / "map"
 
     @property
     def nlp_dir(self) -> Path:

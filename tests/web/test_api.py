@@ -114,3 +114,19 @@ def test_onboarding_list_and_home_page(client: TestClient) -> None:
     assert body["data"][0]["movie"]["title"].startswith("Star Wars")
     assert client.get("/api/v1/recommendations/onboarding", params={"k": 0}).status_code == 422
     assert "Start here" in client.get("/").text
+
+
+def test_catalogue_map_page(client: TestClient) -> None:
+    from cinerec.service.catalogue import build_catalogue_map
+
+    s = get_settings()
+    assert "No map yet" in client.get("/map").text
+    assert client.get("/map.png").status_code == 404
+    info = build_catalogue_map(make_engine(s.resolved_database_url), s.map_dir)
+    assert info.n_films == 1681 and 0 < info.pca_explained_variance <= 1 and 0 < info.svd_explained_variance <= 1
+    page = client.get("/map").text
+    assert "1681 films placed" in page and 'src="/map.png"' in page
+    png = client.get("/map.png")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
+    pts = client.get("/map.json").json()["points"]
+    assert len(pts) == 1681 and {"movie_id", "title", "x", "y"} <= set(pts[0])

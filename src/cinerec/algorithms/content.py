@@ -139,7 +139,7 @@ class ContentKNN(RecommenderBase):
         weight: dict[str, float] = {}
         for j in order:
             kind, _, value = str(self.feature_names_[contrib.indices[j]]).partition(":")
-            if kind == "year":
+            if kind in ("year", "embedding"):  # not nameable attributes
                 continue
             label = "same director/cast" if kind == "person" else _BLOCK_LABEL.get(kind, kind)
             if len(reasons.get(label, [])) < 3:

@@ -23,6 +23,7 @@ def _register() -> None:
     app.command("evaluate")(evaluate.evaluate)
     app.command("serve")(serve.serve)
     app.command("demo")(serve.demo)
+    app.command("map")(serve.catalogue_map)
 
 
 _register()

@@ -27,6 +27,8 @@ def evaluate(
     relevance: float | None = typer.Option(None, "--relevance-threshold", help="only test ratings >= this count as relevant"),
     metadata: list[Path] | None = typer.Option(None, "--metadata", help="HetRec folder or TMDB-style CSV for content features, repeatable"),
     device: str | None = typer.Option(None, "--device", help="cpu | cuda | auto, for the neural models among --algo"),
+    text_embeddings: str | None = typer.Option(None, "--text-embeddings", help="minilm | use-m: add sentence embeddings "
+                                               "of overviews, keywords and tags to the content features"),
 ) -> None:
     """Fit each algorithm on each fold and report RMSE/MAE, precision/recall/NDCG/MAP@k, coverage, novelty and time.
 
@@ -49,7 +51,15 @@ def evaluate(
         from cinerec.data.features import dataset_features
         from cinerec.data.readers.metadata import read_metadata
 
-        feats = dataset_features(interactions.item_vocab, dataset.movies, dataset.tags, [read_metadata(m) for m in metadata or []])
+        encoder = None
+        if text_embeddings:
+            from functools import partial
+
+            from cinerec.nlp.embeddings import encode
+
+            encoder = partial(encode, encoder=text_embeddings)
+        feats = dataset_features(interactions.item_vocab, dataset.movies, dataset.tags,
+                                 [read_metadata(m) for m in metadata or []], text_encoder=encoder)
         interactions = interactions.with_features(feats)
     splits = make_splits(split, interactions, source=data, random_state=seed)
     console = Console(stderr=True)

@@ -27,7 +27,8 @@ def train(
     from cinerec.service.training import train_from_store
 
     params = runtime_params(algo, parse_params(param, [algo])[algo], device, progress=sys.stderr.isatty())
-    info = train_from_store(engine(), _registry(), algo, params, activate=not no_activate)
+    info = train_from_store(engine(), _registry(), algo, params, activate=not no_activate,
+                            text_encoder=settings().text_encoder)
     typer.echo(f"published {info.version} ({info.algo}, {info.extra.get('ratings')} ratings, "
                f"{info.extra.get('fit_seconds')} s){'' if no_activate else ' and activated it'}")
 

@@ -59,6 +59,24 @@ def demo(
         typer.echo(f"trained {info.version} in {info.extra.get('fit_seconds')} s")
     else:
         typer.echo(f"serving the active model {registry.active_version()} (use --retrain to train again)")
+    from cinerec.service.catalogue import build_catalogue_map
+
+    m = build_catalogue_map(engine(s), s.map_dir)
+    typer.echo(f"catalogue map: {m.n_films} films, SVD keeps {m.svd_explained_variance:.0%} of the variance")
     if serve_site:
         typer.echo(f"open http://{host or s.host}:{port or s.port}/")
         serve(host=host, port=port)
+
+
+def catalogue_map(
+    components: int = typer.Option(50, "--components", min=2, max=500, help="TruncatedSVD dimensions before the 2-D PCA"),
+) -> None:
+    """Draw the 2-D content map of the catalogue for the site (/map)."""
+    from cinerec.service.catalogue import build_catalogue_map
+
+    s = settings()
+    ensure_schema(s)
+    m = build_catalogue_map(engine(s), s.map_dir, components)
+    typer.echo(f"mapped {m.n_films} films ({m.n_features} features): TruncatedSVD-{m.svd_components} keeps "
+               f"{m.svd_explained_variance:.1%} of the variance, the 2 PCA axes {m.pca_explained_variance:.1%} of that; "
+               f"wrote {s.map_dir}")

@@ -4,13 +4,14 @@ Blocks (each row L2-normalised within its block, then weighted):
 ``genre`` (one-hot), ``year`` (decade one-hot plus a standardised year),
 ``tag`` (TF-IDF over user tags, with HetRec weights when given), ``person``
 (directors and cast, one-hot), ``text`` (TF-IDF over overview, tagline and
-keywords). :meth:`ItemFeatures.reduce` gives dense TruncatedSVD vectors and
+keywords), ``embedding`` (a sentence embedding of each film's text, computed
+by :mod:`cinerec.nlp.embeddings` from :func:`item_texts` and passed in). :meth:`ItemFeatures.reduce` gives dense TruncatedSVD vectors and
 the explained variance.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ import scipy.sparse as sp
 
 from cinerec.data.vocab import Vocabulary
 
-DEFAULT_WEIGHTS: dict[str, float] = {"genre": 1.0, "year": 0.5, "tag": 1.0, "person": 1.0, "text": 0.8}
+DEFAULT_WEIGHTS: dict[str, float] = {"genre": 1.0, "year": 0.5, "tag": 1.0, "person": 1.0, "text": 0.8, "embedding": 0.8}
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,6 +67,25 @@ class ItemFeatures:
         svd = TruncatedSVD(n_components=k, random_state=random_state)
         vec = svd.fit_transform(self.matrix)
         return np.asarray(vec, dtype=np.float64), float(svd.explained_variance_ratio_.sum())
+
+
+    def map_2d(self, n_components: int = 50, random_state: int = 42) -> tuple[npt.NDArray[np.float64], float, float]:
+        """A 2-D map of the items: TruncatedSVD to ``n_components``, then PCA to two axes.
+
+        Returns:
+            ``(coordinates (n_items, 2), variance kept by the SVD, share of the
+            SVD space's variance on the two PCA axes)``.
+        """
+        from sklearn.decomposition import PCA
+
+        vec, svd_var = self.reduce(n_components, random_state)
+        rows = self.has_content()
+        coords = np.zeros((len(vec), 2))
+        if rows.sum() >= 3:
+            pca = PCA(n_components=2, random_state=random_state)
+            coords[rows] = pca.fit_transform(vec[rows])
+            return coords, svd_var, float(pca.explained_variance_ratio_.sum())
+        return coords, svd_var, 0.0
 
 
 def _normalise_rows(m: sp.csr_matrix) -> sp.csr_matrix:
@@ -113,6 +133,7 @@ def build_item_features(
     texts: pd.DataFrame | None = None,
     weights: Mapping[str, float] | None = None,
     max_text_features: int = 20000,
+    embeddings: tuple[npt.ArrayLike, npt.NDArray[np.floating[Any]]] | None = None,
 ) -> ItemFeatures:
     """Assemble item features from whatever metadata is available.
 
@@ -124,6 +145,7 @@ def build_item_features(
         texts: item and any of overview, tagline, keywords (list).
         weights: block weights (defaults :data:`DEFAULT_WEIGHTS`).
         max_text_features: vocabulary cap of each TF-IDF block.
+        embeddings: ``(items, vectors)``: a dense text embedding per item.
     """
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
     parts: list[tuple[str, sp.csr_matrix, list[str]]] = []
@@ -149,6 +171,12 @@ def build_item_features(
             return " ".join(str(r.get(c) or "") for c in ("overview", "tagline")) + " " + kw
 
         parts.append(("text", *_tfidf(item_vocab, texts["item"], [doc(r) for _, r in texts.iterrows()], "text", max_text_features)))
+    if embeddings is not None and len(embeddings[1]):
+        idx = item_vocab.indices(np.asarray(embeddings[0]))
+        vec = np.asarray(embeddings[1], dtype=np.float64)
+        dense = np.zeros((len(item_vocab), vec.shape[1]))
+        dense[idx[idx >= 0]] = vec[idx >= 0]
+        parts.append(("embedding", sp.csr_matrix(dense), [f"embedding:{j}" for j in range(vec.shape[1])]))
     mats, names, blocks, start = [], [], {}, 0
     for name, m, n in parts:
         if m.shape[1] == 0:
@@ -161,17 +189,42 @@ def build_item_features(
     return ItemFeatures(matrix, np.asarray(names, dtype=str), item_vocab, blocks)
 
 
+def item_texts(texts: pd.DataFrame | None, tags: pd.DataFrame | None) -> pd.DataFrame:
+    """One text per item for sentence embeddings: overview, tagline, keywords and user tags.
+
+    Returns:
+        Columns ``item``, ``text`` (items with no text left out).
+    """
+    parts: list[pd.DataFrame] = []
+    if texts is not None and len(texts):
+        def doc(r: pd.Series) -> str:
+            kw = ", ".join(r["keywords"]) if isinstance(r.get("keywords"), list) else ""
+            return " ".join(str(r.get(c) or "") for c in ("overview", "tagline")).strip() + (f" Keywords: {kw}." if kw else "")
+
+        parts.append(pd.DataFrame({"item": texts["item"].to_numpy(), "text": [doc(r) for _, r in texts.iterrows()]}))
+    if tags is not None and len(tags):
+        t = tags.groupby("item")["tag"].apply(lambda s: ", ".join(dict.fromkeys(s.astype(str).str.strip())))
+        parts.append(pd.DataFrame({"item": t.index.to_numpy(), "text": "Tags: " + t.to_numpy().astype(object) + "."}))
+    if not parts:
+        return pd.DataFrame({"item": [], "text": []})
+    out = pd.concat(parts).groupby("item", sort=True)["text"].apply(" ".join).reset_index()
+    return out[out["text"].str.strip() != ""].reset_index(drop=True)
+
+
 def dataset_features(
     item_vocab: Vocabulary,
     movies: pd.DataFrame | None,
     tags: pd.DataFrame | None,
     metadata: list[Any] | None = None,
     weights: Mapping[str, float] | None = None,
+    text_encoder: Callable[[list[str]], npt.NDArray[np.floating[Any]]] | None = None,
 ) -> ItemFeatures:
     """Features for a MovieLens-style dataset plus optional :class:`~cinerec.data.readers.metadata.Metadata`.
 
     ``movielens``-keyed metadata (HetRec) joins on the item id; ``tmdb``-keyed
-    metadata joins through the ``tmdb_id`` column of ``movies``.
+    metadata joins through the ``tmdb_id`` column of ``movies``. With
+    ``text_encoder`` (texts -> vectors, e.g. ``cinerec.nlp.embeddings.encode``)
+    an ``embedding`` block of :func:`item_texts` is added.
     """
     people, texts, all_tags = [], [], [] if tags is None else [tags[["item", "tag"]]]
     tmdb_map = None
@@ -193,10 +246,14 @@ def dataset_features(
             all_tags.append(t)
         if (x := rekey(md.texts, md.key)) is not None:
             texts.append(x)
+    tag_frame = pd.concat(all_tags, ignore_index=True) if all_tags else None
+    text_frame = pd.concat(texts, ignore_index=True) if texts else None
+    embeddings = None
+    if text_encoder is not None:
+        docs = item_texts(text_frame, tag_frame)
+        embeddings = (docs["item"].to_numpy(), text_encoder(docs["text"].tolist()))
     return build_item_features(
-        item_vocab, movies=movies,
-        tags=pd.concat(all_tags, ignore_index=True) if all_tags else None,
+        item_vocab, movies=movies, tags=tag_frame,
         people=pd.concat(people, ignore_index=True) if people else None,
-        texts=pd.concat(texts, ignore_index=True) if texts else None,
-        weights=weights,
+        texts=text_frame, weights=weights, embeddings=embeddings,
     )

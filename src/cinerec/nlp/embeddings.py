@@ -51,7 +51,7 @@ def _load(name: str) -> Any:
     raise InvalidParameter(f"unknown text encoder {name!r}; choose one of {', '.join(ENCODERS)}")
 
 
-def encoder_available(name: EncoderName) -> bool:
+def encoder_available(name: str) -> bool:
     """Whether ``name`` can be loaded in this environment."""
     try:
         _load(name)
@@ -60,7 +60,7 @@ def encoder_available(name: EncoderName) -> bool:
     return True
 
 
-def encode(texts: Sequence[str], encoder: EncoderName = "minilm", batch_size: int = 64) -> npt.NDArray[np.float32]:
+def encode(texts: Sequence[str], encoder: str = "minilm", batch_size: int = 64) -> npt.NDArray[np.float32]:
     """Embed ``texts``: ``(len(texts), dim)`` float32, rows L2-normalised (empty text -> zeros).
 
     Raises:

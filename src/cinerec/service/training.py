@@ -14,11 +14,16 @@ from cinerec.store.snapshot import load_interactions, load_item_features
 
 
 def train_from_store(
-    engine: Engine, registry: ModelRegistry, algo: str, params: dict[str, Any] | None = None, *, activate: bool = True
+    engine: Engine, registry: ModelRegistry, algo: str, params: dict[str, Any] | None = None, *, activate: bool = True,
+    text_encoder: str | None = None,
 ) -> VersionInfo:
-    """Fit ``algo`` on every rating in the database and publish it.
+    """Fit ``algo`` on every rating (and scored review) in the database and publish it.
 
     A failure anywhere leaves the active version untouched.
+
+    Args:
+        text_encoder: ``minilm`` or ``use-m`` to add sentence embeddings of
+            overviews and tags to the content features (needs the nlp extra).
 
     Raises:
         DataFormatError: the database holds no ratings.
@@ -29,7 +34,14 @@ def train_from_store(
         raise DataFormatError("the database has no ratings to train on: run `cinerec data import` first")
     model = create(algo, **(params or {}))
     if model.needs_features:
-        data = data.with_features(load_item_features(engine, data.item_vocab))
+        encoder = None
+        if text_encoder:
+            from functools import partial
+
+            from cinerec.nlp.embeddings import encode
+
+            encoder = partial(encode, encoder=text_encoder)
+        data = data.with_features(load_item_features(engine, data.item_vocab, encoder))
     t0 = time.perf_counter()
     try:
         model.fit(data)

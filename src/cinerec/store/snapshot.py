@@ -6,12 +6,15 @@ back to movies without any other mapping.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from cinerec.data.features import ItemFeatures, build_item_features
+from cinerec.data.features import ItemFeatures, build_item_features, item_texts
 from cinerec.data.interactions import Interactions
 from cinerec.data.vocab import Vocabulary
 from cinerec.store.models import Credit, Genre, Movie, MovieGenre, Person, Rating, Review, Tag, User
@@ -64,11 +67,14 @@ def load_interactions(engine: Engine, *, all_movies: bool = True, reviews: bool 
                                    weight_col="weight" if "weight" in df else None)
 
 
-def load_item_features(engine: Engine, item_vocab: Vocabulary) -> ItemFeatures:
+def load_item_features(engine: Engine, item_vocab: Vocabulary,
+                       text_encoder: Callable[[list[str]], npt.NDArray[np.floating[Any]]] | None = None) -> ItemFeatures:
     """Content features of the movies in ``item_vocab`` from the database.
 
     Genres and year from ``movies``, user tags from ``tags``, directors and
-    cast from ``credits``, plot text from ``movies.overview``.
+    cast from ``credits``, plot text from ``movies.overview``; with
+    ``text_encoder`` (texts -> vectors) also a sentence embedding of each
+    film's overview and tags.
     """
     with engine.connect() as conn:
         mv = pd.DataFrame(conn.execute(select(Movie.id, Movie.year, Movie.overview)).all(), columns=["item", "year", "overview"])
@@ -78,5 +84,11 @@ def load_item_features(engine: Engine, item_vocab: Vocabulary) -> ItemFeatures:
     genres = mg.groupby("item")["genre"].apply(list)
     movies = mv.assign(genres=mv["item"].map(genres)).assign(genres=lambda d: d["genres"].apply(lambda g: g if isinstance(g, list) else []))
     texts = mv[mv["overview"].fillna("").str.strip() != ""][["item", "overview"]]
+    embeddings = None
+    if text_encoder is not None:
+        docs = item_texts(texts if len(texts) else None, tg if len(tg) else None)
+        docs = docs[item_vocab.indices(docs["item"].to_numpy()) >= 0]
+        embeddings = (docs["item"].to_numpy(), text_encoder(docs["text"].tolist()))
     return build_item_features(item_vocab, movies=movies, tags=tg if len(tg) else None,
-                               people=pp if len(pp) else None, texts=texts if len(texts) else None)
+                               people=pp if len(pp) else None, texts=texts if len(texts) else None,
+                               embeddings=embeddings)

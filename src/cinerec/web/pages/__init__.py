@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from cinerec.errors import NotFound
+from cinerec.service.catalogue import JSON, PNG, read_catalogue_map
 from cinerec.service.reviews import audience_insights
 from cinerec.store.repos import movies as movie_repo
 from cinerec.store.repos import reviews as review_repo
@@ -65,6 +66,31 @@ def movie_page(request: Request, movie_id: Annotated[int, Path(ge=1, le=2**31 - 
         "m": row.movie, "row": row, "tags": movie_repo.top_tags(session, movie_id),
         "insights": audience_insights(session, movie_id), "reviews": review_repo.for_movie(session, movie_id, 10),
     })
+
+
+@router.get("/map", response_class=HTMLResponse)
+def catalogue_map(request: Request) -> HTMLResponse:
+    """The 2-D content map of the catalogue (built by ``cinerec map``)."""
+    return _render(request, "map.html", {"info": read_catalogue_map(request.app.state.settings.map_dir)})
+
+
+@router.get("/map.png")
+def catalogue_map_png(request: Request) -> FileResponse:
+    """The map image."""
+    return _map_file(request, PNG, "image/png")
+
+
+@router.get("/map.json")
+def catalogue_map_json(request: Request) -> FileResponse:
+    """The map's coordinates and explained variance."""
+    return _map_file(request, JSON, "application/json")
+
+
+def _map_file(request: Request, name: str, media_type: str) -> FileResponse:
+    path = request.app.state.settings.map_dir / name
+    if not path.is_file():
+        raise NotFound("no catalogue map yet: run `cinerec map`")
+    return FileResponse(path, media_type=media_type)
 
 
 @router.get("/explore/profiles/{user_id}", response_class=HTMLResponse)
