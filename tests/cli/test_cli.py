@@ -148,3 +148,15 @@ def test_reviews_commands(env: dict[str, str], datasets: Path, tmp_path: Path) -
     assert ins["summary"]["n_reviews"] == 2 and ins["summary"]["positive"] == 0.5
     r = cli("reviews", "insights", "999999", env=env)
     assert r.returncode != 0 and "movie 999999 does not exist" in r.stderr
+
+
+def test_import_metadata_and_enrich_arguments(env: dict[str, str], datasets: Path) -> None:
+    assert cli("data", "import", str(datasets / "ml-latest-small"), env=env).returncode == 0
+    r = cli("data", "import-metadata", str(datasets / "tmdb-5000"), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "films matched" in r.stdout and "overviews" in r.stdout
+    r = cli("data", "import-metadata", str(datasets / "ml-100k"), env=env)
+    assert r.returncode != 0 and "not movie metadata" in r.stderr and "Traceback" not in r.stderr
+    r = cli("data", "enrich", "--tmdb-api-key", " ", env=env)
+    assert r.returncode != 0 and "TMDB API key is needed" in r.stderr
+    assert cli("map", env=env).stdout.startswith("mapped ")

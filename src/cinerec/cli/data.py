@@ -69,3 +69,62 @@ def import_(
     ensure_schema()
     report = import_dataset(engine(), ds, source=source, strict=strict)
     print_report(report)
+
+
+@app.command("import-metadata")
+def import_metadata_cmd(
+    path: Path = typer.Argument(..., help="HetRec 2011 folder or TMDB-style movies CSV (JSON columns)"),
+    source: str | None = typer.Option(None, "--source", help="dataset whose MovieLens ids a HetRec folder uses"),
+) -> None:
+    """Attach overviews, keywords, directors and tags to the films in the database."""
+    from cinerec.data.readers.metadata import read_metadata
+    from cinerec.store.metadata import import_metadata
+
+    ensure_schema()
+    r = import_metadata(engine(), read_metadata(path), source=source)
+    typer.echo(f"{r.matched_films} films matched ({r.unmatched} not in the database): {r.overviews} overviews, "
+               f"{r.credits} new credits, {r.keywords} keywords/tags in {r.seconds:.1f} s")
+
+
+@app.command()
+def enrich(
+    tmdb_api_key: str = typer.Option(..., "--tmdb-api-key", envvar="TMDB_API_KEY", help="TMDB v3 API key or v4 token"),
+    rate: float = typer.Option(20.0, "--rate", min=0.1, max=50, help="requests per second"),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="at most this many films (most rated first)"),
+) -> None:
+    """Fill overview, runtime, poster, directors and top-billed cast from TMDB for films with a tmdbId.
+
+    Answers are cached under the cache folder, so a second run (or one after
+    an interruption) only asks for what is missing.
+    """
+    from sqlalchemy import func, select
+
+    from cinerec.data.tmdb import TmdbClient
+    from cinerec.store.metadata import import_metadata
+    from cinerec.store.models import Movie, Rating
+
+    ensure_schema()
+    s = settings()
+    eng = engine(s)
+    n = func.count(Rating.id)
+    stmt = (select(Movie.tmdb_id).outerjoin(Rating, Rating.movie_id == Movie.id).where(Movie.tmdb_id.is_not(None))
+            .group_by(Movie.id, Movie.tmdb_id).order_by(n.desc(), Movie.id))
+    with eng.connect() as conn:
+        ids = [int(i) for i in conn.execute(stmt.limit(limit) if limit else stmt).scalars() if i is not None]
+    if not ids:
+        typer.echo("no films with a tmdbId: import a dataset with links (e.g. ml-latest-small) first")
+        return
+    client = TmdbClient(tmdb_api_key, s.resolved_cache_dir, rate=rate)
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      console=console) as bar:
+            task = bar.add_task("TMDB", total=len(ids))
+            md, rep = client.enrich(ids, progress=lambda done, total: bar.update(task, completed=done))
+    finally:
+        client.close()
+    r = import_metadata(eng, md)
+    typer.echo(f"{rep.requested} films: {rep.fetched} fetched, {rep.from_cache} from cache, {rep.not_found} unknown to "
+               f"TMDB, {len(rep.failed)} failed, {rep.retries} retries; {r.overviews} overviews and {r.credits} new credits "
+               "written")
+    for tid, why in list(rep.failed.items())[:10]:
+        typer.echo(f"  tmdb {tid}: {why}", err=True)

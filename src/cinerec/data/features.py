@@ -241,7 +241,9 @@ def dataset_features(
 
     for md in metadata or []:
         if (d := rekey(md.directors, md.key)) is not None:
-            people.append(d)
+            people.append(d[["item", "name"]])
+        if (c := rekey(md.cast, md.key)) is not None:
+            people.append(c[["item", "name"]])
         if (t := rekey(md.tags, md.key)) is not None:
             all_tags.append(t)
         if (x := rekey(md.texts, md.key)) is not None:

@@ -25,7 +25,8 @@ class Metadata:
     Attributes:
         directors: item, name (one row per director).
         tags: item, tag, weight.
-        texts: item, overview, keywords (list of str), tagline, runtime.
+        texts: item, overview, keywords (list of str), tagline, runtime[, poster_url].
+        cast: item, name, order[, character, person_tmdb_id] (top-billed actors).
         key: what ``item`` holds: ``movielens`` (movieId) or ``tmdb`` (tmdbId).
     """
 
@@ -33,6 +34,7 @@ class Metadata:
     directors: pd.DataFrame | None = None
     tags: pd.DataFrame | None = None
     texts: pd.DataFrame | None = None
+    cast: pd.DataFrame | None = None
 
 
 def read_hetrec(folder: Path | str) -> Metadata:
