@@ -57,3 +57,20 @@ def test_coverage_novelty_diversity() -> None:
     vec = np.array([[1, 0], [1, 0], [0, 1]])
     # list [0, 1, 2]: pairs (0,1) sim 1, (0,2) 0, (1,2) 0 -> mean distance 2/3
     assert M.intra_list_diversity(np.array([[0, 1, 2]]), vec) == pytest.approx(2 / 3)
+
+
+def test_reports_show_what_the_hybrid_learned(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from cinerec.algorithms.registry import create
+    from cinerec.data.splits import stratified_split
+    from cinerec.evaluation.protocols import Results, evaluate_split
+    from cinerec.evaluation.report import learned_lines, write_report
+    from tests.algorithms.contract import two_groups
+
+    data, _ = two_groups()
+    row = evaluate_split(create("hybrid", members="item-knn,popularity"), stratified_split(data, 0.75), 5)
+    assert set(row["learned"]["weights"]) == {"item-knn", "popularity"}
+    assert abs(sum(row["learned"]["weights"].values()) - 1) < 1e-9 and "validation_ndcg" in row["learned"]
+    res = Results("toy", "stratified", 5, [{"algo": "hybrid", "params": {}, "fold": "f1", **row}])
+    assert learned_lines(res)[0].startswith("hybrid (f1): weights: item-knn ")
+    write_report(res, tmp_path)
+    assert "What the models learned" in (tmp_path / "report.html").read_text()

@@ -255,6 +255,10 @@ class RecommenderBase:
         items, vals = topk(scores, k, exclude=exclude, allowed=allowed)
         return Ranked(items, vals)
 
+    def learned_summary(self) -> dict[str, Any]:
+        """A few JSON-ready figures of what fitting learned (weights, epochs, variance), for reports."""
+        return {}
+
     # ----------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
         """Write a versioned artifact folder (see :mod:`cinerec.algorithms.persist`)."""

@@ -87,6 +87,11 @@ class ContentKNN(RecommenderBase):
         self.has_content_ = feats.has_content()
         return self
 
+    def learned_summary(self) -> dict[str, Any]:
+        """The TruncatedSVD's explained variance of the item features."""
+        self._check_fitted()
+        return {"explained_variance": round(float(self.explained_variance_), 4)}
+
     @staticmethod
     def _normalise(p: Any) -> Any:
         """Rows scaled to unit length (dense or sparse)."""

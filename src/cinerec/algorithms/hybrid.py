@@ -174,6 +174,17 @@ class WeightedHybrid(RecommenderBase):
                 total[small] = normalise_rows(member.score(users[small]), self.normalization)
         return total
 
+    def learned_summary(self) -> dict[str, Any]:
+        """Member weights (and the stacker's intercept, or the inner validation NDCG)."""
+        self._check_fitted()
+        names = [n.strip() for n in str(self.members).split(",") if n.strip()]
+        out: dict[str, Any] = {"weights": {n: round(float(w), 4) for n, w in zip(names, self.weights_, strict=True)}}
+        if self.rating_mode_:
+            out["intercept"] = round(self.intercept_, 4)
+        elif hasattr(self, "validation_ndcg_"):
+            out["validation_ndcg"] = round(float(self.validation_ndcg_), 4)
+        return out
+
     def score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
         """Weighted normalised scores of the members that can score a history.
 

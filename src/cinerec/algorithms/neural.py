@@ -228,6 +228,12 @@ class NeuralRecommender(RecommenderBase):
         itf = np.where(trained[:, None], with_id, content_only).astype(np.float64)
         return uf, itf
 
+    def learned_summary(self) -> dict[str, Any]:
+        """Best epoch, its validation NDCG@10 and the content SVD's explained variance."""
+        self._check_fitted()
+        return {"best_epoch": int(self.best_epoch_), "validation_ndcg": round(float(self.validation_ndcg_), 4),
+                "content_explained_variance": round(float(getattr(self, "explained_variance_", 0.0)), 4)}
+
     # -------------------------------------------------------------- serving
     def _score_known(self, users: IntArray) -> FloatArray:
         return np.asarray(self.user_factors_[users] @ self.item_factors_.T, dtype=np.float64)

@@ -38,7 +38,7 @@ def evaluate(
     """
     from cinerec.data.readers import read_dataset
     from cinerec.evaluation.protocols import AlgoSpec, cross_validate, make_splits
-    from cinerec.evaluation.report import table_rows, write_report
+    from cinerec.evaluation.report import learned_lines, table_rows, write_report
 
     algos = [a.strip() for a in algo.split(",") if a.strip()]
     params = parse_params(param, algos)
@@ -79,6 +79,8 @@ def evaluate(
     for r in rows:
         table.add_row(*r)
     Console(width=None if sys.stdout.isatty() else 200).print(table)
+    for line in learned_lines(results):
+        typer.echo(line)
     if json_out:
         results.write_json(json_out)
         typer.echo(f"wrote {json_out}")

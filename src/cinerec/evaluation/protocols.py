@@ -158,6 +158,7 @@ def evaluate_split(
         "diversity": M.intra_list_diversity(recs, train.binary.T.tocsr()),
         "fit_seconds": fit_s,
         "predict_seconds": pred_s,
+        "learned": model.learned_summary(),
     })
     return row
 

@@ -33,6 +33,29 @@ def markdown_table(results: Results, metrics: tuple[str, ...] = TABLE_METRICS) -
     return "\n".join(lines)
 
 
+def learned_lines(results: Results) -> list[str]:
+    """One line per algorithm and fold with what fitting learned (hybrid weights, epochs, variance)."""
+    out = []
+    for r in results.results:
+        learned = r.get("learned") or {}
+        if learned:
+            parts = []
+            for key, val in learned.items():
+                if isinstance(val, dict):
+                    val = ", ".join(f"{k} {v:g}" for k, v in val.items())
+                parts.append(f"{key.replace('_', ' ')}: {val}")
+            out.append(f"{r['algo']} ({r['fold']}): " + "; ".join(parts))
+    return out
+
+
+def learned_html(results: Results) -> str:
+    """The learned figures as an HTML list (empty when no model reports any)."""
+    lines = learned_lines(results)
+    if not lines:
+        return ""
+    return "<h2>What the models learned</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>"
+
+
 def write_report(results: Results, folder: Path) -> list[Path]:
     """Write ``summary.png`` (bar charts with fold std) and ``report.html`` into ``folder``."""
     import matplotlib
@@ -68,6 +91,7 @@ def write_report(results: Results, folder: Path) -> list[Path]:
         f"<h1>{html.escape(results.dataset)} — {html.escape(results.split)} (k={results.k})</h1>"
         "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + f"</tr>{body}</table>"
         "<p><img src='summary.png' alt='metric bar charts'></p>"
+        + learned_html(results)
     )
     page_path = folder / "report.html"
     page_path.write_text(page, encoding="utf-8")
