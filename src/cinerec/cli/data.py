@@ -97,20 +97,16 @@ def enrich(
     Answers are cached under the cache folder, so a second run (or one after
     an interruption) only asks for what is missing.
     """
-    from sqlalchemy import func, select
-
     from cinerec.data.tmdb import TmdbClient
+    from cinerec.store.db import transaction
     from cinerec.store.metadata import import_metadata
-    from cinerec.store.models import Movie, Rating
+    from cinerec.store.repos.movies import tmdb_ids_by_popularity
 
     ensure_schema()
     s = settings()
     eng = engine(s)
-    n = func.count(Rating.id)
-    stmt = (select(Movie.tmdb_id).outerjoin(Rating, Rating.movie_id == Movie.id).where(Movie.tmdb_id.is_not(None))
-            .group_by(Movie.id, Movie.tmdb_id).order_by(n.desc(), Movie.id))
-    with eng.connect() as conn:
-        ids = [int(i) for i in conn.execute(stmt.limit(limit) if limit else stmt).scalars() if i is not None]
+    with transaction(eng, write=False) as session:
+        ids = tmdb_ids_by_popularity(session, limit)
     if not ids:
         typer.echo("no films with a tmdbId: import a dataset with links (e.g. ml-latest-small) first")
         return

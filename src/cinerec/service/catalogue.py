@@ -15,11 +15,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from cinerec.data.vocab import Vocabulary
 from cinerec.errors import DataFormatError
-from cinerec.store.models import Genre, Movie, MovieGenre, Rating
+from cinerec.store.db import transaction
+from cinerec.store.repos import movies as movie_repo
 from cinerec.store.snapshot import load_item_features
 
 PNG, JSON = "catalogue.png", "catalogue.json"
@@ -65,11 +66,9 @@ def build_catalogue_map(engine: Engine, out_dir: Path, n_components: int = 50) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with engine.connect() as conn:
-        ids = np.array(conn.execute(select(Movie.id).order_by(Movie.id)).scalars().all(), dtype=np.int64)
-        titles = {int(i): str(t) for i, t in conn.execute(select(Movie.id, Movie.title))}
-        counts = {int(i): int(n) for i, n in conn.execute(select(Rating.movie_id, func.count()).group_by(Rating.movie_id))}
-        genre_rows = [(int(i), str(g)) for i, g in conn.execute(select(MovieGenre.movie_id, Genre.name).join(Genre))]
+    with transaction(engine, write=False) as session:
+        rows = movie_repo.catalogue(session)
+    ids, titles, counts, genres = np.array(rows.ids, dtype=np.int64), rows.titles, rows.counts, rows.genres
     if not len(ids):
         raise DataFormatError("the database has no films to map: run `cinerec data import` first")
     feats = load_item_features(engine, Vocabulary(ids))
@@ -77,9 +76,6 @@ def build_catalogue_map(engine: Engine, out_dir: Path, n_components: int = 50) -
         raise DataFormatError("the films have too little content (genres, tags, people, text) to map")
     coords, svd_var, pca_var = feats.map_2d(n_components)
     placed = feats.has_content()
-    genres: dict[int, list[str]] = {}
-    for mid, g in genre_rows:
-        genres.setdefault(int(mid), []).append(g)
     # colour by each film's rarest genre, so Drama does not swallow the map
     freq = Counter(g for gs in genres.values() for g in gs)
     main = [min(genres.get(int(m), ["(none)"]), key=lambda g: freq.get(g, 0)) for m in ids]

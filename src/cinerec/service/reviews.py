@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from cinerec.data.readers import Problem
@@ -24,6 +24,7 @@ from cinerec.data.readers.reviews import read_reviews_csv
 from cinerec.errors import DataFormatError, InvalidParameter
 from cinerec.nlp.sentiment import SentimentAnalyzer, check_text
 from cinerec.store.db import transaction
+from cinerec.store.importer import source_id_map
 from cinerec.store.models import Movie, Review, User
 from cinerec.store.repos import reviews as repo
 
@@ -85,8 +86,8 @@ def import_reviews(engine: Engine, path: Path | str, source: str, analyzer: Sent
     t0 = time.perf_counter()
     frame, problems = read_reviews_csv(path)
     with transaction(engine) as session:
-        users = _ids(session, User, source)
-        movies = _ids(session, Movie, source)
+        users = source_id_map(session, User, source)
+        movies = source_id_map(session, Movie, source)
         if not users and not movies:
             raise DataFormatError(f"no dataset imported under source {source!r}: import its ratings first "
                                   "(`cinerec data import PATH`) or pass --source NAME", path=str(path))
@@ -112,11 +113,6 @@ def import_reviews(engine: Engine, path: Path | str, source: str, analyzer: Sent
         methods[s.method] += 1
     return ReviewImportReport(source, len(frame) + len(problems), inserted, problems.by_reason(), list(problems.items),
                               dict(methods), time.perf_counter() - t0)
-
-
-def _ids(session: Session, model: type[User] | type[Movie], source: str) -> dict[str, int]:
-    rows = session.execute(select(model.source_id, model.id).where(model.source == source))
-    return {sid: pk for sid, pk in rows if sid is not None}
 
 
 def score_reviews(engine: Engine, analyzer: SentimentAnalyzer, *, rescore: bool = False, batch: int = 500,

@@ -100,7 +100,8 @@ def _timestamps(session: Session, ts: Iterable[int]) -> list[Any]:
     return list(when.strftime("%Y-%m-%d %H:%M:%S.%f"))
 
 
-def _id_map(session: Session, model: type[User] | type[Movie], source: str) -> dict[str, int]:
+def source_id_map(session: Session, model: type[User] | type[Movie], source: str) -> dict[str, int]:
+    """A dataset's raw ids (``source_id``) -> database ids, for users or movies of ``source``."""
     rows = session.execute(select(model.source_id, model.id).where(model.source == source))
     return {sid: pk for sid, pk in rows if sid is not None}
 
@@ -168,7 +169,7 @@ def import_dataset(
             "session_version": [0] * nu,
         }
         _upsert(session, User.__table__, user_cols, ["source", "source_id"], [], progress, "users")  # type: ignore[arg-type]
-        user_ids = _id_map(session, User, src)
+        user_ids = source_id_map(session, User, src)
         if _fail_after == "users":
             raise RuntimeError("injected failure after users")
 
@@ -204,7 +205,7 @@ def import_dataset(
 def _import_movies(session: Session, dataset: Dataset, src: str, progress: Progress | None) -> dict[str, int]:
     movies = dataset.movies
     if movies is None:
-        return _id_map(session, Movie, src)
+        return source_id_map(session, Movie, src)
     names = sorted({g for gs in movies["genres"] for g in gs})
     _upsert(session, Genre.__table__, {"name": names}, ["name"], [])  # type: ignore[arg-type]
     genre_ids = {n: i for n, i in session.execute(select(Genre.name, Genre.id).where(Genre.name.in_(names)))} if names else {}
@@ -222,7 +223,7 @@ def _import_movies(session: Session, dataset: Dataset, src: str, progress: Progr
         "source_id": [str(i) for i in movies["item"].tolist()], "created_at": _timestamps(session, [int(time.time())]) * n,
     }
     _upsert(session, Movie.__table__, cols, ["source", "source_id"], ["title", "year", "imdb_id", "tmdb_id"], progress, "movies")  # type: ignore[arg-type]
-    ids = _id_map(session, Movie, src)
+    ids = source_id_map(session, Movie, src)
     mids = [ids[str(i)] for i in movies["item"].tolist()]
     for start in range(0, len(mids), 1000):
         session.execute(delete(MovieGenre).where(MovieGenre.movie_id.in_(mids[start : start + 1000])))

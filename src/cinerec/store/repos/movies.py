@@ -123,3 +123,32 @@ def top_tags(session: Session, movie_id: int, n: int = 10) -> list[tuple[str, in
 def genres(session: Session) -> list[str]:
     """All genre names, sorted."""
     return list(session.scalars(select(Genre.name).order_by(Genre.name)))
+
+
+def tmdb_ids_by_popularity(session: Session, limit: int | None = None) -> list[int]:
+    """TMDB ids of the films that have one, most rated first."""
+    n = func.count(Rating.id)
+    stmt = (select(Movie.tmdb_id).outerjoin(Rating, Rating.movie_id == Movie.id).where(Movie.tmdb_id.is_not(None))
+            .group_by(Movie.id, Movie.tmdb_id).order_by(n.desc(), Movie.id))
+    return [int(i) for i in session.scalars(stmt.limit(limit) if limit else stmt) if i is not None]
+
+
+@dataclass(frozen=True)
+class CatalogueRows:
+    """Every film's id (ascending), title, rating count and genres, for catalogue-wide views."""
+
+    ids: list[int]
+    titles: dict[int, str]
+    counts: dict[int, int]
+    genres: dict[int, list[str]]
+
+
+def catalogue(session: Session) -> CatalogueRows:
+    """All films with their rating counts and genres (four queries, no per-film round trips)."""
+    ids = [int(i) for i in session.scalars(select(Movie.id).order_by(Movie.id))]
+    titles = {int(i): str(t) for i, t in session.execute(select(Movie.id, Movie.title))}
+    counts = {int(i): int(n) for i, n in session.execute(select(Rating.movie_id, func.count()).group_by(Rating.movie_id))}
+    genres: dict[int, list[str]] = {}
+    for mid, g in session.execute(select(MovieGenre.movie_id, Genre.name).join(Genre)):
+        genres.setdefault(int(mid), []).append(str(g))
+    return CatalogueRows(ids, titles, counts, genres)
