@@ -146,6 +146,8 @@ class RecommenderService:
             items = order[allowed[order]][:k]
             scores = live.popularity[items].astype(np.float64)
         out = []
+        history_reasons = (self._history_reasons(live, [i for i in items.tolist() if i >= 0], hist_items, hist_values)
+                           if explain and strategy.endswith(":history") else {})
         for i, s in zip(items.tolist(), scores.tolist(), strict=True):
             if i < 0 or not np.isfinite(s):
                 continue
@@ -155,7 +157,7 @@ class RecommenderService:
                     reasons.append({"kind": r.kind, "text": r.text, "weight": round(float(r.weight), 4),
                                     "movie_id": int(live.items.raw(r.item)) if r.item is not None else None})
             elif explain and strategy.endswith(":history"):
-                reasons += self._history_reasons(live, i, hist_items, hist_values)
+                reasons += history_reasons.get(i, [])
             elif explain and strategy == "onboarding":
                 reasons.append({"kind": "popular", "text": f"popular: {int(live.popularity[i])} ratings", "weight": 0.0, "movie_id": None})
             out.append(Recommendation(int(live.items.raw(i)), float(s), reasons))
@@ -205,16 +207,23 @@ class RecommenderService:
         return order
 
     @staticmethod
-    def _history_reasons(live: LiveModel, item: int, hist_items: np.ndarray, hist_values: np.ndarray) -> list[dict[str, Any]]:
-        """"Because you liked": the history films whose audiences overlap most with ``item``'s."""
-        if not len(hist_items):
-            return []
+    def _history_reasons(live: LiveModel, items: list[int], hist_items: np.ndarray,
+                         hist_values: np.ndarray) -> dict[int, list[dict[str, Any]]]:
+        """"Because you liked": for each item, the history films whose audiences overlap most with its own."""
+        if not len(hist_items) or not items:
+            return {}
         liked = hist_items[hist_values >= np.median(hist_values)]
-        seen = live.model.seen_
-        target = seen[:, item]
-        overlap = np.asarray((seen[:, liked].T @ target).todense()).ravel()
-        size = np.sqrt(np.asarray(seen[:, liked].sum(axis=0)).ravel() * max(target.nnz, 1))
+        cols = live.cache.get("seen_csc")
+        if cols is None:
+            cols = live.cache["seen_csc"] = live.model.seen_.tocsc()
+        lk = cols[:, liked]
+        targets = cols[:, items]
+        overlap = np.asarray((lk.T @ targets).todense())  # (n_liked, n_items)
+        size = np.sqrt(np.outer(np.diff(lk.indptr), np.maximum(np.diff(targets.indptr), 1)))
         sim = overlap / np.where(size > 0, size, 1.0)
-        order = np.argsort(-sim)[:3]
-        return [{"kind": "liked_item", "text": "because you rated it", "weight": round(float(sim[j]), 4),
-                 "movie_id": int(live.items.raw(int(liked[j])))} for j in order if sim[j] > 0]
+        out: dict[int, list[dict[str, Any]]] = {}
+        for j, item in enumerate(items):
+            order = np.argsort(-sim[:, j])[:3]
+            out[item] = [{"kind": "liked_item", "text": "because you rated it", "weight": round(float(sim[o, j]), 4),
+                          "movie_id": int(live.items.raw(int(liked[o])))} for o in order if sim[o, j] > 0]
+        return out
