@@ -17,14 +17,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from cinerec.errors import InvalidParameter
 
-EncoderName = Literal["minilm", "use-m"]
 ENCODERS: dict[str, int] = {"minilm": 384, "use-m": 512}
 
 

@@ -22,6 +22,7 @@ import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -231,7 +232,9 @@ class SentimentModel:
         return model
 
 
+@lru_cache(maxsize=1)
 def _vader() -> Any:
+    """VADER's analyser, built once per process (it reads its lexicon files on construction)."""
     try:
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
     except ImportError as exc:
@@ -261,7 +264,6 @@ class SentimentAnalyzer:
     def __init__(self, models_dir: Path | str | None = None) -> None:
         self.models_dir = Path(models_dir) if models_dir else None
         self._models: dict[str, SentimentModel | None] = {}
-        self._vader: Any = None
 
     @staticmethod
     def model_path(models_dir: Path | str, language: str) -> Path:
@@ -311,8 +313,4 @@ class SentimentAnalyzer:
         return [s for s in out if s is not None]
 
     def _lexicon(self, text: str, language: Language) -> float:
-        if language == "zh":
-            return lexicon_score(text, "zh")
-        if self._vader is None:
-            self._vader = _vader()
-        return float(self._vader.polarity_scores(text)["compound"])
+        return lexicon_score(text, language)
