@@ -19,7 +19,7 @@ from cinerec.algorithms.registry import create
 from cinerec.data.features import build_item_features
 from cinerec.data.interactions import Interactions
 from cinerec.data.vocab import Vocabulary
-from cinerec.errors import NotFittedError
+from cinerec.errors import InvalidParameter, NotFittedError
 
 
 def two_groups(n_users: int = 40, n_items: int = 20, seed: int = 0) -> tuple[Interactions, np.ndarray]:
@@ -47,7 +47,116 @@ def two_groups(n_users: int = 40, n_items: int = 20, seed: int = 0) -> tuple[Int
     return data.with_features(feats), withheld
 
 
-class RecommenderContract:
+def low_rank(n_users: int = 120, n_items: int = 60, rank: int = 3, density: float = 0.35,
+             seed: int = 1) -> Interactions:
+    """Ratings 1..5 from a noisy rank-``rank`` model, observed at random: a data set where rankings mean something."""
+    rng = np.random.default_rng(seed)
+    p, q = rng.normal(size=(n_users, rank)), rng.normal(size=(n_items, rank))
+    bias = rng.normal(scale=0.5, size=n_items)
+    raw = p @ q.T + bias[None, :] + rng.normal(scale=0.3, size=(n_users, n_items))
+    ratings = np.clip(np.round(3 + raw * 0.8), 1, 5)
+    mask = rng.random((n_users, n_items)) < density
+    u, i = np.nonzero(mask)
+    df = pd.DataFrame({"user": u, "item": i, "rating": ratings[u, i], "timestamp": 1000 + i})
+    items = Vocabulary(np.arange(n_items))
+    movies = pd.DataFrame({"item": np.arange(n_items), "genres": [[f"G{int(np.argmax(q[j]))}"] for j in range(n_items)],
+                           "year": [1990 + j % 20 for j in range(n_items)]})
+    data = Interactions.from_frame(df, user_vocab=Vocabulary(np.arange(n_users)), item_vocab=items)
+    return data.with_features(build_item_features(items, movies=movies))
+
+
+def top_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of the items two top-k lists (rows of -1-padded arrays) have in common."""
+    a, b = set(a[a >= 0].tolist()), set(b[b >= 0].tolist())
+    return len(a & b) / max(len(a), len(b), 1)
+
+
+class HistoryContract:
+    """Scoring a history the model has not seen: the path every member's fresh ratings take.
+
+    ``history_exact``: the history ranking of a trained user's own training
+    history equals the trained ranking (neighbourhood and bias models);
+    otherwise the mean top-10 overlap must reach ``history_overlap``.
+    ``personalised``: whether one new rating changes the ranking at all.
+    """
+
+    algo: ClassVar[str]
+    params: ClassVar[dict[str, Any]] = {}
+    history_exact: ClassVar[bool] = False
+    history_overlap: ClassVar[float] = 0.7
+    personalised: ClassVar[bool] = True
+
+    def make(self) -> RecommenderBase:
+        return create(self.algo, **self.params)
+
+    def test_training_history_ranks_like_trained_user(self) -> None:
+        data = low_rank()
+        m = self.make().fit(data)
+        mat = data.matrix if data.ratings is not None else data.binary
+        users = np.arange(0, data.n_users, 4)
+        trained = m.recommend(users, 10)
+        overlaps = []
+        for row, u in enumerate(users):
+            items = mat.indices[mat.indptr[u] : mat.indptr[u + 1]]
+            values = mat.data[mat.indptr[u] : mat.indptr[u + 1]]
+            fresh = m.recommend_history(items, values, 10)
+            assert fresh.items.shape == (1, 10)
+            assert not set(fresh.items[0].tolist()) & set(items.tolist())
+            if self.history_exact:
+                np.testing.assert_array_equal(fresh.items[0], trained.items[row])
+            overlaps.append(top_overlap(fresh.items[0], trained.items[row]))
+        assert float(np.mean(overlaps)) >= (1.0 if self.history_exact else self.history_overlap), np.mean(overlaps)
+
+    def test_history_finds_withheld_item(self) -> None:
+        data, withheld = two_groups()
+        m = self.make().fit(data)
+        mat = data.matrix if data.ratings is not None else data.binary
+        hits = []
+        for u in range(data.n_users):
+            items = mat.indices[mat.indptr[u] : mat.indptr[u + 1]]
+            values = mat.data[mat.indptr[u] : mat.indptr[u + 1]]
+            hits.append(m.recommend_history(items, values, 1).items[0, 0] == withheld[u])
+        if self.personalised:
+            assert np.mean(hits) >= 0.9
+
+    def test_new_high_rating_moves_its_neighbours_up(self) -> None:
+        data, _ = two_groups()
+        m = self.make().fit(data)
+        # a group-A user: their liked items are 0..9; film X = 12 belongs to group B
+        items = np.array([0, 1, 2, 3, 4, 5], dtype=np.int64)
+        values = np.array([5.0, 4.5, 5.0, 4.0, 4.5, 5.0])
+        before = m.score_history(items, values)
+        after = m.score_history(np.r_[items, 12], np.r_[values, 5.0])
+        group_b = np.array([i for i in range(10, 20) if i != 12])
+
+        def mean_rank(s: np.ndarray) -> float:
+            order = np.argsort(-np.nan_to_num(s, nan=-np.inf), kind="stable")
+            rank = np.empty(len(s))
+            rank[order] = np.arange(len(s))
+            return float(rank[group_b].mean())
+
+        if self.personalised:
+            assert mean_rank(after) < mean_rank(before)
+
+    def test_history_edge_cases(self) -> None:
+        data, _ = two_groups()
+        m = self.make().fit(data)
+        empty = m.score_history(np.array([], dtype=np.int64), np.array([]))
+        assert empty.shape == (data.n_items,)
+        assert not np.isinf(empty).any()
+        # unknown items are ignored, repeats keep the last value
+        a = m.score_history(np.array([0, 1, -1, data.n_items + 9]), np.array([5.0, 4.0, 3.0, 3.0]))
+        b = m.score_history(np.array([1, 0, 0]), np.array([4.0, 1.0, 5.0]))
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9, equal_nan=True)
+        with pytest.raises(InvalidParameter):
+            m.score_history(np.array([0, 1]), np.array([5.0]))
+        with pytest.raises(InvalidParameter):
+            m.score_history(np.array([0]), np.array([np.nan]))
+        reasons = m.explain_history(np.array([0, 1, 2, 15]), np.array([5.0, 5.0, 4.5, 1.0]), 3, 3)
+        assert all(r.item != 15 for r in reasons)  # a film rated 1 of 5 is never a reason
+
+
+class RecommenderContract(HistoryContract):
     """Subclass with ``algo`` and ``params`` (and real-data floors)."""
 
     algo: ClassVar[str]

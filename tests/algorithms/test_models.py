@@ -16,29 +16,37 @@ from tests.algorithms.contract import RecommenderContract
 class TestPopularity(RecommenderContract):
     algo = "popularity"
     withheld_first = False
+    history_exact = True
+    personalised = False
 
 
 class TestBiasBaseline(RecommenderContract):
     algo = "bias"
     withheld_first = False
+    history_exact = True
+    personalised = False  # one rating moves the user's bias, never the order of items
 
 
 class TestItemKNN(RecommenderContract):
     algo = "item-knn"
+    history_exact = True
 
 
 class TestItemKNNCosine(RecommenderContract):
     algo = "item-knn"
     params: ClassVar[dict[str, Any]] = {"similarity": "cosine", "center": "mean"}
+    history_exact = True
 
 
 class TestUserKNN(RecommenderContract):
     algo = "user-knn"
+    history_exact = True
 
 
 class TestUserKNNPearson(RecommenderContract):
     algo = "user-knn"
     params: ClassVar[dict[str, Any]] = {"similarity": "pearson", "center": "none"}
+    history_exact = True
 
 
 class TestBiasedMF(RecommenderContract):

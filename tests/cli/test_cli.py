@@ -65,8 +65,8 @@ def test_import_malformed_file_exit_code_and_message(env: dict[str, str], tmp_pa
 
 def test_db_upgrade_and_current(env: dict[str, str]) -> None:
     r = cli("db", "upgrade", env=env)
-    assert r.returncode == 0 and "revision 0002" in r.stdout
-    assert cli("db", "current", env=env).stdout.strip() == "0002"
+    assert r.returncode == 0 and "revision 0005" in r.stdout
+    assert cli("db", "current", env=env).stdout.strip() == "0005"
 
 
 def test_evaluate_json_contract(env: dict[str, str], datasets: Path, tmp_path: Path) -> None:

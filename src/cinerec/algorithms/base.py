@@ -87,12 +87,16 @@ class SupportsHistory(Protocol):
 
     def score_history(self, items: IntArray, values: FloatArray) -> FloatArray: ...
 
+    def recommend_history(self, items: IntArray, values: FloatArray | None = None, k: int = 10) -> Ranked: ...
+
 
 @runtime_checkable
 class SupportsExplain(Protocol):
     """A model that can say why it recommends an item."""
 
     def explain(self, user: int, item: int, n: int = 3) -> list[Reason]: ...
+
+    def explain_history(self, items: IntArray, values: FloatArray | None, item: int, n: int = 3) -> list[Reason]: ...
 
 
 class RecommenderBase:
@@ -180,17 +184,102 @@ class RecommenderBase:
         ki = (i >= 0) & (i < self.n_items_)
         return np.where(ku, u, 0), np.where(ki, i, 0), ku, ki
 
-    def _explain_by_vectors(self, vectors: FloatArray, user: int, item: int, n: int) -> list[Reason]:
-        """The user's training items whose ``vectors`` are most cosine-similar to ``item``'s."""
+    # --------------------------------------------------------------- history
+    def _check_history(self, items: npt.ArrayLike, values: npt.ArrayLike | None) -> tuple[IntArray, FloatArray]:
+        """A history made safe: items the model does not know dropped, repeats collapsed to the last value.
+
+        Raises:
+            InvalidParameter: lengths differ, or a value is not finite.
+        """
         self._check_fitted()
-        hist = self.seen_.indices[self.seen_.indptr[user] : self.seen_.indptr[user + 1]]
-        if not len(hist):
+        it = np.atleast_1d(np.asarray(items, dtype=np.int64))
+        v = np.ones(len(it)) if values is None else np.atleast_1d(np.asarray(values, dtype=np.float64))
+        if v.shape != it.shape:
+            raise InvalidParameter(f"a history needs one value per item: got {len(it)} items and {len(v)} values")
+        if not np.isfinite(v).all():
+            raise InvalidParameter("history values must be finite numbers")
+        keep = (it >= 0) & (it < self.n_items_)
+        it, v = it[keep], v[keep]
+        if len(np.unique(it)) < len(it):
+            last = len(it) - 1 - np.unique(it[::-1], return_index=True)[1]
+            it, v = it[last], v[last]
+        return it, v
+
+    def training_history(self, user: int) -> tuple[IntArray, FloatArray]:
+        """The items a trained user interacted with (value 1 each: the seen mask keeps no ratings)."""
+        self._check_fitted()
+        if not 0 <= user < self.n_users_:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        row = self.seen_.indices[self.seen_.indptr[user] : self.seen_.indptr[user + 1]].astype(np.int64)
+        return row, np.ones(len(row))
+
+    def score_history(self, items: npt.ArrayLike, values: npt.ArrayLike | None = None) -> FloatArray:
+        """Scores of every item for an interaction history the model was not trained on.
+
+        This is how a new member, or a member who rated films since the last
+        training, gets a personal ranking without refitting. For a trained
+        user's own training history the ranking matches :meth:`score`'s
+        (exactly for neighbourhood and bias models, closely for latent ones).
+
+        Args:
+            items: item indices of the history (unknown ones, ``-1``, are dropped).
+            values: one rating or implicit weight per item (``None``: all 1).
+
+        Returns:
+            ``(n_items,)`` scores, higher is better, NaN where the model cannot score.
+
+        Raises:
+            InvalidParameter: malformed history.
+        """
+        it, v = self._check_history(items, values)
+        return np.asarray(self._score_history(it, v), dtype=np.float64).reshape(self.n_items_)
+
+    def _score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
+        """Scores of every item for a validated history; every model implements this."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _score_history")
+
+    # ------------------------------------------------------------ explaining
+    def explain(self, user: int, item: int, n: int = 3) -> list[Reason]:
+        """Why ``item`` is recommended to the trained ``user``: :meth:`explain_history` over their training items."""
+        items, values = self.training_history(user)
+        return self.explain_history(items, values, item, n)
+
+    def explain_history(self, items: npt.ArrayLike, values: npt.ArrayLike | None, item: int, n: int = 3) -> list[Reason]:
+        """Why ``item`` suits a history: reasons drawn only from the films the history liked.
+
+        "Liked" means a value at or above the history's own mean (every film
+        when all values are equal, as in implicit data), so a film rated 2 of
+        5 is never given as a reason.
+
+        Args:
+            items, values: the history, as for :meth:`score_history`.
+            item: the recommended item index.
+            n: at most this many reasons.
+
+        Returns:
+            Reasons, strongest first; ``Reason.item`` names the history film.
+        """
+        it, v = self._check_history(items, values)
+        if not 0 <= item < self.n_items_ or n < 1:
+            return []
+        if len(v) and np.ptp(v) > 0:
+            liked = v >= v.mean()
+            it, v = it[liked], v[liked]
+        return self._explain_history(it, v, int(item), int(n))[:n]
+
+    def _explain_history(self, items: IntArray, values: FloatArray, item: int, n: int) -> list[Reason]:
+        """Reasons from the liked part of a history; models that can explain override this."""
+        return []
+
+    def _explain_by_vectors(self, vectors: FloatArray, items: IntArray, item: int, n: int) -> list[Reason]:
+        """The ``items`` whose ``vectors`` are most cosine-similar to ``item``'s."""
+        if not len(items):
             return []
         target = vectors[item] / (np.linalg.norm(vectors[item]) + 1e-12)
-        h = vectors[hist] / (np.linalg.norm(vectors[hist], axis=1, keepdims=True) + 1e-12)
+        h = vectors[items] / (np.linalg.norm(vectors[items], axis=1, keepdims=True) + 1e-12)
         s = h @ target
-        order = np.argsort(-s)[:n]
-        return [Reason("liked_item", "because you rated it", int(hist[j]), float(s[j])) for j in order if s[j] > 0]
+        order = np.argsort(-s, kind="stable")[:n]
+        return [Reason("liked_item", "because you rated it", int(items[j]), float(s[j])) for j in order if s[j] > 0]
 
     def _items(self, items: npt.ArrayLike | None) -> IntArray:
         if items is None:
@@ -220,39 +309,76 @@ class RecommenderBase:
 
     def recommend(
         self,
-        users: IntArray | int,
+        users: npt.ArrayLike,
         k: int = 10,
         *,
         exclude_seen: bool = True,
-        candidates: IntArray | None = None,
+        candidates: npt.ArrayLike | None = None,
+        exclude: npt.ArrayLike | None = None,
     ) -> Ranked:
-        """Top-``k`` items for each user, best first.
+        """Top-``k`` items for each trained user, best first.
 
         Args:
-            users: dense user indices.
+            users: dense user indices (unknown users get only what the model can score for them).
             k: list length.
             exclude_seen: drop items the user interacted with in training.
             candidates: restrict to these item indices.
+            exclude: item indices to leave out for every user (e.g. films marked watched).
 
         Returns:
             :class:`Ranked` with ``(n_users, k)`` arrays.
         """
+        self._check_fitted()
         u = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        scores = self.score(u)
-        exclude = None
+        seen = None
         if exclude_seen:
             known = (u >= 0) & (u < self.n_users_)
-            rows = np.where(known, u, 0)
-            exclude = self.seen_[rows]
+            seen = self.seen_[np.where(known, u, 0)]
             if not known.all():
-                exclude = sp.diags(known.astype(np.float64)) @ exclude
-                exclude.eliminate_zeros()
+                seen = sp.csr_matrix(sp.diags(known.astype(np.float64)) @ seen)
+                seen.eliminate_zeros()
+        return self._rank(self.score(u), k, seen, candidates, exclude)
+
+    def recommend_history(
+        self,
+        items: npt.ArrayLike,
+        values: npt.ArrayLike | None = None,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        candidates: npt.ArrayLike | None = None,
+        exclude: npt.ArrayLike | None = None,
+    ) -> Ranked:
+        """Top-``k`` items for a history the model was not trained on (see :meth:`score_history`).
+
+        Args:
+            items, values: the history.
+            k: list length.
+            exclude_seen: drop the history's own items.
+            candidates, exclude: as for :meth:`recommend`.
+
+        Returns:
+            :class:`Ranked` with ``(1, k)`` arrays.
+        """
+        it, v = self._check_history(items, values)
+        scores = np.asarray(self._score_history(it, v), dtype=np.float64).reshape(1, self.n_items_)
+        seen = sp.csr_matrix((np.ones(len(it)), (np.zeros(len(it), dtype=np.int64), it)), shape=(1, self.n_items_)) if exclude_seen else None
+        return self._rank(scores, k, seen, candidates, exclude)
+
+    def _rank(self, scores: FloatArray, k: int, seen: sp.csr_matrix | None, candidates: npt.ArrayLike | None,
+              exclude: npt.ArrayLike | None) -> Ranked:
+        """The one ranking step: masks, then :func:`topk`."""
         allowed = None
-        if candidates is not None:
-            allowed = np.zeros(self.n_items_, dtype=bool)
-            c = np.asarray(candidates, dtype=np.int64)
-            allowed[c[(c >= 0) & (c < self.n_items_)]] = True
-        items, vals = topk(scores, k, exclude=exclude, allowed=allowed)
+        if candidates is not None or exclude is not None:
+            allowed = np.ones(self.n_items_, dtype=bool)
+            if candidates is not None:
+                allowed[:] = False
+                c = np.atleast_1d(np.asarray(candidates, dtype=np.int64))
+                allowed[c[(c >= 0) & (c < self.n_items_)]] = True
+            if exclude is not None:
+                e = np.atleast_1d(np.asarray(exclude, dtype=np.int64))
+                allowed[e[(e >= 0) & (e < self.n_items_)]] = False
+        items, vals = topk(scores, k, exclude=seen, allowed=allowed)
         return Ranked(items, vals)
 
     def learned_summary(self) -> dict[str, Any]:

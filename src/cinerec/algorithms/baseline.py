@@ -42,9 +42,12 @@ class Popularity(RecommenderBase):
         row[ok] = self.item_scores_[it[ok]]
         return np.tile(row, (len(u), 1))
 
-    def explain(self, user: int, item: int, n: int = 3) -> list[Reason]:
+    def _score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
+        """The same popularity row for any history."""
+        return self.item_scores_.astype(np.float64, copy=True)
+
+    def _explain_history(self, items: IntArray, values: FloatArray, item: int, n: int) -> list[Reason]:
         """Popular items are explained by their popularity."""
-        self._check_fitted()
         count = round(np.exp(self.item_scores_[item]) - self.damping)
         return [Reason("popular", f"popular: {count} people rated it", None, float(self.item_scores_[item]))][:n]
 
