@@ -89,6 +89,27 @@ class PermissionDenied(CinerecError):
     exit_code = 5
 
 
+class AuthenticationFailed(CinerecError):
+    """The caller is not logged in, or the credentials or session token are not valid.
+
+    The message never says which part was wrong (unknown account or wrong password).
+    """
+
+    code = "unauthenticated"
+    exit_code = 5
+
+
+class RateLimited(CinerecError):
+    """Too many attempts in the current window; retry after ``retry_after`` seconds."""
+
+    code = "rate_limited"
+    exit_code = 9
+
+    def __init__(self, message: str, *, retry_after: int, details: dict[str, Any] | None = None) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message, details={**(details or {}), "retry_after": self.retry_after})
+
+
 class NotFittedError(CinerecError, RuntimeError):
     """A model was used before ``fit`` (or ``load``)."""
 

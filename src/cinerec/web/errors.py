@@ -12,18 +12,21 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cinerec.errors import (
+    AuthenticationFailed,
     CinerecError,
     Conflict,
     DataFormatError,
     InvalidParameter,
     NotFound,
     PermissionDenied,
+    RateLimited,
 )
 
 log = logging.getLogger("cinerec.web")
 
 STATUS: dict[type[CinerecError], int] = {
     NotFound: 404, Conflict: 409, PermissionDenied: 403, DataFormatError: 422, InvalidParameter: 422,
+    AuthenticationFailed: 401, RateLimited: 429,
 }
 
 
@@ -48,7 +51,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(CinerecError)
     async def _cinerec(request: Request, exc: CinerecError) -> Any:
         status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
-        return _respond(request, status, exc.code, exc.message, exc.details)
+        headers = None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after)}
+        elif isinstance(exc, AuthenticationFailed):
+            headers = {"WWW-Authenticate": "Bearer"}
+        return _respond(request, status, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Any:
@@ -58,7 +66,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Any:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "bad_request"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "bad_request",
+                415: "unsupported_media_type"}.get(exc.status_code, "http_error")
         return _respond(request, exc.status_code, code, str(exc.detail), None, getattr(exc, "headers", None))
 
     @app.exception_handler(OperationalError)
