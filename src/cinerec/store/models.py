@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -86,6 +87,8 @@ class Movie(Base):
     source: Mapped[str | None] = mapped_column(String(64))
     source_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: A stand-in ("Item 1234") created for a ratings-only file's unknown id: hide it or enrich it.
+    is_placeholder: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     genres: Mapped[list[Genre]] = relationship(secondary="movie_genres", lazy="selectin", order_by="Genre.name")
 
@@ -163,7 +166,34 @@ class Rating(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"))
     value: Mapped[float] = mapped_column(Float)
+    #: The value on the dataset's own scale (see :class:`RatingScale`); ``NULL`` for ratings made on the site.
+    source_value: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RatingScale(Base):
+    """An imported dataset's own rating scale and how its values became stars.
+
+    ``ratings.value`` always holds stars (0.5-5). A dataset whose scale lies
+    within 0.5-5 (MovieLens 1-5 or 0.5-5, FilmTrust 0.5-4) is stored as it is
+    (``mapping = 'identity'``); any other scale (MovieTweetings 0-10) is mapped
+    linearly, ``stars = 0.5 + 4.5 * (value - low) / (high - low)``
+    (``mapping = 'linear'``). The original value is kept in
+    ``ratings.source_value``.
+    """
+
+    __tablename__ = "rating_scales"
+    __table_args__ = (
+        CheckConstraint("mapping IN ('identity', 'linear')", name="mapping"),
+        CheckConstraint("high >= low", name="bounds"),
+    )
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    low: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)
+    step: Mapped[float | None] = mapped_column(Float)
+    mapping: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
