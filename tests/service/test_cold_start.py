@@ -57,8 +57,12 @@ def test_known_user_with_new_ratings_is_rescored_without_refitting(service) -> N
     svc, ds = service
     r = ds.ratings
     mine = r[r["user"] == 1]
-    as_trained = svc.recommend(1, 10, history=list(zip(mine["item"], mine["rating"], strict=True)))
+    as_trained = svc.recommend(1, 10)
     assert as_trained.strategy == "hybrid"
+    same = svc.recommend(1, 10, history=list(zip(mine["item"], mine["rating"], strict=True)))
+    assert same.strategy == "hybrid:history"
+    # the history path agrees with the trained ranking on the trained history
+    assert len({x.movie_id for x in same.items} & {x.movie_id for x in as_trained.items}) >= 6
     kids = [i for i, g in zip(ds.movies["item"], ds.movies["genres"], strict=True) if "Children" in g]
     extra = [i for i in kids if i not in set(mine["item"])][:15]
     assert len(extra) == 15

@@ -128,6 +128,29 @@ def test_service_swaps_atomically_and_falls_back_for_cold_users(tmp_path: Path) 
     cold = svc.recommend(999_999, 5)
     assert cold.strategy == "onboarding" and len(cold.items) == 5
     v2 = publish(reg, Popularity)
-    assert svc.refresh()
+    assert not svc.refresh()  # the pointer is looked at most once per POLL_SECONDS
+    assert svc.refresh(force=True)
     assert svc.recommend(100, 5).model_version == v2.version
     assert svc.recommend(100, 10**9).items  # k is clamped
+
+
+def test_service_polls_the_pointer_stamp_not_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reg = ModelRegistry(tmp_path)
+    v1 = publish(reg, ItemKNN)
+    svc = RecommenderService(reg)
+    assert svc.recommend(100, 3).model_version == v1.version
+    reads = []
+    real = reg.active_version
+    monkeypatch.setattr(reg, "active_version", lambda: reads.append(1) or real())
+    clock = [1000.0]
+    monkeypatch.setattr("cinerec.service.recommender.time.monotonic", lambda: clock[0])
+    svc._next_poll = 0.0
+    for _ in range(50):  # many requests, pointer unchanged: it is never parsed again
+        svc.refresh()
+        clock[0] += 0.1
+    assert reads == []
+    v2 = publish(reg, Popularity)
+    assert not svc.refresh() or svc.live.version == v2.version  # within the same second, or the poll is due
+    clock[0] += svc.POLL_SECONDS
+    svc.refresh()
+    assert svc.live.version == v2.version and len(reads) == 1

@@ -32,5 +32,5 @@ def test_content_and_hybrid_train_from_the_database(sqlite_url: str, tmp_path: P
         train_from_store(eng, reg, "hybrid", {"members": "nope"})
     assert reg.active_version() == v1.version
     v2 = train_from_store(eng, reg, "hybrid", {"members": "implicit-als,content-knn"})
-    svc.refresh()
+    svc.refresh(force=True)
     assert svc.recommend(1, 5).model_version == v2.version

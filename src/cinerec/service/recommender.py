@@ -8,14 +8,15 @@ the reference in a single assignment after the new version is fully loaded.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from cinerec.algorithms._topk import topk
-from cinerec.algorithms.base import RecommenderBase, SupportsExplain, SupportsHistory
+from cinerec.algorithms.base import RecommenderBase
+from cinerec.algorithms.rerank import onboarding_order
 from cinerec.data.vocab import Vocabulary
 from cinerec.errors import NotFound
 from cinerec.service.registry import ModelRegistry
@@ -64,13 +65,31 @@ class RecommenderService:
         registry: where versions are published.
     """
 
+    #: Seconds between two looks at the registry's active pointer.
+    POLL_SECONDS = 1.0
+
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
         self._live: LiveModel | None = None
         self._lock = threading.Lock()
+        self._next_poll = 0.0
+        self._pointer_stamp: tuple[int, int] | None = None
 
-    def refresh(self) -> bool:
-        """Load the active version if it changed; returns whether a swap happened."""
+    def refresh(self, *, force: bool = False) -> bool:
+        """Load the active version if it changed; returns whether a swap happened.
+
+        Called on every request, so it is cheap: the pointer file's modification
+        stamp is looked at most once per :attr:`POLL_SECONDS` (``force`` looks
+        now), and the pointer is read and parsed only when that stamp changed.
+        """
+        now = time.monotonic()
+        if not force and now < self._next_poll:
+            return False
+        self._next_poll = now + self.POLL_SECONDS
+        stamp = self.registry.pointer_stamp()
+        if not force and stamp == self._pointer_stamp and self._live is not None:
+            return False
+        self._pointer_stamp = stamp
         version = self.registry.active_version()
         if version is None or (self._live is not None and self._live.version == version):
             return False
@@ -91,75 +110,75 @@ class RecommenderService:
         """
         live = self._live
         if live is None:
-            self.refresh()
+            self.refresh(force=True)
             live = self._live
         if live is None:
             raise NotFound("no recommendation model is active yet: run `cinerec train`")
         return live
 
-    def recommend(self, user_id: int | None, k: int = 10, *, explain: bool = True, exclude: list[int] | None = None,
+    def recommend(self, user_id: int | None, k: int = 10, *, explain: bool = True, exclude: Sequence[int] | None = None,
                   history: Sequence[tuple[int, float]] | None = None) -> RecommendationList:
         """Top-``k`` movies for a database user id, routed by what is known about the user.
 
-        - No interactions at all: the onboarding list, popular and diverse
+        - A ``history`` (movie id, value) read from the store: the model scores
+          it as it is now, without refitting (``strategy="<algo>:history"``), so
+          a rating given a second ago already counts and the rated film is
+          gone. A hybrid with ``switch_below`` ranks short histories by its
+          content member.
+        - No history given, a user the model was trained on: the model's own
+          ranking (``strategy=<algo>``).
+        - Nothing known: the onboarding list, popular and diverse
           (``strategy="onboarding"``).
-        - A ``history`` (movie id, value) that the model was not trained on (a
-          new user, or ratings since training) and a model that can score
-          histories: scored without refitting (``strategy="<algo>:history"``).
-          A hybrid with ``switch_below`` ranks short histories by its content
-          member, so the first few ratings get content-based lists.
-        - Otherwise the model's own ranking for the user (``strategy=<algo>``).
+
+        Reasons come from the model's :meth:`explain_history` over the films the
+        user liked (rated at or above their own mean), with the user's rating.
 
         Args:
             user_id: database user id (``None`` for an anonymous visitor).
             k: list length, clamped to ``1..MAX_K``.
             explain: attach reasons.
-            exclude: further movie ids to leave out.
+            exclude: further movie ids to leave out (e.g. films marked watched).
             history: the user's current interactions from the store, if known.
         """
         live = self.live
         k = max(1, min(int(k), MAX_K))
         m = live.model
         u = live.users.index(user_id) if user_id is not None else -1
-        trained = m.seen_[u].indices if u >= 0 else np.array([], dtype=np.int64)
         hist_items, hist_values = self._history(live, history)
-        allowed = np.ones(len(live.items), dtype=bool)
-        if exclude:
-            ex = live.items.indices(exclude)
-            allowed[ex[ex >= 0]] = False
-        fresh = len(hist_items) > 0 and not np.array_equal(np.sort(hist_items), np.sort(trained))
-        if fresh and isinstance(m, SupportsHistory):
+        ex = live.items.indices(list(exclude)) if exclude else np.empty(0, dtype=np.int64)
+        ex = ex[ex >= 0]
+        if len(hist_items):
             strategy = f"{live.algo}:history"
-            allowed[hist_items] = False
-            scores_all = m.score_history(hist_items, hist_values)
-            items, scores = topk(scores_all[None, :], k, allowed=allowed)
-            items, scores = items[0], scores[0]
-        elif len(trained):
-            allowed[hist_items] = False
-            ranked = m.recommend(np.array([u]), k, candidates=np.flatnonzero(allowed) if not allowed.all() else None)
+            ranked = m.recommend_history(hist_items, hist_values, k, exclude=ex)
+        elif u >= 0 and m.seen_[u].nnz:
             strategy = live.algo
-            items, scores = ranked.items[0], ranked.scores[0]
+            ranked = m.recommend(np.array([u]), k, exclude=ex)
+            hist_items, hist_values = m.training_history(u)
         else:
             strategy = "onboarding"
-            allowed[hist_items] = False
             order = self._onboarding(live)
-            items = order[allowed[order]][:k]
-            scores = live.popularity[items].astype(np.float64)
+            order = order[~np.isin(order, ex)][:k]
+            ranked = None
+        if ranked is not None:
+            items, scores = ranked.items[0], ranked.scores[0]
+            keep = (items >= 0) & np.isfinite(scores)
+            items, scores = items[keep], scores[keep]
+        else:
+            items, scores = order, live.popularity[order].astype(np.float64)
+        value_of = dict(zip(hist_items.tolist(), hist_values.tolist(), strict=True))
         out = []
-        history_reasons = (self._history_reasons(live, [i for i in items.tolist() if i >= 0], hist_items, hist_values)
-                           if explain and strategy.endswith(":history") else {})
         for i, s in zip(items.tolist(), scores.tolist(), strict=True):
-            if i < 0 or not np.isfinite(s):
-                continue
             reasons: list[dict[str, Any]] = []
-            if explain and strategy == live.algo and isinstance(m, SupportsExplain):
-                for r in m.explain(u, i, 3):
-                    reasons.append({"kind": r.kind, "text": r.text, "weight": round(float(r.weight), 4),
-                                    "movie_id": int(live.items.raw(r.item)) if r.item is not None else None})
-            elif explain and strategy.endswith(":history"):
-                reasons += history_reasons.get(i, [])
-            elif explain and strategy == "onboarding":
-                reasons.append({"kind": "popular", "text": f"popular: {int(live.popularity[i])} ratings", "weight": 0.0, "movie_id": None})
+            if explain and strategy == "onboarding":
+                reasons.append({"kind": "popular", "text": f"popular: {int(live.popularity[i])} ratings", "weight": 0.0,
+                                "movie_id": None})
+            elif explain:
+                for r in m.explain_history(hist_items, hist_values, i, 3):
+                    reason: dict[str, Any] = {"kind": r.kind, "text": r.text, "weight": round(float(r.weight), 4),
+                                              "movie_id": int(live.items.raw(r.item)) if r.item is not None else None}
+                    if r.item is not None and history:
+                        reason["rating"] = float(value_of[r.item])
+                    reasons.append(reason)
             out.append(Recommendation(int(live.items.raw(i)), float(s), reasons))
         return RecommendationList(live.version, live.algo, strategy, out)
 
@@ -174,56 +193,10 @@ class RecommenderService:
         keep = idx >= 0
         return idx[keep], vals[keep]
 
-    def _onboarding(self, live: LiveModel) -> np.ndarray:
-        """Popular films re-ranked for diversity (cached per model version).
-
-        Maximal marginal relevance over the 300 most popular films: each pick
-        maximises ``0.7 * popularity - 0.3 * max similarity to the picks so
-        far``, similarity being the cosine of the films' audiences (who rated
-        both), so the list does not open with five films of one franchise.
-        """
-        cached = live.cache.get("onboarding")
-        if cached is not None:
-            return np.asarray(cached)
-        pool = np.argsort(-live.popularity, kind="stable")[:300]
-        pool = pool[live.popularity[pool] > 0]
-        cols = live.model.seen_[:, pool].T.tocsr().astype(np.float64)
-        norms = np.sqrt(np.asarray(cols.multiply(cols).sum(axis=1)).ravel())
-        norms[norms == 0] = 1.0
-        sim = np.asarray((cols @ cols.T).todense()) / np.outer(norms, norms)
-        rel = live.popularity[pool] / max(live.popularity[pool].max(initial=0), 1)
-        picked: list[int] = []
-        best_sim = np.zeros(len(pool))
-        remaining = np.ones(len(pool), dtype=bool)
-        for _ in range(len(pool)):
-            mmr = np.where(remaining, 0.7 * rel - 0.3 * best_sim, -np.inf)
-            j = int(np.argmax(mmr))
-            picked.append(j)
-            remaining[j] = False
-            best_sim = np.maximum(best_sim, sim[j])
-        rest = np.argsort(-live.popularity, kind="stable")[300:]
-        order = np.concatenate([pool[picked], rest])
-        live.cache["onboarding"] = order
-        return order
-
     @staticmethod
-    def _history_reasons(live: LiveModel, items: list[int], hist_items: np.ndarray,
-                         hist_values: np.ndarray) -> dict[int, list[dict[str, Any]]]:
-        """"Because you liked": for each item, the history films whose audiences overlap most with its own."""
-        if not len(hist_items) or not items:
-            return {}
-        liked = hist_items[hist_values >= np.median(hist_values)]
-        cols = live.cache.get("seen_csc")
-        if cols is None:
-            cols = live.cache["seen_csc"] = live.model.seen_.tocsc()
-        lk = cols[:, liked]
-        targets = cols[:, items]
-        overlap = np.asarray((lk.T @ targets).todense())  # (n_liked, n_items)
-        size = np.sqrt(np.outer(np.diff(lk.indptr), np.maximum(np.diff(targets.indptr), 1)))
-        sim = overlap / np.where(size > 0, size, 1.0)
-        out: dict[int, list[dict[str, Any]]] = {}
-        for j, item in enumerate(items):
-            order = np.argsort(-sim[:, j])[:3]
-            out[item] = [{"kind": "liked_item", "text": "because you rated it", "weight": round(float(sim[o, j]), 4),
-                          "movie_id": int(live.items.raw(int(liked[o])))} for o in order if sim[o, j] > 0]
-        return out
+    def _onboarding(live: LiveModel) -> np.ndarray:
+        """The engine's onboarding order (:func:`cinerec.algorithms.rerank.onboarding_order`), once per version."""
+        cached = live.cache.get("onboarding")
+        if cached is None:
+            cached = live.cache["onboarding"] = onboarding_order(live.model.seen_)
+        return np.asarray(cached)

@@ -96,6 +96,14 @@ class ModelRegistry:
             return {}
         return data if isinstance(data, dict) else {}
 
+    def pointer_stamp(self) -> tuple[int, int] | None:
+        """``(mtime_ns, inode)`` of the active pointer (``None`` if absent): changes whenever it is replaced."""
+        try:
+            st = (self.root / POINTER).stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_ino
+
     def active_version(self) -> str | None:
         """The active version name, or ``None`` before the first activation."""
         v = self._pointer().get("version")

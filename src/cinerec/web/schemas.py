@@ -73,6 +73,7 @@ class ReasonOut(BaseModel):
     weight: float
     movie_id: int | None = None
     movie_title: str | None = None
+    rating: float | None = None
 
 
 class RecommendationOut(BaseModel):
