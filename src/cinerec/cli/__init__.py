@@ -29,25 +29,68 @@ def _register() -> None:
 _register()
 
 
-def main() -> None:
-    """Entry point: run the app, turning cinerec errors into one line and an exit code."""
+def _show_cli_error(exc: Exception) -> int:
+    """Print a click/Typer error as every CLI does and return its exit code (2 for usage errors).
+
+    Click prints the usage line, a help hint and ``Error: ...`` with its "did
+    you mean" suggestion for an unknown command; an unknown option's close
+    matches are phrased the same way ("Did you mean --algo?").
+    """
+    ctx = getattr(exc, "ctx", None)
+    possibilities = sorted(getattr(exc, "possibilities", None) or [])
+    if ctx is None or not possibilities:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"Error: {exc}", err=True)
+        return int(getattr(exc, "exit_code", 1))
+    typer.echo(ctx.get_usage(), err=True)
+    typer.echo(f"Try '{ctx.command_path} --help' for help.\n", err=True)
+    typer.echo(f"Error: {getattr(exc, 'message', exc)}. Did you mean {' or '.join(possibilities)}?", err=True)
+    return int(getattr(exc, "exit_code", 2))
+
+
+def _cli_exception_types() -> tuple[type[Exception], ...]:
+    """The exception base classes of the click that Typer runs on (vendored in Typer >= 0.2x, else ``click``)."""
+    types: list[type[Exception]] = []
+    typer_exception = getattr(typer, "TyperException", None)
+    if isinstance(typer_exception, type):
+        types.append(typer_exception)
     try:
-        app(standalone_mode=False)
+        import click
+
+        types.append(click.ClickException)
+    except ImportError:  # Typer vendors its own click and click is not installed
+        pass
+    return tuple(types)
+
+
+def main() -> None:
+    """Entry point: run the app, turning cinerec errors into one line and an exit code.
+
+    Usage errors (an unknown command, option or value) print the usage line,
+    a help hint and the error with click's "did you mean" suggestion, and exit
+    with status 2; :class:`~cinerec.errors.CinerecError` prints ``error: ...``
+    and exits with the error's own code; Ctrl-C exits with 130.
+    """
+    try:
+        rv = app(standalone_mode=False, prog_name="cinerec")
     except CinerecError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
-            typer.echo("aborted", err=True)
-            sys.exit(1)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except _cli_exception_types() as exc:
+        sys.exit(_show_cli_error(exc))
+    # Without standalone mode, click returns the code of a ``typer.Exit`` (130 for Ctrl-C) instead of raising it.
+    if isinstance(rv, int) and not isinstance(rv, bool) and rv != 0:
+        if rv == 130:
+            typer.echo("interrupted", err=True)
+        sys.exit(rv)
