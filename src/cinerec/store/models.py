@@ -254,18 +254,58 @@ class WatchlistItem(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class WatchedItem(Base):
+    """A film a member marked as watched (Douban's 看过, Letterboxd's diary without a date field)."""
+
+    __tablename__ = "watched"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuthSession(Base):
+    """A server-side login session: a browser cookie or an API bearer token.
+
+    Only the SHA-256 of the token is stored, so a database leak reveals no
+    usable token. A session is valid while it is not revoked, not expired and
+    its ``session_version`` equals the user's (bumped at password change and
+    account disable, which ends every session of the user at once).
+    """
+
+    __tablename__ = "auth_sessions"
+    __table_args__ = (
+        CheckConstraint("kind IN ('cookie', 'bearer')", name="kind"),
+        Index("ix_auth_sessions_user_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Event(Base):
     """An interaction event for real-time updates and A/B analysis.
 
-    ``kind`` is one of impression, click, rate, review, share, watchlist;
+    ``kind`` is one of impression, click, rate, review, share, watchlist, watched;
     ``experiment``/``variant``/``model_version``/``position`` record what was shown.
+    Member actions store in ``value``: the new rating (``NULL`` when removed), the
+    review's sentiment (``NULL`` when deleted), 1/0 for a watchlist or watched mark
+    set/removed.
     """
 
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_user_created", "user_id", "created_at"),
         Index("ix_events_experiment_variant", "experiment", "variant"),
-        CheckConstraint("kind IN ('impression', 'click', 'rate', 'review', 'share', 'watchlist')", name="kind"),
+        CheckConstraint("kind IN ('impression', 'click', 'rate', 'review', 'share', 'watchlist', 'watched')",
+                        name="kind"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
