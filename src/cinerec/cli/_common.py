@@ -30,17 +30,32 @@ def ensure_schema(s: Settings | None = None) -> None:
     upgrade((s or settings()).resolved_database_url)
 
 
-def parse_params(items: list[str] | None, algos: list[str]) -> dict[str, dict[str, Any]]:
-    """``["ease.regularization=300"]`` -> ``{"ease": {"regularization": 300}}``.
+def algo_names(text: str) -> list[str]:
+    """``"BiasedMF, item_knn"`` -> ``["biased-mf", "item-knn"]``: comma-separated names or aliases, canonical.
 
     Raises:
-        InvalidParameter: a parameter names an algorithm that is not selected.
+        InvalidParameter: an unknown name.
     """
+    from cinerec.algorithms.registry import canonical
+
+    return [canonical(a) for a in text.split(",") if a.strip()]
+
+
+def parse_params(items: list[str] | None, algos: list[str]) -> dict[str, dict[str, Any]]:
+    """``["EASE.regularization=300"]`` -> ``{"ease": {"regularization": 300}}``, keyed by canonical names.
+
+    Algorithm names on either side may be any alias (``BiasedMF.lr=0.01``).
+
+    Raises:
+        InvalidParameter: a parameter names an algorithm that is not selected, or an unknown one.
+    """
+    from cinerec.algorithms.registry import canonical
     from cinerec.evaluation.protocols import parse_param
 
-    out: dict[str, dict[str, Any]] = {a: {} for a in algos}
+    out: dict[str, dict[str, Any]] = {canonical(a): {} for a in algos}
     for text in items or []:
         algo, key, value = parse_param(text)
+        algo = canonical(algo)
         if algo not in out:
             raise InvalidParameter(f"--param {text!r} names {algo!r}, which is not among --algo {','.join(algos)}")
         out[algo][key] = value
@@ -56,7 +71,9 @@ def runtime_params(algo: str, params: dict[str, Any], device: str | None, progre
     Raises:
         InvalidParameter: with ``strict``, ``--device`` for an algorithm that runs on the CPU only.
     """
-    from cinerec.algorithms.registry import get_class
+    from cinerec.algorithms.registry import canonical, get_class
+
+    algo = canonical(algo)
 
     def extra(name: str) -> dict[str, Any]:
         accepts = get_class(name)._param_names()

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cinerec.cli._common import parse_params, runtime_params
+from cinerec.cli._common import algo_names, parse_params, runtime_params
 from cinerec.evaluation.protocols import SPLIT_HELP
 
 
@@ -40,7 +40,7 @@ def evaluate(
     from cinerec.evaluation.protocols import AlgoSpec, cross_validate, make_splits
     from cinerec.evaluation.report import learned_lines, table_rows, write_report
 
-    algos = [a.strip() for a in algo.split(",") if a.strip()]
+    algos = algo_names(algo)
     params = parse_params(param, algos)
     specs = [AlgoSpec(a, runtime_params(a, params[a], device, progress=False, strict=False)) for a in algos]
     for s in specs:

@@ -24,8 +24,10 @@ def train(
     """Fit ALGO on every rating in the database and publish it as a new model version."""
     import sys
 
+    from cinerec.algorithms.registry import canonical
     from cinerec.service.training import train_from_store
 
+    algo = canonical(algo)
     params = runtime_params(algo, parse_params(param, [algo])[algo], device, progress=sys.stderr.isatty())
     info = train_from_store(engine(), _registry(), algo, params, activate=not no_activate,
                             text_encoder=settings().text_encoder)
@@ -59,10 +61,52 @@ def rollback() -> None:
     typer.echo(f"active: {info.version}")
 
 
-@app.command()
-def algorithms() -> None:
-    """List the registered algorithms and their default parameters."""
-    from cinerec.algorithms.registry import create, names
+def _predicts(cls: type) -> str:
+    """What a model class answers: a ranking, and ratings when it is a rating predictor."""
+    import inspect
 
+    flag = inspect.getattr_static(cls, "predicts_ratings", False)
+    if isinstance(flag, bool):
+        return "ratings + ranking" if flag else "ranking"
+    return "ranking (+ ratings when every member predicts them)"
+
+
+def _needs(cls: type) -> str:
+    """What a model class needs beyond the ratings."""
+    import inspect
+
+    flag = inspect.getattr_static(cls, "needs_features", False)
+    if isinstance(flag, bool):
+        return "item features" if flag else "-"
+    return "item features when a member needs them"
+
+
+@app.command()
+def algorithms(
+    params: bool = typer.Option(False, "--params", help="also print each algorithm's default parameters"),
+) -> None:
+    """List the registered algorithms: name, class, aliases and what they predict.
+
+    Any of the names, class names and aliases is accepted by --algo and
+    --param, in any case and with or without '-', '_' or spaces
+    (biased-mf = BiasedMF = biased_mf).
+    """
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from cinerec.algorithms.registry import aliases, create, get_class, names
+
+    table = Table(title="algorithms (names are case- and punctuation-insensitive)")
+    for h in ("name", "class", "aliases", "predicts", "needs"):
+        table.add_column(h)
     for n in names():
-        typer.echo(f"{n}: {create(n).get_params()}")
+        cls = get_class(n)
+        short = [a for a in aliases(n) if a != cls.__name__]
+        table.add_row(n, cls.__name__, ", ".join(short) or "-", _predicts(cls),
+                      _needs(cls))
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    if params:
+        for n in names():
+            typer.echo(f"{n}: {create(n).get_params()}")
