@@ -91,16 +91,22 @@ def test_strict_refuses_rejected_rows(engine: Engine, tmp_path: Path) -> None:
     assert rep.rejected == {"duplicate row": 1, "rating out of range (not in 0.5-5 in steps of 0.5)": 1}
 
 
-def test_generic_csv_needs_known_movies_or_titles(engine: Engine, tmp_path: Path) -> None:
+def test_ratings_only_csv_makes_flagged_placeholders_that_a_movie_file_replaces(engine: Engine, tmp_path: Path) -> None:
     f = tmp_path / "r.csv"
-    f.write_text("user,item,rating\nu1,m1,4\nu2,m1,3\n")
+    f.write_text("user,item,rating\nu1,m1,4\nu2,m1,3\nu2,m2,2\n")
     rep = import_dataset(engine, read_dataset(f))
-    assert rep.counts["ratings"] == 0
-    assert rep.problems[0].reason.startswith("unknown movie id (import the movie metadata first")
-    f.write_text("user,item,rating,title\nu1,m1,4,Heat (1995)\nu2,m1,3,Heat (1995)\nu2,m2,11,Alien (1979)\n")
+    assert rep.counts["ratings"] == 3 and rep.placeholders == 2 and rep.problems == []
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT source_id, title, is_placeholder FROM movies ORDER BY source_id")).all()
+    assert [tuple(r) for r in rows] == [("m1", "Item m1", True), ("m2", "Item m2", True)]
+    # the same source with titles: the placeholders become films, nothing is duplicated
+    f.write_text("user,item,rating,title\nu1,m1,4,Heat (1995)\nu2,m1,3,Heat (1995)\nu2,m2,2,Alien (1979)\n")
     rep = import_dataset(engine, read_dataset(f))
-    assert rep.counts["ratings"] == 2
-    assert rep.rejected == {"rating out of range for stars (0.5-5)": 1}
+    assert rep.placeholders == 0 and rep.counts["ratings"] == 3
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT source_id, title, year, is_placeholder FROM movies ORDER BY source_id")).all()
+    assert [tuple(r) for r in rows] == [("m1", "Heat", 1995, False), ("m2", "Alien", 1979, False)]
+    assert table_counts(engine)["ratings"] == 3
 
 
 IMPORT_SCRIPT = """

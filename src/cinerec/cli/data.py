@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -10,6 +11,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from cinerec.cli._common import engine, ensure_schema, settings
+
+if TYPE_CHECKING:
+    from cinerec.data.readers import Dataset
 
 app = typer.Typer(no_args_is_help=True)
 console = Console(stderr=True)
@@ -34,8 +38,8 @@ def fetch(
     typer.echo(str(folder))
 
 
-def print_report(report: object, limit: int = 20) -> None:
-    """Print an import summary and the first rejected rows."""
+def print_report(report: object, limit: int = 20, *, problems: bool = True) -> None:
+    """Print an import summary (counts, scale, placeholders) and, with ``problems``, the first rejected rows."""
     from cinerec.store.importer import ImportReport
 
     assert isinstance(report, ImportReport)
@@ -44,31 +48,83 @@ def print_report(report: object, limit: int = 20) -> None:
     t.add_column("rows", justify="right")
     for k, v in report.counts.items():
         t.add_row(k, str(v))
+    if report.placeholders:
+        t.add_row("placeholder movies (no title)", str(report.placeholders))
+    errors = {p.reason for p in report.problems}
     for reason, n in report.rejected.items():
-        t.add_row(f"rejected: {reason}", str(n))
+        t.add_row(f"{'rejected' if reason in errors else 'dropped'}: {reason}", str(n))
     Console().print(t)
-    for p in report.problems[:limit]:
-        console.print(f"  {p}", markup=False, highlight=False)
-    if len(report.problems) > limit:
-        console.print(f"  ... and {len(report.problems) - limit} more")
+    stars = "stored as stars unchanged" if report.mapping == "identity" else "mapped linearly onto 0.5-5 stars"
+    typer.echo(f"rating scale {report.scale}: {stars}; original values kept")
+    if problems:
+        for p in report.problems[:limit]:
+            console.print(f"  {p}", markup=False, highlight=False)
+        if len(report.problems) > limit:
+            console.print(f"  ... and {len(report.problems) - limit} more")
+
+
+def read_options(
+    path: Path, fmt: str, columns: str | None, sep: str | None, header: bool | None, scale: str | None,
+    name: str | None = None,
+) -> Dataset:
+    """Read ``path`` with the delimited-file options of ``data import`` and ``evaluate``; print what was rejected.
+
+    Returns:
+        The :class:`~cinerec.data.readers.Dataset`.
+    """
+    from cinerec.data.readers import (
+        RatingScale,
+        parse_columns_option,
+        parse_sep_option,
+        read_dataset,
+    )
+
+    ds = read_dataset(path, fmt, columns=parse_columns_option(columns), name=name, sep=parse_sep_option(sep),
+                      header=header, scale=RatingScale.parse(scale) if scale else None)
+    for line in ds.rejection_summary():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    return ds
+
+
+FORMAT_HELP = "auto | ml-100k | ml-1m | ml-latest | movietweetings | filmtrust | librec | csv (auto looks at the content)"
+COLUMNS_HELP = ("which field is which: header names (user=uid,item=mid,rating=r,time=t[,title=name]) "
+                "or 0-based positions (user=0,item=1,rating=2[,time=3])")
+SEP_HELP = "field separator of a delimited file: ',' '::' ';' '|' 'tab' or 'whitespace' (default: found from the content)"
+HEADER_HELP = "whether the first line of a delimited file names the columns (default: found from the content)"
+SCALE_HELP = "rating scale LOW:HIGH[:STEP] of a delimited file, e.g. 0:10 or 0.5:4:0.5 (default: the format's, else the data's)"
+MAX_REJECTED_HELP = "refuse when more than this share of the rating rows is rejected (0-1)"
 
 
 @app.command("import")
 def import_(
     path: Path = typer.Argument(..., help="dataset folder, ratings file or .zip"),
-    fmt: str = typer.Option("auto", "--format", help="auto | ml-100k | ml-1m | ml-latest | csv"),
-    columns: str | None = typer.Option(None, "--columns", help="for csv: user=COL,item=COL,rating=COL,time=COL[,title=COL]"),
+    fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    columns: str | None = typer.Option(None, "--columns", help=COLUMNS_HELP),
+    sep: str | None = typer.Option(None, "--sep", help=SEP_HELP),
+    header: bool | None = typer.Option(None, "--header/--no-header", help=HEADER_HELP),
+    scale: str | None = typer.Option(None, "--scale", help=SCALE_HELP),
     source: str | None = typer.Option(None, "--source", help="source tag for imported rows (default: folder name)"),
     strict: bool = typer.Option(False, "--strict", help="refuse the whole import if any row is rejected"),
+    max_rejected: float = typer.Option(0.01, "--max-rejected", min=0.0, max=1.0, help=MAX_REJECTED_HELP),
 ) -> None:
-    """Read, clean, validate and import a dataset in one transaction (idempotent)."""
-    from cinerec.data.readers import parse_columns_option, read_dataset
+    """Read, clean, validate and import a dataset in one transaction (idempotent).
+
+    Ratings are stored as stars: a scale within 0.5-5 is kept as it is, any
+    other (0-10) is mapped linearly onto 0.5-5 and the original values are
+    kept. Films a ratings-only file names without titles become placeholder
+    films ("Item 1234"). Exits non-zero, importing nothing, when no rating is
+    left or more than --max-rejected of the rows were rejected.
+
+    Examples:
+      cinerec data import ratings.txt --format filmtrust
+      cinerec data import ratings.dat --sep :: --no-header --columns user=0,item=1,rating=2,time=3 --scale 0:10
+    """
     from cinerec.store.importer import import_dataset
 
-    ds = read_dataset(path, fmt, columns=parse_columns_option(columns), name=source)
+    ds = read_options(path, fmt, columns, sep, header, scale, source)
     ensure_schema()
-    report = import_dataset(engine(), ds, source=source, strict=strict)
-    print_report(report)
+    report = import_dataset(engine(), ds, source=source, strict=strict, max_rejected=max_rejected)
+    print_report(report, problems=False)
 
 
 @app.command("import-metadata")

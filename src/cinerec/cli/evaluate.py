@@ -12,11 +12,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cinerec.cli._common import algo_names, parse_params, runtime_params
+from cinerec.cli.data import (
+    COLUMNS_HELP,
+    FORMAT_HELP,
+    HEADER_HELP,
+    MAX_REJECTED_HELP,
+    SCALE_HELP,
+    SEP_HELP,
+    read_options,
+)
 from cinerec.evaluation.protocols import SPLIT_HELP
 
 
 def evaluate(
-    data: Path = typer.Option(..., "--data", help="dataset folder (any importable format) or ratings CSV with a header"),
+    data: Path = typer.Option(..., "--data", help="dataset folder, ratings file or .zip (any importable format)"),
     split: str = typer.Option("kfold:5", "--split", help=SPLIT_HELP),
     algo: str = typer.Option("bias,item-knn,biased-mf", "--algo", help="comma-separated algorithm names"),
     param: list[str] | None = typer.Option(None, "--param", help="ALGO.key=value (JSON value), repeatable"),
@@ -29,6 +38,12 @@ def evaluate(
     device: str | None = typer.Option(None, "--device", help="cpu | cuda | auto, for the neural models among --algo"),
     text_embeddings: str | None = typer.Option(None, "--text-embeddings", help="minilm | use-m: add sentence embeddings "
                                                "of overviews, keywords and tags to the content features"),
+    fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    columns: str | None = typer.Option(None, "--columns", help=COLUMNS_HELP),
+    sep: str | None = typer.Option(None, "--sep", help=SEP_HELP),
+    has_header: bool | None = typer.Option(None, "--header/--no-header", help=HEADER_HELP),
+    scale: str | None = typer.Option(None, "--scale", help=SCALE_HELP),
+    max_rejected: float = typer.Option(0.01, "--max-rejected", min=0.0, max=1.0, help=MAX_REJECTED_HELP),
 ) -> None:
     """Fit each algorithm on each fold and report RMSE/MAE, precision/recall/NDCG/MAP@k, coverage, novelty and time.
 
@@ -36,7 +51,6 @@ def evaluate(
       cinerec evaluate --data ml-100k --split ml100k-folds --algo bias,item-knn,svdpp
       cinerec evaluate --data ratings.csv --split stratified:0.75 --algo ease,implicit-als --k 10 --json out.json
     """
-    from cinerec.data.readers import read_dataset
     from cinerec.evaluation.protocols import AlgoSpec, cross_validate, make_splits
     from cinerec.evaluation.report import learned_lines, table_rows, write_report
 
@@ -45,7 +59,11 @@ def evaluate(
     specs = [AlgoSpec(a, runtime_params(a, params[a], device, progress=False, strict=False)) for a in algos]
     for s in specs:
         s.build()  # fail fast on unknown names or parameters
-    dataset = None if split.startswith(("ml100k-folds", "files:")) else read_dataset(data)
+    dataset = None
+    if not split.startswith(("ml100k-folds", "files:")):
+        # the reader's rejected rows are shown on every run; too many of them stop the evaluation
+        dataset = read_options(data, fmt, columns, sep, has_header, scale)
+        dataset.check_rejected(max_rejected)
     interactions = dataset.interactions() if dataset is not None else None
     if interactions is not None and dataset is not None and any(s.build().needs_features for s in specs):
         from cinerec.data.features import dataset_features

@@ -5,6 +5,14 @@ process, a lost connection) leaves the database exactly as it was. Rows are
 upserted on natural keys (``(source, source_id)`` for users and movies,
 ``(user, movie)`` for ratings), so importing the same files twice changes
 nothing.
+
+Ratings are stored as stars (0.5-5): the dataset's own scale is recorded in
+``rating_scales`` and mapped onto stars by
+:meth:`~cinerec.data.readers.RatingScale.to_stars` (the identity for scales
+within 0.5-5, linear otherwise); the original value is kept in
+``ratings.source_value``. Ratings of a file without a movie list that name
+films the database does not know create placeholder films ("Item 1234",
+``is_placeholder``) instead of being rejected.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from cinerec.store.models import (
     Movie,
     MovieGenre,
     Rating,
+    RatingScale,
     Tag,
     User,
 )
@@ -50,6 +59,10 @@ class ImportReport:
         rejected: rejected or dropped rows by reason.
         problems: every rejected row with file, line and field.
         seconds: wall time.
+        scale: the dataset's rating scale (``0-10 in steps of 1``).
+        mapping: how it became stars: ``identity`` or ``linear``.
+        rows_read: data rows in the ratings file.
+        placeholders: placeholder films created for unknown item ids.
     """
 
     source: str
@@ -58,6 +71,10 @@ class ImportReport:
     rejected: dict[str, int]
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
+    scale: str = ""
+    mapping: str = "identity"
+    rows_read: int = 0
+    placeholders: int = 0
 
 
 def _upsert(
@@ -112,6 +129,7 @@ def import_dataset(
     *,
     source: str | None = None,
     strict: bool = False,
+    max_rejected: float | None = None,
     progress: Progress | None = None,
     _fail_after: str | None = None,
 ) -> ImportReport:
@@ -122,44 +140,55 @@ def import_dataset(
         dataset: a dataset from :func:`cinerec.data.readers.read_dataset`.
         source: the source tag (default ``dataset.name``).
         strict: refuse the whole import if any row was rejected.
+        max_rejected: refuse the whole import if more than this share of the
+            rating rows was rejected (``None``: no limit).
         progress: called with (stage, done, total).
 
     Returns:
         An :class:`ImportReport`.
 
     Raises:
-        DataFormatError: with ``strict`` and rejected rows, or when ratings
-            reference movies neither in the dataset nor in the database.
+        DataFormatError: with ``strict`` and rejected rows, with more rejected
+            rows than ``max_rejected`` allows, when no rating is left to
+            import, or when the scale cannot be mapped onto stars. Nothing is
+            written then.
     """
     t0 = time.perf_counter()
     src = source or dataset.name
     problems = dataset.problems
     ratings = dataset.ratings
     rpath = str(dataset.files[0]) if dataset.files else "ratings"
-    # the database stores stars: other scales must be rescaled before import
-    out = ~ratings["rating"].between(RATING_MIN, RATING_MAX).to_numpy()
+    scale = dataset.rating_scale
+    stars = scale.to_stars(ratings["rating"].to_numpy(dtype=np.float64))
+    # a reader that declares a scale rejects values outside it; an inferred one spans the data: this is a guard
+    out = ~((stars >= RATING_MIN - 1e-9) & (stars <= RATING_MAX + 1e-9))
     if out.any():
         problems.add_many(Path(rpath), ratings["_line"].to_numpy()[out], "rating",
-                          f"rating out of range for stars ({RATING_MIN:g}-{RATING_MAX:g})", ratings["rating"].to_numpy()[out])
-        ratings = ratings[~out]
+                          f"rating outside the scale {scale}", ratings["rating"].to_numpy()[out])
+        ratings, stars = ratings[~out], stars[~out]
+    stars = np.clip(stars, RATING_MIN, RATING_MAX)
     if strict and len(problems):
         first = problems.items[0]
         raise DataFormatError(
             f"{len(problems)} row(s) rejected (first: {first}); nothing was imported (--strict)",
             path=first.path, line=first.line, field=first.field,
         )
+    if max_rejected is not None:
+        dataset.check_rejected(max_rejected)
+    if not len(ratings):
+        raise DataFormatError(
+            f"nothing to import: none of the {dataset.ratings_read} rating rows was kept "
+            f"({', '.join(f'{r}: {n}' for r, n in problems.by_reason().items()) or 'no rows'})",
+            path=rpath,
+        )
 
     with transaction(engine) as session:
         movie_ids = _import_movies(session, dataset, src, progress)
+        n_placeholders = 0
         if dataset.movies is None:
-            known = ratings["item"].astype(str).isin(movie_ids.keys()).to_numpy()
-            if not known.all():
-                problems.add_many(Path(rpath), ratings["_line"].to_numpy()[~known], "item",
-                                  "unknown movie id (import the movie metadata first, or add a title column)",
-                                  ratings["item"].to_numpy()[~known])
-                if strict:
-                    raise DataFormatError(f"{int((~known).sum())} rating(s) reference unknown movies; nothing was imported")
-                ratings = ratings[known]
+            n_placeholders = _add_placeholders(session, ratings["item"], movie_ids, src, progress)
+            if n_placeholders:
+                movie_ids = source_id_map(session, Movie, src)
         user_raw = pd.unique(pd.concat([ratings["user"], dataset.tags["user"] if dataset.tags is not None else pd.Series([], dtype=object)]))
         first_seen = _timestamps(session, [int(ratings["timestamp"].max()) if len(ratings) else 0]) * len(user_raw)
         nu = len(user_raw)
@@ -173,13 +202,19 @@ def import_dataset(
         if _fail_after == "users":
             raise RuntimeError("injected failure after users")
 
+        _upsert(session, RatingScale.__table__, {  # type: ignore[arg-type]
+            "source": [src], "low": [scale.low], "high": [scale.high], "step": [scale.step], "mapping": [scale.mapping],
+            "updated_at": _timestamps(session, [int(time.time())]),
+        }, ["source"], ["low", "high", "step", "mapping", "updated_at"])
         when = _timestamps(session, ratings["timestamp"].to_numpy())
         rating_cols: dict[str, Sequence[Any]] = {
             "user_id": [user_ids[str(u)] for u in ratings["user"].tolist()],
             "movie_id": [movie_ids[str(m)] for m in ratings["item"].tolist()],
-            "value": ratings["rating"].astype(float).tolist(), "created_at": when, "updated_at": when,
+            "value": stars.tolist(), "source_value": ratings["rating"].astype(float).tolist(),
+            "created_at": when, "updated_at": when,
         }
-        _upsert(session, Rating.__table__, rating_cols, ["user_id", "movie_id"], ["value", "updated_at"], progress, "ratings")  # type: ignore[arg-type]
+        _upsert(session, Rating.__table__, rating_cols, ["user_id", "movie_id"],  # type: ignore[arg-type]
+                ["value", "source_value", "updated_at"], progress, "ratings")
         if _fail_after == "ratings":
             raise RuntimeError("injected failure after ratings")
 
@@ -198,8 +233,25 @@ def import_dataset(
             "ratings": len(ratings), "tags": n_tags,
         }
         session.add(ImportRun(source=src, path=str(dataset.files[0].parent if dataset.files else ""), format=dataset.format,
-                              counts=counts, rejected=problems.by_reason()))
-    return ImportReport(src, dataset.format, counts, problems.by_reason(), list(problems.items), time.perf_counter() - t0)
+                              counts={**counts, "placeholder_movies": n_placeholders}, rejected=problems.by_reason()))
+    return ImportReport(src, dataset.format, counts, problems.by_reason(), list(problems.items), time.perf_counter() - t0,
+                        scale=str(scale), mapping=scale.mapping, rows_read=dataset.ratings_read, placeholders=n_placeholders)
+
+
+def _add_placeholders(
+    session: Session, items: pd.Series, known: dict[str, int], src: str, progress: Progress | None,
+) -> int:
+    """Create a flagged placeholder film ("Item 1234") for each rated id the database does not know."""
+    new = [sid for sid in pd.unique(items.astype(str)).tolist() if sid not in known]
+    if not new:
+        return 0
+    n = len(new)
+    cols: dict[str, Sequence[Any]] = {
+        "title": [f"Item {sid}"[:300] for sid in new], "source": [src] * n, "source_id": new,
+        "is_placeholder": [True] * n, "created_at": _timestamps(session, [int(time.time())]) * n,
+    }
+    _upsert(session, Movie.__table__, cols, ["source", "source_id"], [], progress, "placeholder movies")  # type: ignore[arg-type]
+    return n
 
 
 def _import_movies(session: Session, dataset: Dataset, src: str, progress: Progress | None) -> dict[str, int]:
@@ -221,8 +273,11 @@ def _import_movies(session: Session, dataset: Dataset, src: str, progress: Progr
         "title": [t[:300] for t in movies["title"].tolist()], "year": [None if y is None else int(y) for y in years],
         "imdb_id": imdb, "tmdb_id": [None if d is None else int(d) for d in tmdb], "source": [src] * n,
         "source_id": [str(i) for i in movies["item"].tolist()], "created_at": _timestamps(session, [int(time.time())]) * n,
+        "is_placeholder": [False] * n,
     }
-    _upsert(session, Movie.__table__, cols, ["source", "source_id"], ["title", "year", "imdb_id", "tmdb_id"], progress, "movies")  # type: ignore[arg-type]
+    # a movie file replaces the placeholders an earlier ratings-only import made for the same ids
+    _upsert(session, Movie.__table__, cols, ["source", "source_id"],  # type: ignore[arg-type]
+            ["title", "year", "imdb_id", "tmdb_id", "is_placeholder"], progress, "movies")
     ids = source_id_map(session, Movie, src)
     mids = [ids[str(i)] for i in movies["item"].tolist()]
     for start in range(0, len(mids), 1000):

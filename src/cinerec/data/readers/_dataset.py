@@ -11,6 +11,13 @@ import pandas as pd
 
 from cinerec.data.interactions import Interactions
 from cinerec.data.readers._table import MAX_TIMESTAMP, Problems, parse_numbers
+from cinerec.errors import DataFormatError
+
+#: The star scale the site and the ``ratings`` table use.
+STARS_LOW, STARS_HIGH = 0.5, 5.0
+
+#: Default largest share of rating rows a reader may reject before ``evaluate`` or an import refuses.
+MAX_REJECTED_SHARE = 0.01
 
 #: Canonical genre names (MovieLens spellings mapped onto one vocabulary).
 GENRE_ALIASES = {
@@ -57,6 +64,84 @@ def split_title(raw: str) -> tuple[str, int | None]:
     return t, year
 
 
+@dataclass(frozen=True)
+class RatingScale:
+    """A dataset's own rating scale and its mapping onto stars (0.5-5).
+
+    The mapping is the identity when the scale lies within 0.5-5 (MovieLens
+    1-5 and 0.5-5, FilmTrust 0.5-4 keep their values); any other scale is
+    mapped linearly, ``low`` to 0.5 stars and ``high`` to 5 stars
+    (MovieTweetings' 0-10: 0 -> 0.5, 5 -> 2.75, 10 -> 5). The linear map keeps
+    every model's ranking and scales its RMSE by ``4.5 / (high - low)``.
+
+    Attributes:
+        low: the lowest rating the scale allows.
+        high: the highest rating.
+        step: the grid of valid values (1 for whole numbers), or ``None``.
+    """
+
+    low: float
+    high: float
+    step: float | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> RatingScale:
+        """Parse ``LOW:HIGH`` or ``LOW:HIGH:STEP`` (``0:10``, ``0.5:4:0.5``).
+
+        Raises:
+            DataFormatError: not two or three numbers, or ``high <= low``.
+        """
+        parts = [p.strip() for p in spec.split(":")]
+        try:
+            nums = [float(p) for p in parts]
+        except ValueError:
+            nums = []
+        if len(nums) not in (2, 3) or not all(np.isfinite(nums)):
+            raise DataFormatError(f"--scale expects LOW:HIGH or LOW:HIGH:STEP (e.g. 0:10 or 0.5:4:0.5), got {spec!r}")
+        if nums[1] <= nums[0] or (len(nums) == 3 and nums[2] <= 0):
+            raise DataFormatError(f"--scale {spec!r}: HIGH must be above LOW and STEP above 0")
+        return cls(nums[0], nums[1], nums[2] if len(nums) == 3 else None)
+
+    @classmethod
+    def infer(cls, values: np.ndarray) -> RatingScale:
+        """The scale of observed ratings: their minimum and maximum, and the grid they sit on."""
+        v = np.asarray(values, dtype=np.float64)
+        if not len(v):
+            return cls(STARS_LOW, STARS_HIGH, 0.5)
+        step = None
+        for s in (1.0, 0.5):
+            if np.allclose(np.round(v / s) * s, v):
+                step = s
+                break
+        return cls(float(v.min()), float(v.max()), step)
+
+    @property
+    def mapping(self) -> str:
+        """``identity`` when the scale lies within 0.5-5 stars, else ``linear``."""
+        return "identity" if self.low >= STARS_LOW and self.high <= STARS_HIGH else "linear"
+
+    def to_stars(self, values: np.ndarray) -> np.ndarray:
+        """Map ratings on this scale onto 0.5-5 stars (see the class docstring).
+
+        Raises:
+            DataFormatError: the scale is a single value outside 0.5-5, so
+                there is nothing to map it onto.
+        """
+        v = np.asarray(values, dtype=np.float64)
+        if self.mapping == "identity":
+            return v
+        if self.high <= self.low:
+            raise DataFormatError(
+                f"every rating is {self.low:g}, outside 0.5-5 stars: the scale cannot be told from the data; "
+                "give it with --scale LOW:HIGH"
+            )
+        return STARS_LOW + (STARS_HIGH - STARS_LOW) * (v - self.low) / (self.high - self.low)
+
+    def __str__(self) -> str:
+        grid = f" in steps of {self.step:g}" if self.step else ""
+        return f"{self.low:g}-{self.high:g}{grid}"
+
+
 @dataclass
 class Dataset:
     """Everything read from one dataset, cleaned and validated.
@@ -73,7 +158,10 @@ class Dataset:
         tags: columns user, item, tag, timestamp; or ``None``.
         users: columns user and optional demographics; or ``None``.
         problems: rejected rows and cleaning counts.
-        files: the files read.
+        files: the files read; the first is the ratings file.
+        scale: the dataset's own rating scale (``None``: infer it from the ratings).
+        ratings_read: data rows in the ratings file before any was rejected.
+        notes: how the files were read (encodings, separator, header, columns).
     """
 
     name: str
@@ -84,6 +172,53 @@ class Dataset:
     users: pd.DataFrame | None = None
     problems: Problems = field(default_factory=Problems)
     files: list[Path] = field(default_factory=list)
+    scale: RatingScale | None = None
+    ratings_read: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rating_scale(self) -> RatingScale:
+        """The declared scale, or the one inferred from the kept ratings."""
+        return self.scale or RatingScale.infer(self.ratings["rating"].to_numpy(dtype=np.float64))
+
+    def rejected_ratings(self) -> int:
+        """Distinct rows of the ratings file that were rejected."""
+        return self.problems.rejected_lines(self.files[0]) if self.files else len(self.problems)
+
+    def rejected_share(self) -> float:
+        """Rejected rating rows over rating rows read (0 when nothing was read)."""
+        total = max(self.ratings_read, len(self.ratings) + self.rejected_ratings())
+        return self.rejected_ratings() / total if total else 0.0
+
+    def rejection_summary(self, *, limit: int = 5) -> list[str]:
+        """What was read and what was rejected: a headline, the first ``limit`` problems, counts by reason."""
+        rpath = self.files[0].name if self.files else "ratings"
+        total = max(self.ratings_read, len(self.ratings) + self.rejected_ratings())
+        bad = self.rejected_ratings()
+        head = (f"{self.name} ({self.format}): {len(self.ratings)} ratings kept of {total} rows in {rpath}; "
+                f"{bad} rejected ({100 * bad / total if total else 0:.2f}%); rating scale {self.rating_scale}"
+                + ("" if self.scale else " (inferred from the ratings; set it with --scale LOW:HIGH)"))
+        return [head, *[f"  {n}" for n in self.notes], *self.problems.summary_lines(limit=limit)]
+
+    def check_rejected(self, max_share: float) -> None:
+        """Refuse a dataset that lost more than ``max_share`` of its rating rows.
+
+        Raises:
+            DataFormatError: naming the share, the main reason and the first
+                rejected row, and how to go on.
+        """
+        share = self.rejected_share()
+        if share <= max_share or not self.problems.items:
+            return
+        first = self.problems.items[0]
+        reasons = self.problems.by_reason()
+        top = max((r for r in reasons if r in {p.reason for p in self.problems.items}), key=lambda r: reasons[r])
+        raise DataFormatError(
+            f"{self.rejected_ratings()} of {max(self.ratings_read, 1)} rating rows ({100 * share:.1f}%) were rejected, "
+            f"more than the {100 * max_share:g}% allowed (mostly: {top}; first: {first}); check the format "
+            "(--format, --sep, --no-header, --columns, --scale) or allow more with --max-rejected",
+            path=first.path,
+        )
 
     def interactions(self) -> Interactions:
         """The ratings as :class:`Interactions` (raw dataset ids in the vocabularies)."""

@@ -73,6 +73,29 @@ class Problems:
         c.update(self.dropped)
         return dict(sorted(c.items()))
 
+    def rejected_lines(self, path: Path | str | None = None) -> int:
+        """Number of distinct rows rejected (only those of ``path`` when given).
+
+        A row with two bad fields is one rejected row.
+        """
+        want = None if path is None else str(path)
+        return len({(p.path, p.line) for p in self.items if want is None or p.path == want})
+
+    def summary_lines(self, *, limit: int = 5) -> list[str]:
+        """The first ``limit`` problems as ``file:line: field ...`` lines, then counts by reason.
+
+        Returns an empty list when nothing was rejected or dropped.
+        """
+        out = [f"  {p}" for p in self.items[:limit]]
+        if len(self.items) > limit:
+            out.append(f"  ... and {len(self.items) - limit} more")
+        rejected = Counter(p.reason for p in self.items)
+        for reason, n in sorted(rejected.items(), key=lambda kv: (-kv[1], kv[0])):
+            out.append(f"  rejected: {reason}: {n}")
+        for reason, n in sorted(self.dropped.items(), key=lambda kv: (-kv[1], kv[0])):
+            out.append(f"  dropped (not an error): {reason}: {n}")
+        return out
+
     def __len__(self) -> int:
         return len(self.items)
 
@@ -109,6 +132,40 @@ def _first_ragged_line(text: str, sep: str, quoting: int) -> tuple[int, int, int
     return max(line, 1), max(want, 0), max(want, 0)
 
 
+def decode_bytes(raw: bytes, encoding: str, path: Path) -> tuple[str, str]:
+    """Decode a file's bytes; ``encoding="auto"`` tries UTF-8 first, then Latin-1.
+
+    A UTF-8 byte-order mark is dropped. Latin-1 decodes any byte, so ``auto``
+    never fails; a file that is valid UTF-8 is always read as UTF-8.
+
+    Returns:
+        The text and the encoding used (``utf-8`` or ``latin-1``).
+
+    Raises:
+        DataFormatError: with ``encoding="utf-8"``, the line, column and value
+            of the first byte that is not UTF-8.
+    """
+    enc = encoding.lower().replace("_", "-")
+    if enc in ("utf-8", "utf8", "auto"):
+        body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+        try:
+            return body.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            if enc == "auto":
+                return raw.decode("latin-1"), "latin-1"
+            ln, col, byte = _first_bad_utf8(path)
+            raise DataFormatError(
+                f"byte 0x{byte:02x} at column {col} is not valid UTF-8; "
+                "save the file as UTF-8 (or choose the dataset's own format)",
+                path=path, line=ln,
+            ) from None
+    return raw.decode(encoding), enc
+
+
+#: ``sep`` value meaning "one or more spaces or tabs" (LibRec-style files).
+WHITESPACE = " "
+
+
 def read_table(
     path: Path,
     *,
@@ -126,9 +183,11 @@ def read_table(
         path: the file.
         columns: without a header, the names of the fields in order; with a
             header, the columns that must be present (``required`` overrides).
-        sep: the delimiter; multi-character separators such as ``::`` work.
+        sep: the delimiter; multi-character separators such as ``::`` work;
+            :data:`WHITESPACE` (a single space) means runs of spaces or tabs.
         header: whether the first line names the columns.
-        encoding: ``utf-8`` (a BOM is accepted) or ``latin-1``.
+        encoding: ``utf-8`` (a BOM is accepted), ``latin-1``, or ``auto``
+            (UTF-8 when the whole file decodes as UTF-8, else Latin-1).
         required: columns that must exist (defaults to ``columns``).
         optional: further columns kept when present.
         skip_lines: physical lines to ignore at the top (a broken header);
@@ -137,6 +196,7 @@ def read_table(
     Returns:
         A frame of ``str`` values (missing values as ``""``) with the 1-based
         physical line number of each row in ``_line``; blank lines skipped.
+        ``frame.attrs["encoding"]`` names the encoding used.
 
     Raises:
         DataFormatError: empty file, undecodable bytes, a missing column, or
@@ -147,29 +207,18 @@ def read_table(
         raise DataFormatError("file not found", path=path)
     if path.stat().st_size == 0:
         raise DataFormatError("the file is empty (0 bytes)", path=path)
-    raw = path.read_bytes()
-    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
-        if raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            ln, col, byte = _first_bad_utf8(path)
-            raise DataFormatError(
-                f"byte 0x{byte:02x} at column {col} is not valid UTF-8; "
-                "save the file as UTF-8 (or choose the dataset's own format)",
-                path=path, line=ln,
-            ) from None
-    else:
-        text = raw.decode(encoding)
-    del raw
+    text, used = decode_bytes(path.read_bytes(), encoding, path)
     # Only \n (and \r\n) end a line: U+0085 and friends stay inside fields.
     text = text.replace("\r\n", "\n")
     if skip_lines:
         text = "\n".join(text.split("\n")[skip_lines:])
     if not text.strip():
         raise DataFormatError("the file has no data lines", path=path)
-    if len(sep) > 1:
+    if sep == WHITESPACE:
+        text = re.sub(r"^[ \t]+|[ \t]+$", "", text, flags=re.MULTILINE)
+        text = re.sub(r"[ \t]+", "\t", text)
+        sep = "\t"
+    elif len(sep) > 1:
         if "\t" in text:
             # a tab would be mistaken for the replacement separator below
             raise DataFormatError(f"unexpected tab character; fields must be separated by '{sep}'", path=path)
@@ -250,7 +299,9 @@ def read_table(
                     raise DataFormatError(
                         f"expected {len(data_cols)} fields, found {len(fields)}", path=path, line=int(ln)
                     )
-    return df.reset_index(drop=True)
+    out = df.reset_index(drop=True)
+    out.attrs["encoding"] = used
+    return out
 
 
 def parse_numbers(

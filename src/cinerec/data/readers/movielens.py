@@ -1,8 +1,11 @@
-"""Readers for the MovieLens releases: 100K, 1M (and 10M), latest/20M/25M.
+"""Readers for the MovieLens releases (100K, 1M and 10M, latest/20M/25M) and MovieTweetings.
 
 Each returns a cleaned, validated :class:`Dataset`. Format facts handled here:
-u.item and the 1M ``.dat`` files are Latin-1; 1M uses ``::`` separators;
-latest/25M are UTF-8 CSV with quoted titles, possibly CRLF.
+u.item and the 1M ``.dat`` files are Latin-1 (10M's are UTF-8: the encoding is
+detected per file, UTF-8 first); 1M uses ``::`` separators; latest/25M are
+UTF-8 CSV with quoted titles, possibly CRLF. MovieTweetings uses the 1M
+layout with 0-10 ratings, IMDb numbers as movie ids, UTF-8 titles and a
+``users.dat`` of ``user_id::twitter_id``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import pandas as pd
 
 from cinerec.data.readers._dataset import (
     Dataset,
+    RatingScale,
     dedupe_ratings,
     normalise_genre,
     parse_timestamps,
@@ -87,7 +91,7 @@ def _check_movie_ids(df: pd.DataFrame, ids: np.ndarray, ok: np.ndarray, path: Pa
 
 def _users(path: Path, columns: list[str], sep: str, problems: Problems) -> pd.DataFrame:
     """A MovieLens user file (u.user, users.dat) as user, age, gender, occupation."""
-    u = read_table(path, columns=columns, sep=sep, header=False, encoding="latin-1")
+    u = read_table(path, columns=columns, sep=sep, header=False, encoding="auto")
     uid, _ = _ids(u, "user", path, problems, "user")
     return pd.DataFrame({"user": uid, "age": pd.to_numeric(u["age"], errors="coerce"),
                          "gender": u["gender"].to_numpy(), "occupation": u["occupation"].to_numpy()})
@@ -104,10 +108,10 @@ def read_ml100k(folder: Path) -> Dataset:
     data_path, item_path = folder / "u.data", folder / "u.item"
     genres = ML100K_GENRES
     if (folder / "u.genre").is_file():
-        g = read_table(folder / "u.genre", columns=["genre", "gid"], sep="|", header=False, encoding="latin-1")
+        g = read_table(folder / "u.genre", columns=["genre", "gid"], sep="|", header=False, encoding="auto")
         genres = g["genre"].tolist()
     item_cols = ["movie_id", "title", "release_date", "video_release_date", "imdb_url", *[f"g{k}" for k in range(len(genres))]]
-    items = read_table(item_path, columns=item_cols, sep="|", header=False, encoding="latin-1")
+    items = read_table(item_path, columns=item_cols, sep="|", header=False, encoding="auto")
     ids, ok = _ids(items, "movie_id", item_path, Problems(), "movie")
     _check_movie_ids(items, ids, ok, item_path, "movie_id")
     flags = items[[f"g{k}" for k in range(len(genres))]].to_numpy() == "1"
@@ -128,31 +132,64 @@ def read_ml100k(folder: Path) -> Dataset:
     if (folder / "u.user").is_file():
         users = _users(folder / "u.user", ["user", "age", "gender", "occupation", "zip"], "|", problems)
         files.append(folder / "u.user")
-    return Dataset("ml-100k", "ml-100k", ratings, movies=movies, users=users, problems=problems, files=files)
+    return Dataset("ml-100k", "ml-100k", ratings, movies=movies, users=users, problems=problems, files=files,
+                   scale=RatingScale(1, 5, 1), ratings_read=len(raw), notes=[f"u.item: {items.attrs['encoding']}"])
 
 
-def read_ml1m(folder: Path) -> Dataset:
-    """Read MovieLens 1M (or 10M) from a folder with ratings.dat and movies.dat (``::``-separated)."""
+def _read_dat(folder: Path, fmt: str) -> Dataset:
+    """The ``::``-separated layout shared by MovieLens 1M/10M and MovieTweetings."""
     folder = Path(folder)
     problems = Problems()
     rpath, mpath = folder / "ratings.dat", folder / "movies.dat"
-    m = read_table(mpath, columns=["movie_id", "title", "genres"], sep="::", header=False, encoding="latin-1")
+    m = read_table(mpath, columns=["movie_id", "title", "genres"], sep="::", header=False, encoding="auto")
     ids, ok = _ids(m, "movie_id", mpath, Problems(), "movie")
     _check_movie_ids(m, ids, ok, mpath, "movie_id")
     genre_lists = [[g for g in (normalise_genre(x) for x in s.split("|")) if g] for s in m["genres"].tolist()]
-    movies = _movies_frame(ids, m["title"].tolist(), genre_lists)
-    raw = read_table(rpath, columns=["user", "item", "rating", "timestamp"], sep="::", header=False)
-    step = 0.5 if (raw["rating"].str.contains(".", regex=False)).any() else 1.0
-    ratings = _ratings(raw, rpath, problems, cols=("user", "item", "rating", "timestamp"), lo=step, hi=5, step=step)
+    extra = {"imdb_id": [f"tt{i:07d}" for i in ids.tolist()]} if fmt == "movietweetings" else None
+    movies = _movies_frame(ids, m["title"].tolist(), genre_lists, extra)
+    raw = read_table(rpath, columns=["user", "item", "rating", "timestamp"], sep="::", header=False, encoding="auto")
+    if fmt == "movietweetings":
+        scale = RatingScale(0, 10, 1)
+    else:
+        step = 0.5 if (raw["rating"].str.contains(".", regex=False)).any() else 1.0
+        scale = RatingScale(step, 5, step)
+    ratings = _ratings(raw, rpath, problems, cols=("user", "item", "rating", "timestamp"),
+                       lo=scale.low, hi=scale.high, step=scale.step or 1.0)
     ratings = reject_unknown_items(ratings, movies, rpath, problems, "item")
     ratings = dedupe_ratings(ratings, problems)
     users = None
     files = [rpath, mpath]
-    if (folder / "users.dat").is_file():
-        users = _users(folder / "users.dat", ["user", "gender", "age", "occupation", "zip"], "::", problems)
-        files.append(folder / "users.dat")
-    name = "ml-1m" if folder.name.lower() in ("ml-1m", "") else folder.name.lower()
-    return Dataset(name, "ml-1m", ratings, movies=movies, users=users, problems=problems, files=files)
+    notes = [f"movies.dat: {m.attrs['encoding']}"]
+    upath = folder / "users.dat"
+    if upath.is_file():
+        if fmt == "movietweetings":
+            u = read_table(upath, columns=["user", "twitter_id"], sep="::", header=False, encoding="auto")
+            uid, uok = _ids(u, "user", upath, problems, "user")
+            users = pd.DataFrame({"user": uid[uok], "twitter_id": u["twitter_id"].to_numpy()[uok]})
+        else:
+            users = _users(upath, ["user", "gender", "age", "occupation", "zip"], "::", problems)
+        files.append(upath)
+    default = "ml-1m" if fmt == "ml-1m" else "movietweetings"
+    name = default if folder.name.lower() in (default, "") else folder.name.lower()
+    return Dataset(name, fmt, ratings, movies=movies, users=users, problems=problems, files=files,
+                   scale=scale, ratings_read=len(raw), notes=notes)
+
+
+def read_ml1m(folder: Path) -> Dataset:
+    """Read MovieLens 1M (or 10M) from a folder with ratings.dat and movies.dat (``::``-separated).
+
+    Ratings are 1-5 stars (10M: 0.5-5 in half steps); others are rejected rows.
+    """
+    return _read_dat(folder, "ml-1m")
+
+
+def read_movietweetings(folder: Path) -> Dataset:
+    """Read MovieTweetings: ratings.dat ``user::movie::rating::time`` with 0-10 ratings, movies.dat, users.dat.
+
+    Movie ids are IMDb numbers, kept as ids and recorded as ``imdb_id``
+    (``tt0114508``); ratings outside 0-10 are rejected rows.
+    """
+    return _read_dat(folder, "movietweetings")
 
 
 def read_ml_latest(folder: Path, name: str | None = None) -> Dataset:
@@ -200,4 +237,5 @@ def read_ml_latest(folder: Path, name: str | None = None) -> Dataset:
         tags = tags.drop_duplicates(["user", "item", "tag"], keep="last").reset_index(drop=True)
         problems.count_dropped("duplicate tag", before - len(tags))
         files.append(tpath)
-    return Dataset(name or folder.name.lower() or "ml-latest", "ml-latest", ratings, movies=movies, tags=tags, problems=problems, files=files)
+    return Dataset(name or folder.name.lower() or "ml-latest", "ml-latest", ratings, movies=movies, tags=tags, problems=problems,
+                   files=files, scale=RatingScale(0.5, 5, 0.5), ratings_read=len(raw))
