@@ -1,12 +1,18 @@
 """Side-by-side accuracy and speed against Surprise and implicit, on the same folds, in one process.
 
     python benchmarks/peers.py [--datasets ml-100k,ml-latest-small] [--json results/peers.json]
+    python benchmarks/peers.py --knn-speed [--busy] [--repeats 3]
 
 Rating prediction: ML-100K u1-u5 (and ml-latest-small kfold:5): Surprise
 BaselineOnly, SVD, SVDpp, KNNBaseline (item, pearson_baseline) vs ours with
 equal factors/epochs/neighbours. Top-N: ML-100K per-user stratified 75/25
 (seed 42), k=10, seen items excluded: implicit ALS/BPR called directly vs our
 wrappers, plus our other models. Prints tables with our/peer time ratios.
+``--knn-speed``: item-kNN against Surprise KNNBaseline (k=40, item-based
+pearson_baseline), fit + predict timed back to back in one process on ML-100K
+u1, ml-latest-small and FilmTrust (first kfold:5 fold, seed 42), the median of
+``--repeats`` alternating runs; ``--busy`` keeps one other CPU-bound process
+running for the whole measurement (as on a shared machine) and stops it after.
 Needs the ``bench`` extra (scikit-surprise).
 """
 
@@ -15,6 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -24,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from cinerec.algorithms.registry import create
+from cinerec.data.interactions import Interactions
 from cinerec.data.readers import read_dataset
 from cinerec.data.splits import Split, kfold_split, ml100k_folds, stratified_split
 from cinerec.evaluation import metrics as M
@@ -153,12 +162,88 @@ def run_topn(split: Split) -> list[dict[str, Any]]:
     return rows
 
 
+def knn_speed_splits() -> list[tuple[str, Split]]:
+    """The three data sets of the kNN speed check: (label, first split)."""
+    import pandas as pd
+
+    small = read_dataset(DATA / "ml-latest-small").interactions()
+    # FilmTrust: headerless user,item,rating with 0.5-4 stars and no timestamps
+    ft = pd.read_csv(DATA / "filmtrust" / "ratings.txt", header=None, names=["user", "item", "rating"])
+    filmtrust = Interactions.from_frame(ft, time_col=None)
+    return [
+        ("ml-100k u1", next(ml100k_folds(DATA / "ml-100k"))),
+        ("ml-latest-small kfold:5 #1", next(kfold_split(small, 5, random_state=42))),
+        ("filmtrust kfold:5 #1", next(kfold_split(filmtrust, 5, random_state=42))),
+    ]
+
+
+def ours_fit_predict(algo: str, params: dict[str, Any], split: Split) -> tuple[float, float, float]:
+    """(rmse, fit s, predict s) of one of our rating predictors on one split."""
+    model = create(algo, **params)
+    t0 = time.perf_counter()
+    model.fit(split.train)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pred = model.predict(split.test.users, split.test.items)  # type: ignore[attr-defined]
+    pred_s = time.perf_counter() - t0
+    return M.rmse(pred, split.test.ratings), fit_s, pred_s
+
+
+def run_knn_speed(repeats: int, busy: bool) -> list[dict[str, Any]]:
+    """Item-kNN vs Surprise KNNBaseline, fit + predict back to back; optionally with a busy CPU."""
+    _, (algo, params), peer, pparams = RATING_PAIRS[-1]
+    splits = knn_speed_splits()
+    ours_fit_predict(algo, params, splits[0][1])  # load compiled kernels outside the timings
+    hog = None
+    if busy:
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    rows = []
+    try:
+        for label, split in splits:
+            times: dict[str, list[float]] = defaultdict(list)
+            for _ in range(repeats):
+                r_ours, f, p = ours_fit_predict(algo, params, split)
+                times["ours_fit"].append(f)
+                times["ours_total"].append(f + p)
+                r_peer, _, f, p = surprise_fit_predict(peer, pparams, split)
+                times["peer_fit"].append(f)
+                times["peer_total"].append(f + p)
+            t = {key: float(np.median(v)) for key, v in times.items()}
+            rows.append({"data": label, "films": split.train.n_items, "ours_rmse": r_ours, "peer_rmse": r_peer, **t,
+                         "fit_ratio": t["ours_fit"] / t["peer_fit"], "total_ratio": t["ours_total"] / t["peer_total"]})
+            print(f"  {label}: ours {r_ours:.4f} (fit {t['ours_fit']:.2f}s, total {t['ours_total']:.2f}s) | Surprise {peer} "
+                  f"{r_peer:.4f} (fit {t['peer_fit']:.2f}s, total {t['peer_total']:.2f}s)", flush=True)
+    finally:
+        if hog is not None:
+            hog.kill()
+            hog.wait()
+    state = "one other CPU-bound process running" if busy else "idle machine"
+    print(f"\n## Item-kNN vs Surprise {peer}, fit + predict, median of {repeats} ({state})\n")
+    print("| data | films | ours RMSE | Surprise RMSE | ours fit s | Surprise fit s | fit ratio | ours fit+predict s "
+          "| Surprise fit+predict s | fit+predict ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['data']} | {r['films']} | {r['ours_rmse']:.4f} | {r['peer_rmse']:.4f} | {r['ours_fit']:.3f} "
+              f"| {r['peer_fit']:.3f} | {r['fit_ratio']:.2f} | {r['ours_total']:.3f} | {r['peer_total']:.3f} "
+              f"| {r['total_ratio']:.2f} |")
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="ml-100k,ml-latest-small")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--knn-speed", action="store_true", help="only the item-kNN vs KNNBaseline speed check")
+    ap.add_argument("--busy", action="store_true", help="with --knn-speed: run beside one CPU-bound process")
+    ap.add_argument("--repeats", type=int, default=3, help="with --knn-speed: alternating runs per data set")
     args = ap.parse_args()
     report: dict[str, Any] = {}
+    if args.knn_speed:
+        report["knn_speed_busy" if args.busy else "knn_speed"] = run_knn_speed(args.repeats, args.busy)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=2))
+        return
 
     def warm() -> None:  # compile the numba kernels once, outside the timings
         s = next(ml100k_folds(DATA / "ml-100k"))

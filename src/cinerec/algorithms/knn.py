@@ -3,23 +3,33 @@
 One mechanism serves both: similarities are computed between the columns of
 a matrix (items of the user x item matrix, or users of its transpose), with
 sums taken over *common* support only, optional shrinkage
-``n / (n + shrinkage)`` and a minimum support. Each column keeps its
+``(n - 1) / (n - 1 + shrinkage)`` and a minimum support. Each column keeps its
 ``max_neighbors`` most similar positive neighbours as a sparse matrix, never
-a dense n x n matrix.
+a dense n x n matrix; the similarities are accumulated sparsely over the
+co-occurring pairs by a compiled single-threaded kernel
+(:mod:`cinerec.algorithms._neighbours`).
 
 Rating prediction follows Koren's neighbourhood model (the KNNBaseline idea
 when ``center="baseline"``): ``b_ui + sum_j s_ij (r_uj - b_uj) / sum_j s_ij``
 over the ``k`` most similar neighbours the user has rated.
+
+Ranking and histories: item-kNN scores a history (a trained user's training
+items or a fresh one) with one sparse product of the history's indicator row
+and the similarity matrix truncated to ``k`` neighbours per item; user-kNN
+finds the ``k`` training users most similar to the history and sums their
+interactions. Trained users go through exactly the same code as fresh
+histories, so a user's own training history ranks exactly as the trained user.
 """
 
 from __future__ import annotations
 
-import itertools
 from typing import ClassVar, Literal, Self
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
+from cinerec.algorithms._neighbours import neighbour_adjustments, top_neighbours
 from cinerec.algorithms.base import FloatArray, IntArray, Reason, RecommenderBase
 from cinerec.algorithms.baseline import fit_biases
 from cinerec.data.interactions import Interactions
@@ -29,74 +39,39 @@ Similarity = Literal["cosine", "adjusted_cosine", "pearson", "pearson_baseline"]
 Center = Literal["none", "mean", "baseline"]
 SIMILARITIES = ("cosine", "adjusted_cosine", "pearson", "pearson_baseline")
 CENTERS = ("none", "mean", "baseline")
-_BLOCK_BYTES = 256 * 1024**2
 
 
-def column_similarity(
-    values: sp.spmatrix,
-    support: sp.spmatrix,
-    *,
-    shrinkage: float,
-    min_support: int,
-    max_neighbors: int,
-) -> sp.csr_matrix:
-    """Similarity between the columns of ``values`` over common support.
+def _csr(rows: IntArray, cols: IntArray, vals: FloatArray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """CSR with sorted indices that keeps stored zeros (a value of exactly 0 is still an observation)."""
+    order = np.lexsort((cols, rows))
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    return sp.csr_matrix((np.asarray(vals, dtype=np.float64)[order], np.asarray(cols, dtype=np.int64)[order], indptr),
+                         shape=shape)
 
-    ``sim(a, b) = sum x_a x_b / sqrt(sum x_a^2 * sum x_b^2)``, all sums over the
-    rows where both columns are stored, times ``(n - 1) / (n - 1 + shrinkage)``
-    for support ``n``. Pairs with support below ``min_support`` get 0.
 
-    Args:
-        values: the matrix whose columns are compared.
-        support: 1 where a value is observed (a value of exactly 0 still counts).
-        shrinkage, min_support, max_neighbors: see the class docs.
+def _ptr(m: sp.csr_matrix) -> tuple[IntArray, IntArray, FloatArray]:
+    """A CSR's arrays in the kernels' dtypes."""
+    return (m.indptr.astype(np.int64, copy=False), m.indices.astype(np.int64, copy=False),
+            m.data.astype(np.float64, copy=False))
 
-    Returns:
-        CSR ``(n_cols, n_cols)``: row ``a`` holds the ``max_neighbors`` largest
-        positive similarities of column ``a`` (diagonal excluded).
-    """
-    x = sp.csc_matrix(values, dtype=np.float64)
-    b = sp.csc_matrix(support, dtype=np.float64)
-    x2 = x.multiply(x).tocsc()
-    xt, bt, x2t = x.T.tocsr(), b.T.tocsr(), x2.T.tocsr()
-    n = x.shape[1]
-    block = max(1, min(n, _BLOCK_BYTES // (8 * 5 * max(n, 1))))
-    rows_out: list[np.ndarray] = []
-    cols_out: list[np.ndarray] = []
-    vals_out: list[np.ndarray] = []
-    keep = max(1, min(max_neighbors, n - 1)) if n > 1 else 0
-    for start in range(0, n, block):
-        cols = np.arange(start, min(n, start + block))
-        num = (xt @ x[:, cols]).toarray()
-        sa = (x2t @ b[:, cols]).toarray()
-        sb = (bt @ x2[:, cols]).toarray()
-        cnt = (bt @ b[:, cols]).toarray()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            sim = num / np.sqrt(sa * sb)
-        sim[~np.isfinite(sim)] = 0.0
-        if shrinkage > 0:
-            sim *= np.maximum(cnt - 1, 0) / (np.maximum(cnt - 1, 0) + shrinkage)
-        sim[cnt < max(min_support, 1)] = 0.0
-        sim[cols, np.arange(len(cols))] = 0.0
-        if keep == 0:
-            continue
-        if keep < n:
-            top = np.argpartition(-sim, keep - 1, axis=0)[:keep]
-        else:
-            top = np.broadcast_to(np.arange(n)[:, None], sim.shape)
-        tv = np.take_along_axis(sim, top, axis=0)
-        pos = tv > 0
-        # result is symmetric in its inputs; row = the column whose neighbours these are
-        rows_out.append(np.broadcast_to(cols[None, :], top.shape)[pos])
-        cols_out.append(top[pos])
-        vals_out.append(tv[pos])
-    if not rows_out:
-        return sp.csr_matrix((n, n))
-    out = sp.csr_matrix(
-        (np.concatenate(vals_out), (np.concatenate(rows_out), np.concatenate(cols_out))), shape=(n, n)
-    )
-    out.sort_indices()
-    return out
+
+def _neighbour_matrices(
+    counts: IntArray, cols: IntArray, sims: FloatArray, top: npt.NDArray[np.bool_], n_cols: int
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """The kernel's output as two CSR matrices: every kept neighbour, and only the top-``k`` ones."""
+    n_q = len(counts)
+    indptr = np.zeros(n_q + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    rows = np.repeat(np.arange(n_q), counts)
+    tptr = np.zeros(n_q + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows[top], minlength=n_q), out=tptr[1:])
+    trunc = sp.csr_matrix((sims[top], cols[top], tptr), shape=(n_q, n_cols))
+    trunc.sort_indices()
+    full = sp.csr_matrix((sims, cols, indptr), shape=(n_q, n_cols))
+    full.sort_indices()  # in place, on the kernel's arrays: after the top-k subset is taken
+    return full, trunc
+
 
 
 class _KNN(RecommenderBase):
@@ -148,8 +123,9 @@ class _KNN(RecommenderBase):
         self._validate()
         self._remember(data)
         explicit = data.ratings is not None
+        self.explicit_ = explicit
         r: FloatArray = data.ratings if data.ratings is not None else np.ones(len(data))
-        u, i = data.users, data.items
+        u, i = data.users.astype(np.int64), data.items.astype(np.int64)
         cu = np.maximum(np.bincount(u, minlength=data.n_users), 1)
         ci = np.maximum(np.bincount(i, minlength=data.n_items), 1)
         self.user_mean_ = np.bincount(u, weights=r, minlength=data.n_users) / cu
@@ -169,19 +145,32 @@ class _KNN(RecommenderBase):
             x = r - (self.item_mean_[i] if self._by_item else self.user_mean_[u])
         else:  # adjusted cosine: remove the other side's mean
             x = r - (self.user_mean_[u] if self._by_item else self.item_mean_[i])
-        mat = sp.csr_matrix((x + 0.0, (u, i)), shape=data.shape)
-        support = sp.csr_matrix((np.ones(len(u)), (u, i)), shape=data.shape)
-        if not self._by_item:
-            mat, support = mat.T.tocsr(), support.T.tocsr()
-        self.similarity_ = column_similarity(
-            mat, support, shrinkage=self.shrinkage, min_support=self.min_support, max_neighbors=self.max_neighbors,
+        self.ratings_ = _csr(u, i, r, data.shape)
+        # the compared columns are items (rows: users) or users (rows: items)
+        rows, cols = (u, i) if self._by_item else (i, u)
+        n_cols = data.n_items if self._by_item else data.n_users
+        by_row = _csr(rows, cols, x, (data.n_users if self._by_item else data.n_items, n_cols))
+        by_col = _csr(cols, rows, x, (n_cols, by_row.shape[0]))
+        full, trunc = self._neighbours(by_col, by_row, exclude=np.arange(n_cols, dtype=np.int64), require_new=False)
+        self.similarity_ = full
+        if self._by_item:
+            self.truncated_ = trunc
+        else:
+            self.profiles_ = by_row  # items x users: what a history is compared against
+        self.residuals_ = _csr(u, i, r - self._centre(u, i), data.shape)
+        return self
+
+    def _neighbours(self, queries: sp.csr_matrix, by_row: sp.csr_matrix, *, exclude: IntArray,
+                    require_new: bool) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """Neighbours of each query row among the columns of ``by_row``: (all kept, top ``k``), amplified."""
+        col_nnz = np.bincount(by_row.indices, minlength=by_row.shape[1]).astype(np.int64)
+        counts, cols, sims, top = top_neighbours(
+            *_ptr(queries), *_ptr(by_row), col_nnz, exclude, require_new,
+            float(self.shrinkage), int(self.min_support), int(self.max_neighbors), int(self.k),
         )
         if self.amplification != 1.0:
-            self.similarity_.data **= self.amplification
-        centre = self._centre(u, i)
-        self.residuals_ = sp.csr_matrix((r - centre, (u, i)), shape=data.shape)
-        self.truncated_ = _truncate_rows(self.similarity_, self.k)
-        return self
+            sims = sims**self.amplification
+        return _neighbour_matrices(counts, cols, sims, top, by_row.shape[1])
 
     def _centre(self, u: IntArray, i: IntArray) -> FloatArray:
         if self.center == "baseline":
@@ -190,93 +179,46 @@ class _KNN(RecommenderBase):
             return self.item_mean_[i] if self._by_item else self.user_mean_[u]
         return np.zeros(len(u))
 
+    def training_history(self, user: int) -> tuple[IntArray, FloatArray]:
+        """The items a trained user rated and their training ratings (1 each for implicit data)."""
+        self._check_fitted()
+        if not 0 <= user < self.n_users_:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        lo, hi = self.ratings_.indptr[user], self.ratings_.indptr[user + 1]
+        return self.ratings_.indices[lo:hi].astype(np.int64), self.ratings_.data[lo:hi].astype(np.float64)
+
     # ------------------------------------------------------------ prediction
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
         """Predicted ratings for (user, item) pairs; unknowns fall back to the baseline/mean."""
         us, its, ku, ki = self._pairs(users, items)
-        u, i = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
         base = self._centre(us, its)
         if self.center == "baseline":
             base = self.mu_ + np.where(ku, self.user_bias_[us], 0) + np.where(ki, self.item_bias_[its], 0)
         elif self.center == "mean":
             fallback = self.mu_ if self.min_rating_ != self.max_rating_ else 1.0
             base = np.where(ki if self._by_item else ku, base, fallback)
-        pred = base.copy()
-        both = ku & ki
-        # group pairs by the side whose history supplies the neighbours
-        ctx = u if self._by_item else i
-        tgt = i if self._by_item else u
+        # the side whose history supplies the neighbours, and the side whose neighbours they are
+        ctx, tgt = (us, its) if self._by_item else (its, us)
         resid = self.residuals_ if self._by_item else self.residuals_.T.tocsr()
-        sim = self.similarity_
-        idx = np.flatnonzero(both)
-        if len(idx):
-            order = idx[np.argsort(ctx[idx], kind="stable")]
-            cs = ctx[order]
-            bounds = np.r_[0, np.flatnonzero(cs[1:] != cs[:-1]) + 1, len(cs)]
-            for a, b in itertools.pairwise(bounds):
-                rows = order[a:b]
-                c = cs[a]
-                hist = resid.indices[resid.indptr[c] : resid.indptr[c + 1]]
-                if len(hist) == 0:
-                    continue
-                hres = resid.data[resid.indptr[c] : resid.indptr[c + 1]]
-                s = sim[tgt[rows]][:, hist].toarray()
-                kk = min(self.k, s.shape[1])
-                if kk < s.shape[1]:
-                    top = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-                    s = np.take_along_axis(s, top, axis=1)
-                    rr = hres[top]
-                else:
-                    rr = np.broadcast_to(hres, s.shape)
-                s = np.where(s > 0, s, 0.0)
-                den = s.sum(axis=1)
-                nn = (s > 0).sum(axis=1)
-                ok = (den > 0) & (nn >= self.min_k)
-                adj = np.where(ok, (s * rr).sum(axis=1) / np.where(den > 0, den + self.denominator_reg, 1), 0.0)
-                pred[rows] = pred[rows] + adj
+        idx = np.flatnonzero(ku & ki)
+        order = idx[np.argsort(ctx[idx], kind="stable")].astype(np.int64)
+        adj = neighbour_adjustments(
+            ctx.astype(np.int64), tgt.astype(np.int64), order, *_ptr(resid), *_ptr(self.similarity_),
+            int(self.k), int(self.min_k), float(self.denominator_reg),
+        )
+        pred = base + adj
         if self.min_rating_ != self.max_rating_:
             pred = np.clip(pred, self.min_rating_, self.max_rating_)
-        return pred
-
-    # --------------------------------------------------------------- ranking
-    def _score_known(self, users: IntArray) -> FloatArray:
-        seen = self.seen_[users]
-        if self._by_item:
-            return np.asarray((seen @ self.truncated_.T).toarray(), dtype=np.float64)
-        return np.asarray((self.truncated_[users] @ self.seen_).toarray(), dtype=np.float64)
-
-    def explain(self, user: int, item: int, n: int = 3) -> list[Reason]:
-        """The user's rated items most similar to ``item`` (item-based) or similar users (user-based)."""
-        self._check_fitted()
-        if self._by_item:
-            hist = self.seen_.indices[self.seen_.indptr[user] : self.seen_.indptr[user + 1]]
-            s = self.similarity_[item][:, hist].toarray().ravel()
-            order = np.argsort(-s)[:n]
-            return [Reason("liked_item", "because you rated it", int(hist[j]), float(s[j])) for j in order if s[j] > 0]
-        s = self.truncated_[user]
-        raters = set(self.seen_[:, item].nonzero()[0].tolist())
-        pairs = [(int(v), float(w)) for v, w in zip(s.indices, s.data, strict=True) if v in raters]
-        pairs.sort(key=lambda p: -p[1])
-        return [Reason("similar_users", f"{len(pairs)} people with similar taste liked it", None, sum(w for _, w in pairs))][: min(n, 1)] if pairs else []
-
-
-def _truncate_rows(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Keep the ``k`` largest entries of each row."""
-    m = m.tocsr()
-    counts = np.diff(m.indptr)
-    if counts.max(initial=0) <= k:
-        return m.copy()
-    rows = np.repeat(np.arange(m.shape[0]), counts)
-    order = np.lexsort((-m.data, rows))
-    rank = np.arange(len(order)) - np.repeat(m.indptr[:-1], counts)
-    keep = order[rank < k]
-    out = sp.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape)
-    out.sort_indices()
-    return out
+        return np.asarray(pred, dtype=np.float64)
 
 
 class ItemKNN(_KNN):
     """Item-based neighbourhood CF.
+
+    Ranking: an item's score for a history is the sum of its similarities
+    (among its ``k`` nearest neighbours) to the history's items; the values
+    of a history do not weigh it (they choose only the explanations). The
+    trained users' scores are the same product over their training items.
 
     Args:
         k: neighbours used per prediction (and kept per item for top-N scoring).
@@ -297,9 +239,92 @@ class ItemKNN(_KNN):
     name: ClassVar[str] = "item-knn"
     _by_item: ClassVar[bool] = True
 
+    def _score_rows(self, history: sp.csr_matrix) -> FloatArray:
+        """Scores of every item for each row of a 0/1 users x items history matrix (sorted indices)."""
+        return np.asarray((history @ self.truncated_.T).toarray(), dtype=np.float64)
+
+    def _score_known(self, users: IntArray) -> FloatArray:
+        return self._score_rows(self.seen_[users])
+
+    def _score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
+        it = np.sort(items)
+        row = sp.csr_matrix((np.ones(len(it)), it, np.array([0, len(it)])), shape=(1, self.n_items_))
+        return self._score_rows(row)[0]
+
+    def _explain_history(self, items: IntArray, values: FloatArray, item: int, n: int) -> list[Reason]:
+        """The history's (liked) films most similar to ``item``: "because you rated it"."""
+        row = self.similarity_[item]
+        s = np.zeros(self.n_items_)
+        s[row.indices] = row.data
+        sims = s[items]
+        order = np.argsort(-sims, kind="stable")[:n]
+        return [Reason("liked_item", "because you rated it", int(items[j]), float(sims[j])) for j in order if sims[j] > 0]
+
 
 class UserKNN(_KNN):
-    """User-based neighbourhood CF; same parameters as :class:`ItemKNN` with users as neighbours."""
+    """User-based neighbourhood CF; same parameters as :class:`ItemKNN` with users as neighbours.
+
+    Ranking finds the neighbours of a history: its similarity to every
+    training user is computed as in training (the same centring: the
+    history's own bias, fitted with ``reg_user``, for ``pearson_baseline``;
+    its own mean for ``pearson``), over the films both rated, with the same
+    shrinkage and support rules. Of the ``max_neighbors`` most similar, the
+    ``k`` closest score every film by the sum of their similarities among
+    those who interacted with it. A training user whose every film is in the
+    history has nothing to add and is never a neighbour; this rule is what
+    leaves a trained user out of their own neighbourhood, and trained users
+    are ranked through this same path over their training ratings, so a
+    user's training history ranks exactly as the trained user does.
+    """
 
     name: ClassVar[str] = "user-knn"
     _by_item: ClassVar[bool] = False
+
+    def _profile(self, indptr: IntArray, items: IntArray, values: FloatArray) -> FloatArray:
+        """The histories' values centred as the training ratings were for the similarity."""
+        n_rows = len(indptr) - 1
+        rows = np.repeat(np.arange(n_rows), np.diff(indptr))
+        if not self.explicit_:
+            return np.ones(len(items))
+        if self.similarity == "cosine":
+            return np.asarray(values, dtype=np.float64).copy()
+        if self.similarity == "pearson_baseline":
+            count = np.diff(indptr).astype(np.float64)
+            bu = np.bincount(rows, weights=values - self.mu_ - self.item_bias_[items], minlength=n_rows) / (self.reg_user + count)
+            return values - (self.mu_ + bu[rows] + self.item_bias_[items])
+        if self.similarity == "pearson":
+            mean = np.bincount(rows, weights=values, minlength=n_rows) / np.maximum(np.diff(indptr), 1)
+            return values - mean[rows]
+        return values - self.item_mean_[items]
+
+    def _history_neighbours(self, histories: sp.csr_matrix) -> sp.csr_matrix:
+        """The ``k`` nearest training users of each history row (users x items, ratings, sorted indices)."""
+        indptr, items, values = _ptr(histories)
+        x = self._profile(indptr, items, values)
+        queries = sp.csr_matrix((x, items, indptr), shape=histories.shape)
+        exclude = np.full(histories.shape[0], -1, dtype=np.int64)
+        return self._neighbours(queries, self.profiles_, exclude=exclude, require_new=True)[1]
+
+    def _score_known(self, users: IntArray) -> FloatArray:
+        return np.asarray((self._history_neighbours(self.ratings_[users]) @ self.seen_).toarray(), dtype=np.float64)
+
+    def _history_row(self, items: IntArray, values: FloatArray) -> sp.csr_matrix:
+        order = np.argsort(items, kind="stable")
+        return sp.csr_matrix((values[order], items[order], np.array([0, len(items)])), shape=(1, self.n_items_))
+
+    def _score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
+        w = self._history_neighbours(self._history_row(items, values))
+        return np.asarray((w @ self.seen_).toarray()[0], dtype=np.float64)
+
+    def _explain_history(self, items: IntArray, values: FloatArray, item: int, n: int) -> list[Reason]:
+        """ "N people with similar taste liked it": the history's neighbours who rated ``item`` at or above their mean."""
+        w = self._history_neighbours(self._history_row(items, values))
+        col = self.ratings_[:, item].tocsc()
+        raters, ratings = col.indices, col.data
+        liked = raters[ratings >= self.user_mean_[raters]] if self.explicit_ else raters
+        weight = np.zeros(self.n_users_)
+        weight[w.indices] = w.data
+        people = liked[weight[liked] > 0]
+        if not len(people):
+            return []
+        return [Reason("similar_users", f"{len(people)} people with similar taste liked it", None, float(weight[people].sum()))]
