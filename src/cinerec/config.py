@@ -29,6 +29,8 @@ class Settings(BaseSettings):
         cache_dir: download cache; defaults to ``home/datasets``.
         sqlite_busy_timeout_ms: how long SQLite waits for a lock.
         host, port: where ``cinerec serve`` listens.
+        redis_url: Redis for the login/signup rate limits shared by several
+            worker processes (``redis://127.0.0.1:6379/0``); in-memory when unset.
     """
 
     model_config = SettingsConfigDict(env_prefix="CINEREC_", extra="forbid")
@@ -41,6 +43,7 @@ class Settings(BaseSettings):
     text_encoder: Literal["minilm", "use-m"] | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    redis_url: str | None = None
 
     @property
     def resolved_database_url(self) -> str:

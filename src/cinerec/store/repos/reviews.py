@@ -144,3 +144,32 @@ def for_movie(session: Session, movie_id: int, limit: int = 20, offset: int = 0)
                            .where(Review.movie_id == movie_id, Review.visibility == "public")
                            .order_by(Review.created_at.desc(), Review.id.desc()).limit(limit).offset(offset))
     return [(r, name) for r, name in rows.all()]
+
+
+def get(session: Session, review_id: int) -> Review | None:
+    """One review by id (any visibility), if it exists."""
+    return session.get(Review, review_id)
+
+
+def update_text(session: Session, review_id: int, text: str, *, language: str | None, sentiment: float | None,
+                when: datetime) -> None:
+    """Replace a review's text with its new language and sentiment."""
+    session.execute(update(Review).where(Review.id == review_id)
+                    .values(text=text, language=language, sentiment=sentiment, updated_at=when))
+
+
+def remove(session: Session, review_id: int) -> None:
+    """Delete one review."""
+    session.execute(delete(Review).where(Review.id == review_id))
+
+
+def for_user(session: Session, user_id: int, *, public_only: bool, limit: int,
+             offset: int) -> tuple[list[tuple[Review, Movie]], int]:
+    """One page of a user's reviews with their films, newest first (ties by id), and the total."""
+    cond = [Review.user_id == user_id]
+    if public_only:
+        cond.append(Review.visibility == "public")
+    total = int(session.scalar(select(func.count()).select_from(Review).where(*cond)) or 0)
+    rows = session.execute(select(Review, Movie).join(Movie, Movie.id == Review.movie_id).where(*cond)
+                           .order_by(Review.created_at.desc(), Review.id.desc()).limit(limit).offset(offset))
+    return [(r, m) for r, m in rows.all()], total

@@ -1,12 +1,12 @@
-"""User queries needed by the engine-facing pages."""
+"""User queries: dataset profiles for the engine-facing pages, site accounts for members."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from cinerec.errors import NotFound
-from cinerec.store.models import Movie, Rating, User
+from cinerec.errors import Conflict, NotFound
+from cinerec.store.models import Event, Movie, Rating, User
 
 
 def get_dataset_profile(session: Session, user_id: int) -> User:
@@ -40,3 +40,67 @@ def history(session: Session, user_id: int) -> list[tuple[int, float]]:
     """A user's current ratings as ``(movie id, rating)``, for scoring without refitting."""
     rows = session.execute(select(Rating.movie_id, Rating.value).where(Rating.user_id == user_id))
     return [(int(m), float(v)) for m, v in rows]
+
+
+def create_account(session: Session, username: str, email: str | None, password_hash: str, *,
+                   display_name: str | None = None, locale: str = "en", is_admin: bool = False) -> User:
+    """Insert a site account (``source`` NULL) and return it.
+
+    Raises:
+        Conflict: the username or email is taken (compared case-insensitively).
+    """
+    taken = session.scalar(select(User.id).where(or_(func.lower(User.username) == username.lower(),
+                                                     func.lower(User.email) == (email or "").lower())).limit(1))
+    if taken is not None:
+        raise Conflict("that username or email is already taken", details={"fields": ["username", "email"]})
+    user = User(username=username, email=email, password_hash=password_hash, display_name=display_name,
+                locale=locale, is_admin=is_admin, is_active=True, session_version=0)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_account(session: Session, user_id: int) -> User | None:
+    """A site account by id (``None`` for unknown ids and dataset profiles)."""
+    user = session.get(User, user_id)
+    return user if user is not None and user.source is None else None
+
+
+def find_login(session: Session, login: str) -> User | None:
+    """The site account whose username or email equals ``login`` (case-insensitive), if any."""
+    key = login.lower()
+    return session.scalar(select(User).where(User.source.is_(None),
+                                             or_(func.lower(User.username) == key, func.lower(User.email) == key))
+                          .limit(1))
+
+
+def by_username(session: Session, username: str) -> User | None:
+    """A site account by its username (case-insensitive), if any."""
+    return session.scalar(select(User).where(User.source.is_(None), func.lower(User.username) == username.lower())
+                          .limit(1))
+
+
+def update_account(session: Session, user_id: int, **fields: object) -> None:
+    """Set columns of one account (``display_name``, ``locale``, ``password_hash``, ``is_active``...)."""
+    session.execute(update(User).where(User.id == user_id).values(**fields))
+
+
+def bump_session_version(session: Session, user_id: int) -> None:
+    """Invalidate every session of a user at once (password change, account disabled)."""
+    session.execute(update(User).where(User.id == user_id).values(session_version=User.session_version + 1))
+
+
+def delete_account(session: Session, user_id: int) -> None:
+    """Delete an account and, through ``ON DELETE CASCADE``, its ratings, reviews, lists and sessions.
+
+    Events keep no link to the person: their ``user_id`` is cleared explicitly
+    (the foreign key says SET NULL; done here so it also holds where foreign
+    keys are not enforced).
+    """
+    session.execute(update(Event).where(Event.user_id == user_id).values(user_id=None))
+    session.execute(delete(User).where(User.id == user_id))
+
+
+def public_counts(session: Session, user_id: int) -> int:
+    """How many films a user has rated."""
+    return int(session.scalar(select(func.count()).select_from(Rating).where(Rating.user_id == user_id)) or 0)

@@ -1,0 +1,27 @@
+"""The events log: one row per member action (and, for experiments, per impression)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from cinerec.store.models import Event
+
+#: Kinds a member action writes (the table's check constraint allows these and more).
+MEMBER_KINDS = ("rate", "review", "watchlist", "watched")
+
+
+def record(session: Session, user_id: int, kind: str, *, movie_id: int | None = None, value: float | None = None,
+           when: datetime | None = None) -> None:
+    """Append one event in the caller's transaction.
+
+    Args:
+        kind: ``rate`` (value = new rating, ``None`` when removed), ``review``
+            (value = sentiment, ``None`` when deleted), ``watchlist`` and
+            ``watched`` (value 1 when set, 0 when removed), or an experiment kind.
+    """
+    ev = Event(user_id=user_id, movie_id=movie_id, kind=kind, value=value)
+    if when is not None:
+        ev.created_at = when
+    session.add(ev)

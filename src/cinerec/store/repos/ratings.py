@@ -1,0 +1,71 @@
+"""A member's star ratings: set, remove, list, and the history the recommender scores."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from cinerec.store.models import Movie, Rating
+
+
+def movie_exists(session: Session, movie_id: int) -> bool:
+    """Whether a film with this id exists (members rate, mark and review only existing films)."""
+    return session.scalar(select(Movie.id).where(Movie.id == movie_id)) is not None
+
+
+def movie_title(session: Session, movie_id: int) -> str | None:
+    """A film's title, or ``None`` when the id is unknown."""
+    return session.scalar(select(Movie.title).where(Movie.id == movie_id))
+
+
+def current(session: Session, user_id: int, movie_id: int, *, lock: bool = False) -> Rating | None:
+    """The user's rating of a film, if any (``lock``: ``SELECT ... FOR UPDATE`` where supported)."""
+    stmt = select(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt)
+
+
+def upsert(session: Session, user_id: int, movie_id: int, value: float, now: datetime) -> float | None:
+    """Set the user's rating of a film; returns the previous value (``None`` if it is new).
+
+    Call inside a write transaction (``BEGIN IMMEDIATE`` on SQLite) so the
+    read and the write see the same row.
+    """
+    row = current(session, user_id, movie_id, lock=True)
+    if row is None:
+        session.add(Rating(user_id=user_id, movie_id=movie_id, value=value, created_at=now, updated_at=now))
+        session.flush()
+        return None
+    old = float(row.value)
+    row.value = value
+    row.updated_at = now
+    session.flush()
+    return old
+
+
+def remove(session: Session, user_id: int, movie_id: int) -> float | None:
+    """Delete the user's rating of a film; returns the removed value (``None`` if there was none)."""
+    row = current(session, user_id, movie_id, lock=True)
+    if row is None:
+        return None
+    old = float(row.value)
+    session.execute(delete(Rating).where(Rating.id == row.id))
+    return old
+
+
+def for_user(session: Session, user_id: int, *, limit: int, offset: int) -> tuple[list[tuple[Rating, Movie]], int]:
+    """One page of a user's ratings with their films, newest change first (ties by id), and the total."""
+    total = int(session.scalar(select(func.count()).select_from(Rating).where(Rating.user_id == user_id)) or 0)
+    rows = session.execute(select(Rating, Movie).join(Movie, Movie.id == Rating.movie_id)
+                           .where(Rating.user_id == user_id)
+                           .order_by(Rating.updated_at.desc(), Rating.id.desc()).limit(limit).offset(offset))
+    return [(r, m) for r, m in rows.all()], total
+
+
+def all_for_user(session: Session, user_id: int) -> list[tuple[int, float]]:
+    """Every rating of a user as ``(movie id, value)`` (account deletion, aggregates)."""
+    rows = session.execute(select(Rating.movie_id, Rating.value).where(Rating.user_id == user_id))
+    return [(int(m), float(v)) for m, v in rows]
