@@ -97,7 +97,7 @@ def parse_sep_option(spec: str | None) -> str | None:
     if spec is None:
         return None
     sep = _SEP_NAMES.get(spec.lower() if spec.strip() else spec, spec)
-    if sep == "" or any(c in sep for c in "\"\r\n") or (sep != WHITESPACE and sep.strip() != sep):
+    if sep == "" or any(c in sep for c in "\"\r\n") or (sep not in (WHITESPACE, "\t") and sep.strip() != sep):
         raise DataFormatError(f"--sep {spec!r} is not a usable separator; give e.g. ',' '::' 'tab' or 'whitespace'")
     return sep
 
