@@ -18,8 +18,6 @@ tmdb id, imported like any metadata file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -32,6 +30,7 @@ import pandas as pd
 
 from cinerec.data.readers.metadata import Metadata
 from cinerec.errors import DownloadError, InvalidParameter
+from cinerec.fileio import atomic_write
 
 API = "https://api.themoviedb.org/3"
 IMAGE_BASE = "https://image.tmdb.org/t/p/w342"
@@ -125,10 +124,7 @@ class TmdbClient:
         return data
 
     def _store(self, tmdb_id: int, data: dict[str, Any]) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.cache, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False)
-        os.replace(tmp, self._cache_path(tmdb_id))
+        atomic_write(self._cache_path(tmdb_id), json.dumps(data, ensure_ascii=False).encode("utf-8"))
 
     def movie(self, tmdb_id: int, report: EnrichReport | None = None) -> dict[str, Any] | None:
         """Details and credits of one film (cached); ``None`` when TMDB does not know it.

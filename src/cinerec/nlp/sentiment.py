@@ -4,8 +4,11 @@ Two layers:
 
 - :class:`SentimentModel`, a light trained classifier per language: TF-IDF
   word and character n-grams (plus, for English, an all-MiniLM-L6-v2 sentence
-  embedding) into a logistic regression. Trained by ``cinerec nlp
-  train-sentiment`` on a labelled corpus and saved as one ``.npz`` (no pickle).
+  embedding) into a logistic regression whose probabilities are calibrated
+  (Platt scaling on out-of-fold logits) and can be moved to the class prior
+  of the texts being scored (see :mod:`cinerec.nlp.calibration`). Trained by
+  ``cinerec reviews train-sentiment`` on a labelled corpus and saved as one
+  ``.npz`` (no pickle).
 - A lexicon fallback when no trained model is installed: VADER for English
   (it also reads emoji), SnowNLP for Chinese.
 
@@ -17,20 +20,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
 from cinerec.errors import DataFormatError, InvalidParameter, NotFittedError
+from cinerec.fileio import atomic_open
 from cinerec.nlp.lang import Language, detect_language
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,10 @@ FORMAT_VERSION = 1
 
 Label = Literal["positive", "negative", "neutral"]
 Method = Literal["model", "lexicon", "none"]
+#: The positive share of the texts being scored: ``None`` keeps the training
+#: corpus' share, a number in ``(0, 1)`` is a known share, ``"auto"`` estimates
+#: it on the batch by EM (needs a batch of tens of texts from one population).
+Prior: TypeAlias = float | Literal["auto"] | None
 _WS = re.compile(r"\s+")
 
 
@@ -95,15 +101,19 @@ class SentimentModel:
         embedding_weight: scale of the embedding block against the TF-IDF blocks.
         C: inverse L2 regularisation of the logistic regression.
         min_df: drop n-grams seen in fewer training texts (keeps the artefact small).
+        calibration_folds: folds of the out-of-fold logits that Platt scaling is
+            fitted on; 0 leaves the logistic regression's own probabilities.
     """
 
     def __init__(self, language: Language = "en", word_ngrams: tuple[int, int] | None = (1, 2),
                  char_ngrams: tuple[int, int] | None = (2, 5), encoder: str | None = None,
-                 embedding_weight: float = 1.0, C: float = 4.0, min_df: int = 2) -> None:
+                 embedding_weight: float = 1.0, C: float = 4.0, min_df: int = 2, calibration_folds: int = 5) -> None:
         if language not in ("en", "zh"):
             raise InvalidParameter(f"language must be 'en' or 'zh', not {language!r}")
         if word_ngrams is None and char_ngrams is None:
             raise InvalidParameter("a sentiment model needs word or character n-grams")
+        if calibration_folds == 1 or calibration_folds < 0:
+            raise InvalidParameter(f"calibration_folds must be 0 (off) or at least 2, not {calibration_folds}")
         self.language = language
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
@@ -111,12 +121,13 @@ class SentimentModel:
         self.embedding_weight = embedding_weight
         self.C = C
         self.min_df = min_df
+        self.calibration_folds = calibration_folds
 
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments."""
         return {"language": self.language, "word_ngrams": self.word_ngrams, "char_ngrams": self.char_ngrams,
                 "encoder": self.encoder, "embedding_weight": self.embedding_weight, "C": self.C,
-                "min_df": self.min_df}
+                "min_df": self.min_df, "calibration_folds": self.calibration_folds}
 
     def _vectorizers(self, vocabularies: list[list[str]] | None = None) -> list[Any]:
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -141,18 +152,42 @@ class SentimentModel:
             blocks.append(sp.csr_matrix(encode(texts, self.encoder) * self.embedding_weight))  # type: ignore[arg-type]
         return sp.hstack(blocks).tocsr()
 
-    def fit(self, texts: Sequence[str], labels: npt.ArrayLike) -> Self:
-        """Fit on texts with 0/1 labels (1 = positive)."""
+    def _classifier(self) -> Any:
         from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=self.C, max_iter=2000, solver="liblinear")
+
+    def fit(self, texts: Sequence[str], labels: npt.ArrayLike) -> Self:
+        """Fit on texts with 0/1 labels (1 = positive), then calibrate.
+
+        Platt scaling is fitted on out-of-fold logits (``calibration_folds``
+        stratified folds over the same features), so the probabilities are
+        calibrated for texts the model has not seen, under the training
+        corpus' positive share (kept as ``prior_``).
+
+        Raises:
+            InvalidParameter: labels that are not 0/1 for every text, or one class only.
+        """
+        from sklearn.model_selection import StratifiedKFold
+
+        from cinerec.nlp.calibration import fit_platt
 
         y = np.asarray(labels, dtype=np.int64)
         if len(texts) != len(y) or len(y) == 0 or set(np.unique(y)) != {0, 1}:
             raise InvalidParameter("training needs as many 0/1 labels as texts, with both classes present")
         self.vectorizers_ = self._vectorizers()
         x = self._features(texts, fit=True)
-        clf = LogisticRegression(C=self.C, max_iter=2000, solver="liblinear").fit(x, y)
+        clf = self._classifier().fit(x, y)
         self.coef_ = clf.coef_.ravel().astype(np.float32)
         self.intercept_ = float(clf.intercept_[0])
+        self.prior_: float | None = float(y.mean())
+        self.calibration_ = (1.0, 0.0)
+        if self.calibration_folds and min(np.bincount(y)) >= self.calibration_folds:
+            oof = np.empty(len(y), dtype=np.float64)
+            folds = StratifiedKFold(self.calibration_folds, shuffle=True, random_state=0)
+            for fit_idx, held_idx in folds.split(np.zeros(len(y)), y):
+                oof[held_idx] = self._classifier().fit(x[fit_idx], y[fit_idx]).decision_function(x[held_idx])
+            self.calibration_ = fit_platt(oof, y)
         self.metrics_: dict[str, Any] = {}
         return self
 
@@ -163,13 +198,36 @@ class SentimentModel:
         x = self._features(texts)
         return np.asarray(x @ self.coef_, dtype=np.float64) + self.intercept_
 
-    def predict_proba(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
-        """Probability that each text is positive."""
-        return 1.0 / (1.0 + np.exp(-self.decision_function(texts)))
+    def predict_proba(self, texts: Sequence[str], prior: Prior = None) -> npt.NDArray[np.float64]:
+        """Calibrated probability that each text is positive.
 
-    def predict(self, texts: Sequence[str]) -> npt.NDArray[np.int64]:
-        """0/1 labels."""
-        return (self.decision_function(texts) > 0).astype(np.int64)
+        Args:
+            prior: the positive share of the texts being scored (see :data:`Prior`):
+                ``None`` keeps the training corpus' share; a number moves the
+                probabilities to it by Bayes' rule; ``"auto"`` estimates it on
+                these texts by EM (Saerens et al. 2002) first.
+
+        Raises:
+            NotFittedError: before :meth:`fit`.
+            InvalidParameter: a prior outside ``(0, 1)``, or a prior for a model saved before calibration.
+        """
+        from cinerec.nlp.calibration import estimate_prior, shift_prior, sigmoid
+
+        z = self.decision_function(texts)
+        a, b = self.calibration_
+        p = sigmoid(a * z + b)
+        if prior is None or len(p) == 0:
+            return p
+        if self.prior_ is None:
+            raise InvalidParameter("this sentiment model was saved before calibration; retrain it with "
+                                   "`cinerec reviews train-sentiment` to score with a prior")
+        if prior == "auto":
+            return estimate_prior(p, self.prior_)[1]
+        return shift_prior(p, self.prior_, float(prior))
+
+    def predict(self, texts: Sequence[str], prior: Prior = None, threshold: float = 0.5) -> npt.NDArray[np.int64]:
+        """0/1 labels: calibrated probability (under ``prior``, see :meth:`predict_proba`) above ``threshold``."""
+        return (self.predict_proba(texts, prior) > threshold).astype(np.int64)
 
     def save(self, path: Path | str, metrics: dict[str, Any] | None = None) -> Path:
         """Write one ``.npz`` (``allow_pickle=False`` readable), atomically.
@@ -182,7 +240,8 @@ class SentimentModel:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         manifest = {"format": FORMAT_VERSION, "kind": "sentiment", "params": self.get_params(),
-                    "intercept": self.intercept_, "metrics": metrics or {}}
+                    "intercept": self.intercept_, "calibration": list(self.calibration_), "prior": self.prior_,
+                    "metrics": metrics or {}}
         arrays: dict[str, npt.NDArray[Any]] = {
             "manifest": np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8),
             "coef": self.coef_,
@@ -193,12 +252,8 @@ class SentimentModel:
                 raise ValueError("n-gram with a newline; texts are whitespace-normalised first")
             arrays[f"terms{i}"] = np.frombuffer("\n".join(terms).encode(), dtype=np.uint8)
             arrays[f"idf{i}"] = v.idf_.astype(np.float32)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        os.close(fd)
-        with open(tmp, "wb") as fh:
+        with atomic_open(path) as fh:
             np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
         return path
 
     @classmethod
@@ -228,6 +283,10 @@ class SentimentModel:
             v.idf_ = arrays[f"idf{i}"].astype(np.float64)
         model.coef_ = arrays["coef"].astype(np.float32)
         model.intercept_ = float(manifest["intercept"])
+        # artefacts written before calibration have neither: raw probabilities, no prior shift
+        a, b = manifest.get("calibration") or (1.0, 0.0)
+        model.calibration_ = (float(a), float(b))
+        model.prior_ = None if manifest.get("prior") is None else float(manifest["prior"])
         model.metrics_ = dict(manifest.get("metrics", {}))
         return model
 
@@ -281,12 +340,19 @@ class SentimentAnalyzer:
         """Sentiment of one text (see :meth:`analyze_many`)."""
         return self.analyze_many([text])[0]
 
-    def analyze_many(self, texts: Sequence[str]) -> list[Sentiment]:
+    def analyze_many(self, texts: Sequence[str], prior: Prior = None) -> list[Sentiment]:
         """Sentiment of each text.
 
         Empty text is neutral with method ``none``; emoji-only text goes to
         VADER, which knows emoji; mixed text is treated as its dominant
-        language.
+        language. A trained model's score is ``2p - 1`` for its calibrated
+        probability ``p``.
+
+        Args:
+            prior: the positive share of these texts for the trained models
+                (see :data:`Prior`); ``"auto"`` estimates it per language on
+                this batch, so pass a batch from one population (one film's
+                reviews, one site's import). The lexicons ignore it.
 
         Raises:
             InvalidParameter: a text that is not a string or is over :data:`MAX_TEXT_CHARS`.
@@ -300,7 +366,7 @@ class SentimentAnalyzer:
                 continue
             model = self.model(lang)
             if model is not None:
-                p = model.predict_proba([clean[i] for i in idx])
+                p = model.predict_proba([clean[i] for i in idx], prior)
                 for i, pi in zip(idx, p, strict=True):
                     out[i] = Sentiment.of(2.0 * pi - 1.0, lang, "model")
             else:

@@ -8,8 +8,6 @@ share genres, people, tags and plot words.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from sqlalchemy import Engine
 
 from cinerec.data.vocab import Vocabulary
 from cinerec.errors import DataFormatError
+from cinerec.fileio import atomic_write
 from cinerec.store.db import transaction
 from cinerec.store.repos import movies as movie_repo
 from cinerec.store.snapshot import load_item_features
@@ -43,14 +42,6 @@ class CatalogueMap:
     svd_components: int
     svd_explained_variance: float
     pca_explained_variance: float
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def build_catalogue_map(engine: Engine, out_dir: Path, n_components: int = 50) -> CatalogueMap:
@@ -104,8 +95,8 @@ def build_catalogue_map(engine: Engine, out_dir: Path, n_components: int = 50) -
     info = CatalogueMap(int(placed.sum()), feats.n_features, n_components, round(svd_var, 4), round(pca_var, 4))
     points = [{"movie_id": int(m), "title": titles[int(m)], "x": round(float(x), 4), "y": round(float(y), 4)}
               for m, (x, y), ok in zip(ids, coords, placed, strict=True) if ok]
-    _atomic_write(out_dir / JSON, json.dumps({**asdict(info), "points": points}, ensure_ascii=False).encode())
-    _atomic_write(out_dir / PNG, buf.getvalue())
+    atomic_write(out_dir / JSON, json.dumps({**asdict(info), "points": points}, ensure_ascii=False).encode())
+    atomic_write(out_dir / PNG, buf.getvalue())
     return info
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from cinerec.algorithms.base import RecommenderBase
 from cinerec.algorithms.persist import load, load_attachments, read_manifest, save, verify
 from cinerec.errors import Conflict, DataFormatError, NotFound
+from cinerec.fileio import atomic_write
 
 POINTER = "active.json"
 
@@ -111,12 +112,7 @@ class ModelRegistry:
 
     # ------------------------------------------------------------- mutation
     def _write_pointer(self, data: dict[str, Any]) -> None:
-        tmp = self.root / f".{POINTER}.{secrets.token_hex(4)}"
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.root / POINTER)
+        atomic_write(self.root / POINTER, json.dumps(data).encode())
 
     def clean_partial(self) -> list[Path]:
         """Remove leftovers of interrupted publishes; returns what was removed."""
