@@ -36,9 +36,11 @@ def test_movietweetings_detected_from_content_with_its_scale_and_utf8_titles(tmp
     assert ds.ratings_read == len(shapes.MT_RATINGS)
     assert sorted(ds.ratings["rating"].tolist()) == sorted(r for _, _, r, _ in shapes.MT_RATINGS if r <= 10)
     assert [str(p) for p in ds.problems.items] == ["ratings.dat:6: field 'rating': rating out of range (not in 0-10 in steps of 1) ('11')"]
-    amelie = ds.movies[ds.movies["item"] == 114508].iloc[0]
+    movies = ds.movies
+    assert movies is not None
+    amelie = movies[movies["item"] == 114508].iloc[0]
     assert (amelie["title"], amelie["year"], amelie["imdb_id"]) == ("Amélie", 2001, "tt0114508")
-    assert ds.movies[ds.movies["item"] == 358273].iloc[0]["genres"] == []
+    assert movies[movies["item"] == 358273].iloc[0]["genres"] == []
     assert ds.users is not None and ds.users["twitter_id"].tolist() == ["177651718", "3098346", "14253942"]
     assert "movies.dat: utf-8" in ds.notes
 
@@ -57,7 +59,7 @@ def test_ml1m_stays_ml1m_and_latin1_titles_decode(tmp_path: Path) -> None:
     d = shapes.ml1m(tmp_path)
     assert detect_format(d)[0] == "ml-1m"
     ds = read_dataset(d)
-    assert ds.movies["title"].tolist()[0] == "Les Misérables"
+    assert ds.movies is not None and ds.movies["title"].tolist()[0] == "Les Misérables"
     assert "movies.dat: latin-1" in ds.notes and ds.scale == RatingScale(1, 5, 1)
 
 
