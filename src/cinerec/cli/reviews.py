@@ -41,8 +41,17 @@ def train_sentiment(
     seed: int = typer.Option(42, help="random_state of the split"),
     no_refit: bool = typer.Option(False, "--no-refit", help="save the model fitted on the training part only"),
     out: Path | None = typer.Option(None, help="artefact path (default: the NLP folder the product reads)"),
+    check_prior: float = typer.Option(0.87, "--check-prior", min=0.01, max=0.99,
+                                      help="positive share of the held-out slice the calibration is checked on"),
 ) -> None:
-    """Train the light sentiment model of LANG, print held-out accuracy/F1 per corpus, save it."""
+    """Train the light sentiment model of LANG, print held-out figures per corpus and a calibration check, save it.
+
+    Per corpus: accuracy, macro-F1 and ROC AUC of the calibrated model, its
+    expected calibration error (ECE) before and after Platt scaling, and the
+    lexicon and majority-class baselines. Then the held-out texts resampled
+    to --check-prior positive: accuracy and ECE before calibration, after it,
+    and after estimating the slice's prior by EM, against always-positive.
+    """
     from cinerec.nlp.sentiment import SentimentAnalyzer
     from cinerec.nlp.training import default_corpora
     from cinerec.nlp.training import train_sentiment as run
@@ -60,14 +69,27 @@ def train_sentiment(
     target = out or SentimentAnalyzer.model_path(s.nlp_dir, language)
     with console.status(f"training the {language} sentiment model on {', '.join(f.name for f in folders)}"):
         _, report = run(folders, language, out=target, holdout=holdout, refit=not no_refit,  # type: ignore[arg-type]
-                        random_state=seed)
+                        random_state=seed, check_prior=check_prior)
     t = Table(title=f"{language} sentiment, held-out {holdout:.0%} (seed {seed}), fit {report.fit_seconds:.1f} s")
-    for col in ("corpus", "n test", "accuracy", "macro F1", "lexicon acc", "lexicon F1", "majority"):
+    for col in ("corpus", "n test", "accuracy", "macro F1", "AUC", "ECE raw", "ECE", "lexicon acc", "lexicon F1",
+                "majority"):
         t.add_column(col, justify="left" if col == "corpus" else "right", no_wrap=True)
     for c in report.scores:
-        t.add_row(c.corpus, str(c.n_test), f"{c.accuracy:.4f}", f"{c.f1:.4f}", f"{c.lexicon_accuracy:.4f}",
-                  f"{c.lexicon_f1:.4f}", f"{c.majority:.4f}")
+        t.add_row(c.corpus, str(c.n_test), f"{c.accuracy:.4f}", f"{c.f1:.4f}", f"{c.auc:.4f}", f"{c.ece_raw:.4f}",
+                  f"{c.ece:.4f}", f"{c.lexicon_accuracy:.4f}", f"{c.lexicon_f1:.4f}", f"{c.majority:.4f}")
     _out().print(t)
+    ps = report.prior_shift
+    if ps is not None:
+        shift = Table(title=f"held-out texts resampled to {ps.prior:.0%} positive: n {ps.n}, AUC {ps.auc:.4f}, "
+                      f"always-positive {ps.always_positive:.4f}")
+        for col in ("probabilities", "prior used", "accuracy", "macro F1", "ECE"):
+            shift.add_column(col, justify="left" if col == "probabilities" else "right", no_wrap=True)
+        shift.add_row("logistic regression", "training", f"{ps.accuracy_raw:.4f}", f"{ps.f1_raw:.4f}", f"{ps.ece_raw:.4f}")
+        shift.add_row("Platt-calibrated", "training", f"{ps.accuracy_calibrated:.4f}", f"{ps.f1_calibrated:.4f}",
+                      f"{ps.ece_calibrated:.4f}")
+        shift.add_row("calibrated + EM prior", f"{ps.estimated_prior:.4f} (est.)", f"{ps.accuracy_adjusted:.4f}",
+                      f"{ps.f1_adjusted:.4f}", f"{ps.ece_adjusted:.4f}")
+        _out().print(shift)
     size = target.stat().st_size / 1e6
     typer.echo(f"saved {target} ({size:.1f} MB){'' if no_refit else ', refitted on all rows'}")
 
