@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
+from cinerec.algorithms._validation import validation_ndcg, validation_users
 from cinerec.algorithms.base import FloatArray, IntArray, Reason, RecommenderBase
 from cinerec.data.interactions import Interactions
 from cinerec.errors import DataFormatError, InvalidParameter
@@ -277,14 +278,8 @@ class NeuralRecommender(RecommenderBase):
 def _validation_ndcg(uf: FloatArray, itf: FloatArray, seen: sp.csr_matrix, truth: sp.csr_matrix, k: int = 10,
                      max_users: int = 3000) -> float:
     """NDCG@k of the validation interactions, training items masked (a sample of users on big data)."""
-    from cinerec.algorithms._topk import topk
-    from cinerec.evaluation.metrics import ndcg_at_k
-
-    users = np.flatnonzero(np.diff(truth.indptr) > 0)[:max_users]
-    if not len(users):
-        return 0.0
-    items, _ = topk(uf[users] @ itf.T, k, exclude=seen[users])
-    return float(ndcg_at_k(items, truth[users], k).mean())
+    users = validation_users(truth, max_users)
+    return validation_ndcg(uf[users] @ itf.T, seen[users], truth[users], k)
 
 
 class _TwoTower:
