@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from cinerec.algorithms._topk import topk
+from cinerec.algorithms._validation import validation_ndcg
 from cinerec.algorithms.base import (
     FloatArray,
     IntArray,
@@ -121,7 +121,6 @@ class WeightedHybrid(RecommenderBase):
     def fit(self, data: Interactions) -> Self:
         """Learn the weights on an inner split, then fit every member on ``data``."""
         from cinerec.data.splits import stratified_split
-        from cinerec.evaluation.metrics import ndcg_at_k
 
         if self.normalization not in ("zscore", "rank"):
             raise InvalidParameter("normalization must be zscore or rank")
@@ -153,8 +152,7 @@ class WeightedHybrid(RecommenderBase):
                 best, best_w = -1.0, np.ones(n_members) / n_members
                 for w in simplex_grid(n_members, self.grid_step):
                     total = sum(wi * s for wi, s in zip(w, norm, strict=True) if wi)
-                    items, _ = topk(np.asarray(total), self.k, exclude=seen)
-                    val = float(ndcg_at_k(items, truth, self.k).mean())
+                    val = validation_ndcg(np.asarray(total), seen, truth, self.k)
                     if val > best + 1e-9:
                         best, best_w = val, np.asarray(w)
                 self.weights_ = best_w

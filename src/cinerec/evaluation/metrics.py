@@ -4,6 +4,10 @@ Ranking metrics take ``recs`` (``(n_users, k)`` item indices, ``-1`` for an
 empty slot) and ``truth`` (one array of relevant item indices per user) and
 return per-user values; average them over users who have test items. Seen
 (training) items must already be excluded from ``recs``.
+
+:func:`hits_matrix` and :func:`ndcg_at_k` are re-exported from
+:mod:`cinerec.data.relevance`, the one definition that model selection
+inside the algorithms uses too.
 """
 
 from __future__ import annotations
@@ -13,6 +17,23 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
+
+from cinerec.data.relevance import hits_matrix, ndcg_at_k, relevant_counts
+
+__all__ = [
+    "catalog_coverage",
+    "hit_rate_at_k",
+    "hits_matrix",
+    "intra_list_diversity",
+    "mae",
+    "map_at_k",
+    "mrr_at_k",
+    "ndcg_at_k",
+    "novelty",
+    "precision_at_k",
+    "recall_at_k",
+    "rmse",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -30,27 +51,6 @@ def mae(predicted: npt.ArrayLike, actual: npt.ArrayLike) -> float:
     return float(np.mean(np.abs(p - a))) if len(a) else float("nan")
 
 
-def hits_matrix(recs: IntArray, truth: Sequence[IntArray] | sp.csr_matrix) -> npt.NDArray[np.bool_]:
-    """Boolean ``(n_users, k)``: whether each recommended item is relevant."""
-    recs = np.asarray(recs, dtype=np.int64)
-    if sp.issparse(truth):
-        t = sp.csr_matrix(truth)
-        safe = np.where(recs >= 0, recs, 0)
-        rows = np.repeat(np.arange(recs.shape[0]), recs.shape[1]).reshape(recs.shape)
-        hit = np.asarray(t[rows.ravel(), safe.ravel()]).reshape(recs.shape) != 0
-        return hit & (recs >= 0)
-    out = np.zeros(recs.shape, dtype=bool)
-    for r, rel in enumerate(truth):
-        out[r] = np.isin(recs[r], rel) & (recs[r] >= 0)
-    return out
-
-
-def _n_relevant(truth: Sequence[IntArray] | sp.csr_matrix) -> IntArray:
-    if sp.issparse(truth):
-        return np.diff(sp.csr_matrix(truth).indptr).astype(np.int64)
-    return np.array([len(t) for t in truth], dtype=np.int64)
-
-
 def precision_at_k(recs: IntArray, truth: Sequence[IntArray] | sp.csr_matrix, k: int) -> FloatArray:
     """Per-user hits in the top ``k`` divided by ``k``."""
     return hits_matrix(recs[:, :k], truth).sum(axis=1) / float(k)
@@ -58,7 +58,7 @@ def precision_at_k(recs: IntArray, truth: Sequence[IntArray] | sp.csr_matrix, k:
 
 def recall_at_k(recs: IntArray, truth: Sequence[IntArray] | sp.csr_matrix, k: int) -> FloatArray:
     """Per-user hits in the top ``k`` divided by the number of relevant items."""
-    n = _n_relevant(truth)
+    n = relevant_counts(truth)
     return hits_matrix(recs[:, :k], truth).sum(axis=1) / np.maximum(n, 1)
 
 
@@ -67,25 +67,11 @@ def hit_rate_at_k(recs: IntArray, truth: Sequence[IntArray] | sp.csr_matrix, k: 
     return np.asarray(hits_matrix(recs[:, :k], truth).any(axis=1), dtype=np.float64)
 
 
-def ndcg_at_k(recs: IntArray, truth: Sequence[IntArray] | sp.csr_matrix, k: int) -> FloatArray:
-    """Per-user NDCG with binary relevance and a ``log2(rank + 1)`` discount.
-
-    The ideal DCG places ``min(k, n_relevant)`` relevant items first.
-    """
-    hits = hits_matrix(recs[:, :k], truth)
-    disc = 1.0 / np.log2(np.arange(2, hits.shape[1] + 2))
-    dcg = (hits * disc).sum(axis=1)
-    n = np.minimum(_n_relevant(truth), k)
-    ideal = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))
-    idcg = np.where(n > 0, ideal[np.maximum(n - 1, 0)], 1.0)
-    return np.asarray(np.where(n > 0, dcg / idcg, 0.0), dtype=np.float64)
-
-
 def map_at_k(recs: IntArray, truth: Sequence[IntArray] | sp.csr_matrix, k: int) -> FloatArray:
     """Per-user average precision at ``k``: mean of precision at each hit, over ``min(k, n_relevant)``."""
     hits = hits_matrix(recs[:, :k], truth)
     prec = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
-    n = np.minimum(_n_relevant(truth), k)
+    n = np.minimum(relevant_counts(truth), k)
     return np.where(n > 0, (prec * hits).sum(axis=1) / np.maximum(n, 1), 0.0)
 
 
