@@ -27,6 +27,24 @@ def serve(
 DEMO_HYBRID = {"members": "implicit-als,content-knn", "switch_below": 5}
 
 
+#: Film metadata that can be read without a network: (folder, file inside it or "" for the folder itself).
+OFFLINE_METADATA = (("tmdb-5000", "tmdb_5000_movies.csv"), ("hetrec2011-movielens-2k", ""))
+
+
+def offline_metadata(dataset_folder: Path, data_dir: Path | None) -> list[Path]:
+    """TMDB-CSV and HetRec metadata found beside the dataset or in the data folder, so a newcomer sees
+    overviews, keywords and directors without a TMDB key (cast names still need `cinerec data enrich`)."""
+    roots = [p for p in (data_dir, dataset_folder.parent) if p is not None]
+    found: list[Path] = []
+    for folder, name in OFFLINE_METADATA:
+        for root in roots:
+            path = root / folder / name if name else root / folder
+            if path.exists() and path not in found:
+                found.append(path)
+                break
+    return found
+
+
 def demo(
     data: Path | None = typer.Option(None, "--data", help="local dataset folder instead of downloading"),
     dataset: str = typer.Option("ml-latest-small", "--dataset", help="dataset to fetch when --data is not given"),
@@ -41,9 +59,11 @@ def demo(
     from cinerec.cli.data import print_report
     from cinerec.data.fetch import fetch
     from cinerec.data.readers import read_dataset
+    from cinerec.data.readers.metadata import read_metadata
     from cinerec.service.registry import ModelRegistry
     from cinerec.service.training import train_from_store
     from cinerec.store.importer import import_dataset
+    from cinerec.store.metadata import import_metadata
 
     s = settings()
     typer.echo(f"cinerec home: {s.home}")
@@ -52,6 +72,10 @@ def demo(
     typer.echo(f"dataset: {folder}")
     ds = read_dataset(folder)
     print_report(import_dataset(engine(s), ds))
+    for meta in offline_metadata(folder, s.data_dir):
+        r = import_metadata(engine(s), read_metadata(meta), source=ds.name if meta.is_dir() else None)
+        typer.echo(f"metadata {meta.name}: {r.matched_films} films matched, {r.overviews} overviews, "
+                   f"{r.credits} new credits, {r.keywords} keywords/tags")
     registry = ModelRegistry(s.models_dir)
     if retrain or registry.active_version() is None:
         params = DEMO_HYBRID if algo == "hybrid" else {}
