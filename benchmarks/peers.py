@@ -217,7 +217,8 @@ def run_knn_speed(repeats: int, busy: bool) -> list[dict[str, Any]]:
         if hog is not None:
             hog.kill()
             hog.wait()
-    state = "one other CPU-bound process running" if busy else "idle machine"
+    state = "one other CPU-bound process running" if busy else "no extra load"
+    state += f"; load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     print(f"\n## Item-kNN vs Surprise {peer}, fit + predict, median of {repeats} ({state})\n")
     print("| data | films | ours RMSE | Surprise RMSE | ours fit s | Surprise fit s | fit ratio | ours fit+predict s "
           "| Surprise fit+predict s | fit+predict ratio |")
