@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,6 +46,51 @@ def ml100k_data(ml100k: Path):  # type: ignore[no-untyped-def]
     from cinerec.data.readers import read_dataset
 
     return read_dataset(ml100k).interactions()
+
+
+@dataclass(frozen=True)
+class DatasetCounts:
+    """A dataset's sizes read from its files by plain parsing, independently of cinerec's readers.
+
+    Tests compare against these instead of hard-coding a release's row counts
+    (GroupLens republishes ml-latest-small).
+    """
+
+    ratings: int
+    users: int
+    movies: int
+    rated_movies: int
+    tags: int
+    #: films with a release year or a genre other than "unknown" (what content features can place)
+    movies_with_content: int
+
+
+def _lines(path: Path, encoding: str = "utf-8") -> list[str]:
+    return [line for line in path.read_bytes().decode(encoding).split("\n") if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def ml100k_counts(ml100k: Path) -> DatasetCounts:
+    """Counts of ML-100K from u.data, u.user and u.item."""
+    ratings = [line.split("\t") for line in _lines(ml100k / "u.data")]
+    items = [line.split("|") for line in _lines(ml100k / "u.item", "latin-1")]
+    content = sum(1 for f in items if f[2].strip() or any(flag == "1" for flag in f[6:]))  # f[5] is "unknown"
+    return DatasetCounts(len(ratings), len(_lines(ml100k / "u.user")), len(items), len({r[1] for r in ratings}), 0,
+                         content)
+
+
+@pytest.fixture(scope="session")
+def ml_small_counts(ml_small: Path) -> DatasetCounts:
+    """Counts of ml-latest-small from ratings.csv, movies.csv and tags.csv (csv module, header skipped)."""
+    def rows(name: str) -> list[list[str]]:
+        with open(ml_small / name, encoding="utf-8", newline="") as fh:
+            return [r for r in list(csv.reader(fh))[1:] if r]
+
+    ratings, movies = rows("ratings.csv"), rows("movies.csv")
+    tags = rows("tags.csv") if (ml_small / "tags.csv").is_file() else []
+    with_content = sum(1 for m in movies if m[2] != "(no genres listed)" or re.search(r"\(\d{4}\)\s*$", m[1]))
+    return DatasetCounts(len(ratings), len({r[0] for r in ratings}), len(movies), len({r[1] for r in ratings}),
+                         len(tags), with_content)
 
 
 def _pg_available() -> bool:

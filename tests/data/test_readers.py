@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from cinerec.data.readers import detect_format, read_dataset, safe_extract, split_title
 from cinerec.errors import DataFormatError
+
+if TYPE_CHECKING:
+    from tests.conftest import DatasetCounts
 
 HEADER = "userId,movieId,rating,timestamp\n"
 MOVIES = "movieId,title,genres\n1,Toy Story (1995),Animation|Children's|Comedy\n2,\"Usual Suspects, The (1995)\",Crime|Thriller\n"
@@ -22,21 +26,22 @@ def ml_latest(tmp_path: Path, ratings: str | bytes, movies: str | bytes = MOVIES
     return d
 
 
-def test_ml100k_counts_match_datasource(ml100k: Path) -> None:
+def test_ml100k_counts_match_datasource(ml100k: Path, ml100k_counts: DatasetCounts) -> None:
     ds = read_dataset(ml100k)
     assert ds.format == "ml-100k"
-    assert ds.summary() == {"users": 943, "movies": 1682, "ratings": 100_000, "tags": 0}
+    c = ml100k_counts
+    assert ds.summary() == {"users": c.users, "movies": c.movies, "ratings": c.ratings, "tags": 0}
     assert len(ds.problems) == 0
     toy = ds.movies[ds.movies["item"] == 1].iloc[0]
     assert (toy["title"], toy["year"]) == ("Toy Story", 1995)
     assert set(toy["genres"]) == {"Animation", "Children", "Comedy"}
 
 
-def test_ml_latest_small_counts_match_datasource(ml_small: Path) -> None:
+def test_ml_latest_small_counts_match_datasource(ml_small: Path, ml_small_counts: DatasetCounts) -> None:
     ds = read_dataset(ml_small)
-    s = ds.summary()
-    assert s["ratings"] == 100_004 and s["users"] == 671 and s["movies"] == 9_125 and s["tags"] == 1_296
-    assert ds.ratings["item"].nunique() == 9_066
+    s, c = ds.summary(), ml_small_counts
+    assert s == {"users": c.users, "movies": c.movies, "ratings": c.ratings, "tags": c.tags}
+    assert ds.ratings["item"].nunique() == c.rated_movies
     row = ds.movies[ds.movies["item"] == 50].iloc[0]
     assert row["title"] == "The Usual Suspects" and row["imdb_id"] == "tt0114814" and row["tmdb_id"] == 629
 

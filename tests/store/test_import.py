@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, text
@@ -18,6 +19,9 @@ from cinerec.errors import DataFormatError
 from cinerec.store.db import make_engine
 from cinerec.store.importer import import_dataset, table_counts
 from cinerec.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from tests.conftest import DatasetCounts
 
 DATA_TABLES = {
     "users": "source, source_id, username",
@@ -47,11 +51,13 @@ def engine(db_url: str) -> Engine:
     eng.dispose()
 
 
-def test_import_ml_latest_small_counts_and_idempotent(engine: Engine, ml_small: Path) -> None:
+def test_import_ml_latest_small_counts_and_idempotent(engine: Engine, ml_small: Path,
+                                                      ml_small_counts: DatasetCounts) -> None:
+    c = ml_small_counts
     rep = import_dataset(engine, read_dataset(ml_small))
-    assert rep.counts == {"users": 671, "movies": 9125, "ratings": 100_004, "tags": 1296}
+    assert rep.counts == {"users": c.users, "movies": c.movies, "ratings": c.ratings, "tags": c.tags}
     counts = table_counts(engine)
-    assert counts["ratings"] == 100_004 and counts["movies"] == 9125 and counts["users"] == 671 and counts["tags"] == 1296
+    assert (counts["ratings"], counts["movies"], counts["users"], counts["tags"]) == (c.ratings, c.movies, c.users, c.tags)
     assert counts["genres"] == 19  # 18 MovieLens genres + IMAX; "(no genres listed)" is not a genre
     before = content_hash(engine)
     import_dataset(engine, read_dataset(ml_small))
@@ -59,9 +65,10 @@ def test_import_ml_latest_small_counts_and_idempotent(engine: Engine, ml_small: 
     assert content_hash(engine) == before
 
 
-def test_import_ml100k_counts(engine: Engine, ml100k: Path) -> None:
+def test_import_ml100k_counts(engine: Engine, ml100k: Path, ml100k_counts: DatasetCounts) -> None:
+    c = ml100k_counts
     rep = import_dataset(engine, read_dataset(ml100k))
-    assert rep.counts == {"users": 943, "movies": 1682, "ratings": 100_000, "tags": 0}
+    assert rep.counts == {"users": c.users, "movies": c.movies, "ratings": c.ratings, "tags": 0}
     with engine.connect() as conn:
         mean = conn.execute(text("SELECT AVG(value) FROM ratings")).scalar_one()
     assert mean == pytest.approx(3.52986, abs=1e-5)
@@ -125,7 +132,7 @@ importer.import_dataset(make_engine(sys.argv[1]), read_dataset(sys.argv[2]))
 """
 
 
-def test_kill_9_midway_then_rerun(db_url: str, ml_small: Path, ml100k: Path) -> None:
+def test_kill_9_midway_then_rerun(db_url: str, ml_small: Path, ml100k: Path, ml_small_counts: DatasetCounts) -> None:
     upgrade(db_url)
     engine = make_engine(db_url)
     import_dataset(engine, read_dataset(ml100k))
@@ -142,6 +149,6 @@ def test_kill_9_midway_then_rerun(db_url: str, ml_small: Path, ml100k: Path) -> 
     assert table_counts(engine) == counts
     assert content_hash(engine) == before
     rep = import_dataset(engine, read_dataset(ml_small))
-    assert rep.counts["ratings"] == 100_004
-    assert table_counts(engine)["ratings"] == counts["ratings"] + 100_004
+    assert rep.counts["ratings"] == ml_small_counts.ratings
+    assert table_counts(engine)["ratings"] == counts["ratings"] + ml_small_counts.ratings
     engine.dispose()
