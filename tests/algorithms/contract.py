@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cinerec.algorithms import RatingPredictor, RecommenderBase, load
+from cinerec.algorithms import RatingPredictor, RecommenderBase, load, save
 from cinerec.algorithms.registry import create
 from cinerec.data.features import build_item_features
 from cinerec.data.interactions import Interactions
@@ -218,7 +218,7 @@ class RecommenderContract(HistoryContract):
     def test_save_load_round_trip(self, tmp_path: Path) -> None:
         data, _ = two_groups()
         m = self.make().fit(data)
-        m.save(tmp_path / "artifact")
+        save(m, tmp_path / "artifact")
         m2 = load(tmp_path / "artifact")
         assert type(m2) is type(m) and m2.get_params() == m.get_params()
         users = np.arange(data.n_users)

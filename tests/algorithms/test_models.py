@@ -73,7 +73,7 @@ class TestContentKNN(RecommenderContract):
 
 class TestHybrid(RecommenderContract):
     algo = "hybrid"
-    params: ClassVar[dict[str, Any]] = {"members": "item-knn,popularity,content-knn", "member_params": {"content-knn": {"n_components": 0}}}
+    params: ClassVar[dict[str, Any]] = {"members": ["item-knn", "popularity", {"algo": "content-knn", "params": {"n_components": 0}}]}
 
 
 class TestHybridRatings(RecommenderContract):

@@ -1,15 +1,14 @@
 """The algorithm protocol and :class:`RecommenderBase`.
 
 Models implement ``fit`` and ``score`` (and ``predict`` for rating
-prediction); masking, top-k, parameters and persistence are written once
-here. Hyper-parameters are keyword arguments of ``__init__`` stored unchanged;
+prediction); masking, top-k and parameters are written once here; saving
+and loading go through :mod:`cinerec.algorithms.persist`. Hyper-parameters are keyword arguments of ``__init__`` stored unchanged;
 learned state ends in ``_``.
 """
 
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, Protocol, Self, runtime_checkable
 
 import numpy as np
@@ -384,10 +383,3 @@ class RecommenderBase:
     def learned_summary(self) -> dict[str, Any]:
         """A few JSON-ready figures of what fitting learned (weights, epochs, variance), for reports."""
         return {}
-
-    # ----------------------------------------------------------- persistence
-    def save(self, path: str | Path) -> Path:
-        """Write a versioned artifact folder (see :mod:`cinerec.algorithms.persist`)."""
-        from cinerec.algorithms.persist import save
-
-        return save(self, path)

@@ -1,29 +1,102 @@
-"""Weighted fusion of registered models: :class:`WeightedHybrid`."""
+"""Weighted fusion of registered models: :class:`WeightedHybrid`.
+
+Members are a typed list: registry names, or nested configs
+``{"algo": name, "params": {...}}`` whose parameters are validated by the
+member's own ``__init__`` signature (:func:`parse_members`). The old
+comma-separated string (``"ease,implicit-als"``, what
+``--param hybrid.members=ease,implicit-als`` gives) is still accepted.
+"""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, NamedTuple, Self
 
 import numpy as np
+import numpy.typing as npt
 
 from cinerec.algorithms._validation import validation_ndcg
-from cinerec.algorithms.base import (
-    FloatArray,
-    IntArray,
-    RatingPredictor,
-    Reason,
-    RecommenderBase,
-    SupportsExplain,
-    SupportsHistory,
-)
+from cinerec.algorithms.base import FloatArray, IntArray, RatingPredictor, Reason, RecommenderBase
+from cinerec.algorithms.registry import canonical, create, get_class, validate_params
 from cinerec.data.interactions import Interactions
 from cinerec.errors import InvalidParameter
 
+__all__ = ["DEFAULT_MEMBERS", "MemberSpec", "WeightedHybrid", "normalise_rows", "parse_members", "simplex_grid"]
+
+#: The members of a hybrid built without ``members``.
+DEFAULT_MEMBERS: tuple[str, ...] = ("ease", "implicit-als", "user-knn")
+
+
+class MemberSpec(NamedTuple):
+    """One validated member: its registered (canonical) name and its parameters.
+
+    Attributes:
+        algo: registry name, e.g. ``ease``.
+        params: keyword arguments of the member's ``__init__``, validated against it.
+    """
+
+    algo: str
+    params: dict[str, Any]
+
+    def as_config(self) -> str | dict[str, Any]:
+        """The JSON form: the bare name without parameters, else ``{"algo": name, "params": {...}}``."""
+        return {"algo": self.algo, "params": dict(self.params)} if self.params else self.algo
+
+
+def parse_members(members: str | Sequence[str | Mapping[str, Any]] | None) -> list[MemberSpec]:
+    """Validate a hybrid's ``members`` into :class:`MemberSpec` objects.
+
+    Args:
+        members: a list of registry names (any accepted spelling) and
+            ``{"algo": name, "params": {...}}`` configs; a comma-separated
+            string of names; ``None`` for :data:`DEFAULT_MEMBERS`.
+
+    Returns:
+        One spec per member, in order, names canonical and parameters validated.
+
+    Raises:
+        InvalidParameter: no members, a hybrid among them, an unknown name, a
+            config with keys other than ``algo`` and ``params``, or parameters
+            the member's ``__init__`` rejects (unknown name or wrong type).
+    """
+    if members is None:
+        items: list[Any] = list(DEFAULT_MEMBERS)
+    elif isinstance(members, str):
+        items = [m.strip() for m in members.split(",") if m.strip()]
+    elif isinstance(members, Sequence):
+        items = list(members)
+    else:
+        raise InvalidParameter(f"hybrid members must be a list of names and {{'algo', 'params'}} configs, not {type(members).__name__}")
+    if not items:
+        raise InvalidParameter("hybrid needs one or more members")
+    specs = []
+    for k, item in enumerate(items):
+        params: Mapping[str, Any]
+        if isinstance(item, str):
+            algo, params = item, {}
+        elif isinstance(item, Mapping):
+            extra = sorted(set(item) - {"algo", "params"})
+            if extra or not isinstance(item.get("algo"), str):
+                raise InvalidParameter(f"hybrid member {k} must be a name or {{'algo': name, 'params': {{...}}}}; got keys {sorted(item)}")
+            algo, params = item["algo"], item.get("params") or {}
+            if not isinstance(params, Mapping):
+                raise InvalidParameter(f"hybrid member {k} ({algo}): params must be a mapping, not {type(params).__name__}")
+        else:
+            raise InvalidParameter(f"hybrid member {k} must be a name or {{'algo': name, 'params': {{...}}}}, not {item!r}")
+        name = canonical(algo)
+        if name == WeightedHybrid.name:
+            raise InvalidParameter("a hybrid cannot be a member of a hybrid")
+        try:
+            specs.append(MemberSpec(name, validate_params(name, params)))
+        except InvalidParameter as exc:
+            raise InvalidParameter(f"hybrid member {k}: {exc.message}") from None
+    return specs
+
 
 def normalise_rows(scores: FloatArray, how: str) -> FloatArray:
-    """Per-row z-score or percentile rank; NaN (cannot score) becomes the row's minimum."""
+    """Per-row z-score or percentile rank; NaN (cannot score) becomes the row's minimum (0 for a row without scores)."""
     s = np.array(scores, dtype=np.float64)
     valid = np.isfinite(s)
     if how == "rank":
@@ -34,9 +107,9 @@ def normalise_rows(scores: FloatArray, how: str) -> FloatArray:
         cnt = np.maximum(valid.sum(axis=1, keepdims=True), 1)
         mean = np.where(valid, s, 0).sum(axis=1, keepdims=True) / cnt
         var = np.where(valid, (s - mean) ** 2, 0).sum(axis=1, keepdims=True) / cnt
-        out = (s - mean) / np.where(var > 0, np.sqrt(var), 1.0)
-    lowest = np.nanmin(np.where(valid, out, np.nan), axis=1, keepdims=True) if valid.any() else np.zeros((len(s), 1))
-    return np.where(valid, out, np.nan_to_num(lowest, nan=0.0))
+        out = (np.where(valid, s, 0.0) - mean) / np.where(var > 0, np.sqrt(var), 1.0)
+    lowest = np.where(valid, out, np.inf).min(axis=1, keepdims=True) if s.shape[1] else np.zeros((len(s), 1))
+    return np.where(valid, out, np.where(np.isfinite(lowest), lowest, 0.0))
 
 
 def simplex_grid(n: int, step: float) -> list[tuple[float, ...]]:
@@ -45,20 +118,30 @@ def simplex_grid(n: int, step: float) -> list[tuple[float, ...]]:
     return [tuple(c / k for c in combo) for combo in itertools.product(range(k + 1), repeat=n) if sum(combo) == k]
 
 
+def _predicts(model: RecommenderBase) -> bool:
+    return isinstance(model, RatingPredictor) and model.predicts_ratings
+
+
 class WeightedHybrid(RecommenderBase):
     """Fuse the scores of several models with weights learned on a validation split.
 
     Ranking: each member's scores are normalised per user (``zscore`` or
     ``rank``) and summed with weights chosen on a simplex grid to maximise
     NDCG@``k`` on an inner per-user holdout of the training data. Ratings
-    (when every member predicts ratings): a ridge regression of the held-out
-    ratings on the members' predictions (stacking). Members are then refitted
-    on all the training data.
+    (when every member predicts ratings and the data has ratings): a ridge
+    regression of the held-out ratings on the members' predictions
+    (stacking), learned on the same holdout; ranking keeps its own NDCG
+    weights, since stacking weights (often negative) fit ratings, not
+    orderings. Members are then refitted on all the training data. A hybrid
+    with a ranking-only member ranks but refuses :meth:`predict`.
 
     Args:
-        members: comma-separated registry names of the members.
-        member_params: optional parameters per member name.
-        weights: fixed weights (one per member) instead of learning them.
+        members: the members (see :func:`parse_members`): e.g.
+            ``["ease", {"algo": "item-knn", "params": {"k": 40}}]``, or
+            ``"ease,implicit-als"``; ``None`` for :data:`DEFAULT_MEMBERS`.
+        weights: fixed weights (one per member) instead of learning them; in
+            rating mode :meth:`predict` is then their weighted sum of the
+            members' predictions.
         normalization: ``zscore`` or ``rank``.
         validation_fraction: share of each user's interactions held out to learn
             weights. Match the evaluation's holdout: weights learned in a
@@ -70,21 +153,20 @@ class WeightedHybrid(RecommenderBase):
         switch_below: per-user switching by profile size: users with fewer
             training interactions (or histories shorter than this) are ranked
             by ``switch_member`` alone; 0 disables switching.
-        switch_member: the member for small profiles (typically ``content-knn``).
+        switch_member: the member for small profiles (typically ``content-knn``;
+            the first member of that algorithm).
         random_state: seed of the inner split.
     """
 
     name: ClassVar[str] = "hybrid"
 
     def __init__(
-        self, members: str = "ease,implicit-als,user-knn",
-        member_params: dict[str, dict[str, Any]] | None = None, weights: list[float] | None = None,
-        normalization: str = "zscore", validation_fraction: float = 0.25, grid_step: float = 0.1,
+        self, members: str | Sequence[str | Mapping[str, Any]] | None = None, weights: Sequence[float] | None = None,
+        normalization: Literal["zscore", "rank"] = "zscore", validation_fraction: float = 0.25, grid_step: float = 0.1,
         k: int = 10, ridge: float = 1.0, switch_below: int = 0, switch_member: str = "content-knn",
         random_state: int | None = 42,
     ) -> None:
         self.members = members
-        self.member_params = member_params
         self.weights = weights
         self.normalization = normalization
         self.validation_fraction = validation_fraction
@@ -95,148 +177,175 @@ class WeightedHybrid(RecommenderBase):
         self.switch_member = switch_member
         self.random_state = random_state
 
+    @classmethod
+    def _upgrade_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """Parameters of artifacts saved before members were a list (``members`` string plus ``member_params``)."""
+        out = dict(params)
+        if "member_params" not in out:
+            return out
+        by_name = out.pop("member_params") or {}
+        if isinstance(out.get("members"), str):
+            names = [m.strip() for m in out["members"].split(",") if m.strip()]
+            out["members"] = [{"algo": m, "params": by_name[m]} if by_name.get(m) else m for m in names]
+        return out
+
     @property
     def needs_features(self) -> bool:  # type: ignore[override]
         """Whether any member needs item features."""
-        return any(m.needs_features for m in self._build())
+        if hasattr(self, "members_"):
+            return any(m.needs_features for m in self.members_)
+        return any(get_class(s.algo).needs_features for s in parse_members(self.members))
 
-    def _build(self) -> list[RecommenderBase]:
-        from cinerec.algorithms.registry import create
+    @property
+    def predicts_ratings(self) -> bool:  # type: ignore[override]
+        """True when fitted in rating mode: every member predicts ratings and the data had ratings."""
+        return bool(getattr(self, "rating_mode_", False))
 
-        names = [n.strip() for n in str(self.members).split(",") if n.strip()]
-        if not names or "hybrid" in names:
-            raise InvalidParameter("hybrid needs one or more non-hybrid members")
-        params = self.member_params or {}
-        unknown = set(params) - set(names)
-        if unknown:
-            raise InvalidParameter(f"member_params names {sorted(unknown)}, which are not members")
-        if self.switch_below and self.switch_member not in names:
-            raise InvalidParameter(f"switch_member {self.switch_member!r} is not among the members {','.join(names)}")
-        return [create(n, **params.get(n, {})) for n in names]
+    def _switch_index(self, specs: list[MemberSpec]) -> int:
+        """Index of the switch member (-1 when switching is off)."""
+        if not self.switch_below:
+            return -1
+        target = canonical(self.switch_member)
+        for idx, spec in enumerate(specs):
+            if spec.algo == target:
+                return idx
+        raise InvalidParameter(f"switch_member {self.switch_member!r} is not among the members {', '.join(s.algo for s in specs)}")
 
-    def _switch_index(self) -> int:
-        names = [n.strip() for n in str(self.members).split(",") if n.strip()]
-        return names.index(self.switch_member)
-
+    # --------------------------------------------------------------- fitting
     def fit(self, data: Interactions) -> Self:
-        """Learn the weights on an inner split, then fit every member on ``data``."""
+        """Learn the weights on an inner split, then fit every member on ``data``.
+
+        Raises:
+            InvalidParameter: invalid members, weights or normalisation.
+        """
         from cinerec.data.splits import stratified_split
 
+        specs = parse_members(self.members)
         if self.normalization not in ("zscore", "rank"):
-            raise InvalidParameter("normalization must be zscore or rank")
-        n_members = len(self._build())
-        if self.weights is not None and len(self.weights) != n_members:
-            raise InvalidParameter(f"weights needs {n_members} values, one per member")
+            raise InvalidParameter(f"normalization must be zscore or rank, not {self.normalization!r}")
+        if self.weights is not None and len(self.weights) != len(specs):
+            raise InvalidParameter(f"weights needs {len(specs)} values, one per member")
+        switch = self._switch_index(specs)
+        members = [create(s.algo, **s.params) for s in specs]
         self._remember(data)
         self.min_rating_, self.max_rating_ = data.rating_scale if data.ratings is not None else (-np.inf, np.inf)
-        self.rating_mode_ = bool(data.ratings is not None and all(
-            isinstance(m, RatingPredictor) and m.predicts_ratings for m in self._build()))
+        self.rating_mode_ = bool(data.ratings is not None and all(_predicts(m) for m in members))
         self.intercept_ = 0.0
+        self.switch_index_ = switch
         if self.weights is not None:
             self.weights_ = np.asarray(self.weights, dtype=np.float64)
+            self.rating_weights_ = self.weights_.copy()
         else:
             inner = stratified_split(data, 1 - self.validation_fraction, random_state=self.random_state)
-            fitted = [m.fit(inner.train) for m in self._build()]
+            for m in members:
+                m.fit(inner.train)
+            self.weights_, self.validation_ndcg_ = self._search_weights(members, inner.train, inner.test)
+            self.rating_weights_ = self.weights_.copy()
             if self.rating_mode_:
-                preds = np.column_stack([m.predict(inner.test.users, inner.test.items) for m in fitted])  # type: ignore[attr-defined]
+                preds = np.column_stack([self._member_predict(m, inner.test.users, inner.test.items) for m in members])
                 x = np.c_[np.ones(len(preds)), preds]
                 reg = self.ridge * np.eye(x.shape[1])
                 reg[0, 0] = 0.0
                 coef = np.linalg.solve(x.T @ x + reg, x.T @ inner.test.ratings)
-                self.intercept_, self.weights_ = float(coef[0]), coef[1:]
-            else:
-                users = np.unique(inner.test.users)
-                truth = inner.test.binary[users]
-                seen = inner.train.binary[users]
-                norm = [normalise_rows(m.score(users), self.normalization) for m in fitted]
-                best, best_w = -1.0, np.ones(n_members) / n_members
-                for w in simplex_grid(n_members, self.grid_step):
-                    total = sum(wi * s for wi, s in zip(w, norm, strict=True) if wi)
-                    val = validation_ndcg(np.asarray(total), seen, truth, self.k)
-                    if val > best + 1e-9:
-                        best, best_w = val, np.asarray(w)
-                self.weights_ = best_w
-                self.validation_ndcg_ = best
-        self._members = [m.fit(data) for m in self._build()]
+                self.intercept_, self.rating_weights_ = float(coef[0]), coef[1:]
+        self.members_ = [m.fit(data) for m in members]
         return self
 
+    def _search_weights(self, members: list[RecommenderBase], train: Interactions, test: Interactions) -> tuple[FloatArray, float]:
+        """The simplex-grid weights with the best validation NDCG@k, and that NDCG."""
+        users = np.unique(test.users)
+        truth, seen = test.binary[users], train.binary[users]
+        norm = [normalise_rows(m.score(users), self.normalization) for m in members]
+        best, best_w = -1.0, np.full(len(members), 1.0 / len(members))
+        for w in simplex_grid(len(members), self.grid_step):
+            total = sum((wi * s for wi, s in zip(w, norm, strict=True) if wi), np.zeros((len(users), train.n_items)))
+            val = validation_ndcg(total, seen, truth, self.k)
+            if val > best + 1e-9:
+                best, best_w = val, np.asarray(w, dtype=np.float64)
+        return best_w, best
+
+    @staticmethod
+    def _member_predict(model: RecommenderBase, users: npt.ArrayLike, items: npt.ArrayLike) -> FloatArray:
+        if not isinstance(model, RatingPredictor):  # rating mode admits only rating predictors
+            raise InvalidParameter(f"hybrid member {model.name} cannot predict ratings")
+        return np.asarray(model.predict(np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)), dtype=np.float64)
+
+    def _load_extra(self, folder: Path) -> None:
+        """Artifacts of older hybrids: derive ``switch_index_``; their one set of weights served ranking and ratings."""
+        if not hasattr(self, "switch_index_"):
+            self.switch_index_ = self._switch_index(parse_members(self.members))
+        if not hasattr(self, "rating_weights_"):
+            self.rating_weights_ = np.asarray(self.weights_, dtype=np.float64).copy()
+
+    # --------------------------------------------------------------- scoring
     def _score_known(self, users: IntArray) -> FloatArray:
         total = np.zeros((len(users), self.n_items_))
-        for w, m in zip(self.weights_, self._members, strict=True):
+        for w, m in zip(self.weights_, self.members_, strict=True):
             if w:
                 total += w * normalise_rows(m.score(users), self.normalization)
-        if self.switch_below:
+        if self.switch_index_ >= 0:
             small = np.diff(self.seen_.indptr)[users] < self.switch_below
             if small.any():
-                member = self._members[self._switch_index()]
+                member = self.members_[self.switch_index_]
                 total[small] = normalise_rows(member.score(users[small]), self.normalization)
         return total
 
-    def learned_summary(self) -> dict[str, Any]:
-        """Member weights (and the stacker's intercept, or the inner validation NDCG)."""
-        self._check_fitted()
-        names = [n.strip() for n in str(self.members).split(",") if n.strip()]
-        out: dict[str, Any] = {"weights": {n: round(float(w), 4) for n, w in zip(names, self.weights_, strict=True)}}
-        if self.rating_mode_:
-            out["intercept"] = round(self.intercept_, 4)
-        elif hasattr(self, "validation_ndcg_"):
-            out["validation_ndcg"] = round(float(self.validation_ndcg_), 4)
-        return out
-
-    def score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
-        """Weighted normalised scores of the members that can score a history.
-
-        Members that cannot (no fold-in) are left out; with a history shorter
-        than ``switch_below`` only ``switch_member`` scores.
-        """
-        self._check_fitted()
-        pairs = list(zip(self.weights_, self._members, strict=True))
-        if self.switch_below and len(items) < self.switch_below:
-            pairs = [(1.0, self._members[self._switch_index()])]
-        total, used = np.zeros(self.n_items_), 0
+    def _score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
+        """Members' history scores, normalised and weighted; a history shorter than ``switch_below`` gets ``switch_member`` alone."""
+        pairs: list[tuple[float, RecommenderBase]] = list(zip(self.weights_.tolist(), self.members_, strict=True))
+        if self.switch_index_ >= 0 and len(items) < self.switch_below:
+            pairs = [(1.0, self.members_[self.switch_index_])]
+        total = np.zeros(self.n_items_)
         for w, m in pairs:
-            if w and isinstance(m, SupportsHistory):
+            if w:
                 total += w * normalise_rows(m.score_history(items, values)[None, :], self.normalization)[0]
-                used += 1
-        return total if used else np.full(self.n_items_, np.nan)
+        return total
 
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
-        """Stacked rating predictions (rating mode), else the weighted member predictions."""
-        self._check_fitted()
-        preds = np.column_stack([m.predict(users, items) for m in self._members])  # type: ignore[attr-defined]
-        return np.clip(self.intercept_ + preds @ self.weights_, self.min_rating_, self.max_rating_)
+        """Stacked rating predictions: intercept plus the weighted member predictions, clipped to the rating scale.
 
-    @property
-    def predicts_ratings(self) -> bool:  # type: ignore[override]
-        """True when every member predicts ratings."""
-        return bool(getattr(self, "rating_mode_", False))
-
-    def explain(self, user: int, item: int, n: int = 3) -> list[Reason]:
-        """Reasons from the switched-to member for small profiles, else the heaviest-weighted member that can explain."""
+        Raises:
+            InvalidParameter: the hybrid was not fitted in rating mode (a
+                member that cannot predict ratings, or data without ratings).
+        """
         self._check_fitted()
-        order = list(np.argsort(-np.abs(self.weights_)))
-        if self.switch_below and self.seen_[user].nnz < self.switch_below:
-            order.insert(0, self._switch_index())
+        if not self.rating_mode_:
+            ranking_only = [m.name for m in self.members_ if not _predicts(m)]
+            why = (f"member{'s' if len(ranking_only) > 1 else ''} {', '.join(ranking_only)} cannot predict ratings"
+                   if ranking_only else "it was trained on data without ratings")
+            raise InvalidParameter(f"this hybrid ranks but does not predict ratings: {why}; use recommend() or score()")
+        preds = np.column_stack([self._member_predict(m, users, items) for m in self.members_])
+        return np.asarray(np.clip(self.intercept_ + preds @ self.rating_weights_, self.min_rating_, self.max_rating_), dtype=np.float64)
+
+    # ------------------------------------------------------------ explaining
+    def _explain_history(self, items: IntArray, values: FloatArray, item: int, n: int) -> list[Reason]:
+        """Reasons from ``switch_member`` first for a history shorter than ``switch_below``, else from the heaviest-weighted member that gives any.
+
+        The length compared is that of the history's liked part (what
+        :meth:`explain_history` passes on).
+        """
+        order = [int(i) for i in np.argsort(-self.weights_, kind="stable") if self.weights_[i] > 0]
+        if self.switch_index_ >= 0 and len(items) < self.switch_below:
+            order = [self.switch_index_, *(i for i in order if i != self.switch_index_)]
         for idx in order:
-            m = self._members[idx]
-            if isinstance(m, SupportsExplain):
-                reasons = m.explain(user, item, n)
-                if reasons:
-                    return reasons
+            reasons = self.members_[idx]._explain_history(items, values, item, n)
+            if reasons:
+                return reasons
         return []
 
-    def _save_extra(self, folder: Path) -> dict[str, str]:
-        from cinerec.algorithms.persist import save, sha256_file
+    def learned_summary(self) -> dict[str, Any]:
+        """Ranking weights and their inner validation NDCG; in rating mode also the stacker's weights and intercept."""
+        self._check_fitted()
+        names = [m.name for m in self.members_]
+        labels = [f"{nm}[{k}]" if names.count(nm) > 1 else nm for k, nm in enumerate(names)]
 
-        files = {}
-        for k, m in enumerate(self._members):
-            sub = save(m, folder / f"member-{k}")
-            for f in sorted(p for p in sub.iterdir() if p.is_file()):
-                files[f"member-{k}/{f.name}"] = sha256_file(f)
-        return files
+        def per_member(w: FloatArray) -> dict[str, float]:
+            return {lb: round(float(x), 4) for lb, x in zip(labels, w, strict=True)}
 
-    def _load_extra(self, folder: Path) -> None:
-        from cinerec.algorithms.persist import load
-
-        n = len([x for x in str(self.members).split(",") if x.strip()])
-        self._members = [load(folder / f"member-{k}") for k in range(n)]
+        out: dict[str, Any] = {"weights": per_member(self.weights_)}
+        if hasattr(self, "validation_ndcg_"):
+            out["validation_ndcg"] = round(float(self.validation_ndcg_), 4)
+        if self.rating_mode_:
+            out["rating_weights"] = per_member(self.rating_weights_)
+            out["intercept"] = round(self.intercept_, 4)
+        return out

@@ -5,13 +5,25 @@ scalar state, checksums) and ``arrays.npz`` (every learned array, sparse
 matrices as their CSR components), read with ``allow_pickle=False``. The
 manifest is written last, so a folder without one is incomplete. Loading
 verifies the SHA-256 of every file the manifest names.
+
+:func:`save` and :func:`load` are the one way in and out. A composite model
+(the hybrid) keeps its fitted sub-models as a list in ``members_``; each is
+saved as a nested artifact folder ``member-<k>`` and loaded back into that
+list, so the composite needs no persistence code of its own. A model class
+may define ``_upgrade_params(params) -> params`` to read the parameters of
+artifacts written by older versions of itself, and ``_save_extra(folder)`` /
+``_load_extra(folder)`` for state that is not a learned attribute (neural's
+network weights).
+
+Names are turned into classes through :mod:`cinerec.algorithms.registry`,
+imported when loading, so importing this module imports no model module.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,10 +33,16 @@ import scipy.sparse as sp
 
 from cinerec.algorithms.base import RecommenderBase
 from cinerec.errors import DataFormatError
+from cinerec.fileio import atomic_open, atomic_write
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
+ATTACHMENTS = "attachments.npz"
+#: The attribute in which a composite model keeps its fitted sub-models.
+MEMBERS = "members_"
+MEMBER_DIR = "member-{}"
+_MEMBER_FILE = re.compile(r"member-(\d+)/")
 
 
 def sha256_file(path: Path) -> str:
@@ -36,19 +54,12 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fsync_write(path: Path, data: bytes) -> None:
-    with path.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 def state_of(model: RecommenderBase) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Split a model's learned state into arrays and JSON scalars."""
     arrays: dict[str, np.ndarray] = {}
     scalars: dict[str, Any] = {}
     for key, value in vars(model).items():
-        if not key.endswith("_") or key.startswith("_"):
+        if not key.endswith("_") or key.startswith("_") or key == MEMBERS:
             continue
         if sp.issparse(value):
             m = sp.csr_matrix(value)
@@ -71,9 +82,6 @@ def state_of(model: RecommenderBase) -> tuple[dict[str, np.ndarray], dict[str, A
     return arrays, scalars
 
 
-ATTACHMENTS = "attachments.npz"
-
-
 def save(
     model: RecommenderBase,
     path: str | Path,
@@ -92,24 +100,22 @@ def save(
 
     Returns:
         The folder.
+
+    Raises:
+        NotFittedError: the model is not fitted.
+        TypeError: a learned attribute has no safe serialisation.
     """
     model._check_fitted()
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     arrays, scalars = state_of(model)
-    npz = folder / ARRAYS
-    with npz.open("wb") as fh:
-        np.savez(fh, **arrays)  # type: ignore[arg-type]
-        fh.flush()
-        os.fsync(fh.fileno())
-    files = {ARRAYS: sha256_file(npz)}
+    files = {ARRAYS: _write_npz(folder / ARRAYS, arrays)}
     if attachments:
-        att = folder / ATTACHMENTS
-        with att.open("wb") as fh:
-            np.savez(fh, **attachments)  # type: ignore[arg-type]
-            fh.flush()
-            os.fsync(fh.fileno())
-        files[ATTACHMENTS] = sha256_file(att)
+        files[ATTACHMENTS] = _write_npz(folder / ATTACHMENTS, attachments)
+    for k, member in enumerate(getattr(model, MEMBERS, None) or []):
+        sub = save(member, folder / MEMBER_DIR.format(k))
+        files.update({f"{sub.name}/{name}": digest for name, digest in read_manifest(sub)["files"].items()})
+        files[f"{sub.name}/{MANIFEST}"] = sha256_file(sub / MANIFEST)
     dump_extra = getattr(model, "_save_extra", None)
     if dump_extra is not None:
         files.update(dump_extra(folder))
@@ -123,8 +129,15 @@ def save(
         "created_at": datetime.now(UTC).isoformat(),
         "extra": extra or {},
     }
-    _fsync_write(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str).encode())
+    atomic_write(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str).encode())
     return folder
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> str:
+    """Write ``arrays`` as an uncompressed ``.npz`` (atomically); returns its SHA-256."""
+    with atomic_open(path) as fh:
+        np.savez(fh, **arrays)  # type: ignore[arg-type]
+    return sha256_file(path)
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
@@ -173,7 +186,14 @@ def load(path: str | Path) -> RecommenderBase:
     folder = Path(path)
     manifest = verify(folder)
     cls = get_class(manifest["algo"])
-    model = cls(**manifest["params"])
+    params = manifest["params"]
+    upgrade = getattr(cls, "_upgrade_params", None)
+    if upgrade is not None:
+        params = upgrade(params)
+    try:
+        model = cls(**params)
+    except TypeError as exc:
+        raise DataFormatError(f"the artifact's parameters do not fit {cls.__name__}: {exc}", path=folder) from None
     try:
         with np.load(folder / ARRAYS, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -188,6 +208,11 @@ def load(path: str | Path) -> RecommenderBase:
         setattr(model, key, value)
     for key, value in manifest.get("state", {}).items():
         setattr(model, key, value)
+    members = sorted({int(m.group(1)) for name in manifest.get("files", {}) if (m := _MEMBER_FILE.match(name))})
+    if members:
+        if members != list(range(len(members))):
+            raise DataFormatError(f"member folders {members} are not numbered 0..{len(members) - 1}", path=folder)
+        setattr(model, MEMBERS, [load(folder / MEMBER_DIR.format(k)) for k in members])
     load_extra = getattr(model, "_load_extra", None)
     if load_extra is not None:
         load_extra(folder)

@@ -85,11 +85,12 @@ def runtime_params(algo: str, params: dict[str, Any], device: str | None, progre
         return out
 
     if algo == "hybrid":
-        members = [m.strip() for m in str(params.get("members", get_class("hybrid")().get_params()["members"])).split(",")]
-        member_params = {m: {**extra(m), **(params.get("member_params") or {}).get(m, {})} for m in members if m}
-        if strict and device is not None and not any("device" in p for p in member_params.values()):
-            raise InvalidParameter(f"--device applies to neural models; none among hybrid members {','.join(members)}")
-        return {**params, "member_params": {m: p for m, p in member_params.items() if p}}
+        from cinerec.algorithms.hybrid import MemberSpec, parse_members
+
+        specs = [MemberSpec(s.algo, {**extra(s.algo), **s.params}) for s in parse_members(params.get("members"))]
+        if strict and device is not None and not any("device" in s.params for s in specs):
+            raise InvalidParameter(f"--device applies to neural models; none among hybrid members {','.join(s.algo for s in specs)}")
+        return {**params, "members": [s.as_config() for s in specs]}
     add = extra(algo)
     if strict and device is not None and "device" not in add:
         raise InvalidParameter(f"{algo} runs on the CPU only; --device applies to neural models")

@@ -52,7 +52,7 @@ def hits_matrix(recs: IntArray, truth: Sequence[IntArray] | sp.csr_matrix) -> np
 def relevant_counts(truth: Sequence[IntArray] | sp.csr_matrix) -> IntArray:
     """Number of relevant items per user."""
     if sp.issparse(truth):
-        return np.diff(sp.csr_matrix(truth).indptr).astype(np.int64)
+        return np.asarray(np.diff(sp.csr_matrix(truth).indptr), dtype=np.int64)
     return np.array([len(t) for t in truth], dtype=np.int64)
 
 
