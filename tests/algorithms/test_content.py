@@ -23,6 +23,7 @@ def small_with_features(datasets: Path):  # type: ignore[no-untyped-def]
     return ds, it.with_features(dataset_features(it.item_vocab, ds.movies, ds.tags, md))
 
 
+@pytest.mark.slow  # reads ml-latest-small, HetRec and TMDB and builds every feature block
 def test_features_cover_blocks(small_with_features) -> None:  # type: ignore[no-untyped-def]
     _, it = small_with_features
     f = it.item_features
@@ -35,6 +36,7 @@ def test_features_cover_blocks(small_with_features) -> None:  # type: ignore[no-
     assert "person:John Lasseter" in names and "genre:Animation" in names and any(n.startswith("text:") for n in names)
 
 
+@pytest.mark.slow  # same fixture; fits ContentKNN twice on ml-latest-small
 def test_brand_new_film_is_recommendable_and_explained(small_with_features) -> None:  # type: ignore[no-untyped-def]
     _, it = small_with_features
     toy3 = it.item_vocab.index(78499)  # Toy Story 3

@@ -113,6 +113,7 @@ RMSE_FLOORS = {"bias": 0.965, "item-knn": 0.935, "user-knn": 0.945, "biased-mf":
 
 
 @pytest.mark.parametrize("algo", sorted(RMSE_FLOORS))
+@pytest.mark.slow  # fits on 80k ratings of ML-100K (SVD++ and BPMF for tens of seconds)
 def test_rmse_floor_on_ml100k_u1(ml100k, algo: str) -> None:  # type: ignore[no-untyped-def]
     split = next(ml100k_folds(ml100k))
     row = evaluate_split(create(algo), split, 10)
@@ -123,6 +124,7 @@ NDCG_FLOORS = {"popularity": 0.22, "ease": 0.47, "implicit-als": 0.45, "item-knn
 
 
 @pytest.mark.parametrize("algo", sorted(NDCG_FLOORS))
+@pytest.mark.slow  # fits on 75% of ML-100K
 def test_ndcg_floor_on_ml100k_stratified(ml100k_data, algo: str) -> None:  # type: ignore[no-untyped-def]
     split = stratified_split(ml100k_data, 0.75, random_state=42)
     row = evaluate_split(create(algo), split, 10)
@@ -130,6 +132,7 @@ def test_ndcg_floor_on_ml100k_stratified(ml100k_data, algo: str) -> None:  # typ
     assert np.isfinite(row["coverage"])
 
 
+@pytest.mark.slow  # trains the two-tower model on ML-100K with content
 def test_neural_on_ml100k_stratified_with_content(ml100k) -> None:  # type: ignore[no-untyped-def]
     from cinerec.data.features import dataset_features
     from cinerec.data.readers import read_dataset

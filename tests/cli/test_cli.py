@@ -51,6 +51,7 @@ def test_fetch_uses_data_dir_and_local_archive_checksum(env: dict[str, str], tmp
     assert r.returncode == 8 and "checksum mismatch for ml-100k" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow  # imports ML-100K twice in subprocesses
 def test_import_summary_and_idempotent(env: dict[str, str], datasets: Path, ml100k_counts: DatasetCounts) -> None:
     r = cli("data", "import", str(datasets / "ml-100k"), env=env)
     assert r.returncode == 0, r.stderr
@@ -73,6 +74,7 @@ def test_db_upgrade_and_current(env: dict[str, str]) -> None:
     assert cli("db", "current", env=env).stdout.strip() == "0005"
 
 
+@pytest.mark.slow  # cross-validates on ML-100K
 def test_evaluate_json_contract(env: dict[str, str], datasets: Path, tmp_path: Path) -> None:
     out = tmp_path / "res.json"
     r = cli("evaluate", "--data", str(datasets / "ml-100k"), "--split", "kfold:2", "--algo", "bias,popularity",
@@ -115,6 +117,7 @@ def test_evaluate_bad_arguments(env: dict[str, str], datasets: Path, args: tuple
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow  # imports ML-100K and trains twice
 def test_train_and_models(env: dict[str, str], datasets: Path) -> None:
     assert cli("data", "import", str(datasets / "ml-100k"), env=env).returncode == 0
     r = cli("train", "--algo", "item-knn", env=env)
@@ -127,6 +130,7 @@ def test_train_and_models(env: dict[str, str], datasets: Path) -> None:
     assert r.returncode == 0 and "item-knn" in r.stdout
 
 
+@pytest.mark.slow  # trains the zh sentiment model and imports ML-100K
 def test_reviews_commands(env: dict[str, str], datasets: Path, tmp_path: Path) -> None:
     r = cli("reviews", "train-sentiment", "--lang", "zh", env=env)
     assert r.returncode == 0, r.stderr
@@ -154,6 +158,7 @@ def test_reviews_commands(env: dict[str, str], datasets: Path, tmp_path: Path) -
     assert r.returncode != 0 and "movie 999999 does not exist" in r.stderr
 
 
+@pytest.mark.slow  # imports ml-latest-small and TMDB, builds the map
 def test_import_metadata_and_enrich_arguments(env: dict[str, str], datasets: Path) -> None:
     assert cli("data", "import", str(datasets / "ml-latest-small"), env=env).returncode == 0
     r = cli("data", "import-metadata", str(datasets / "tmdb-5000"), env=env)

@@ -98,6 +98,7 @@ def test_rate_limiter_spaces_calls() -> None:
     assert sum(slept) == pytest.approx(2.0, abs=0.01)  # 20 calls beyond the burst at 10/s
 
 
+@pytest.mark.slow  # imports ml-latest-small
 def test_enriched_metadata_reaches_the_store_and_the_features(tmp_path: Path, datasets: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     upgrade(url)
@@ -121,6 +122,7 @@ def test_enriched_metadata_reaches_the_store_and_the_features(tmp_path: Path, da
     assert {"person:Tom Hanks", "person:John Lasseter"} <= names and any(n.startswith("text:") for n in names)
 
 
+@pytest.mark.slow  # imports ml-latest-small and two metadata sets
 def test_tmdb_and_hetrec_files_import(tmp_path: Path, datasets: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     upgrade(url)

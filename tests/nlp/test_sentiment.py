@@ -100,6 +100,7 @@ def test_calibrated_probabilities_and_prior_argument(tmp_path: Path) -> None:
         old.predict_proba(probe, prior="auto")
 
 
+@pytest.mark.slow  # trains on the Douban corpus twice with calibration folds
 def test_douban_model_beats_target_and_lexicon(tmp_path: Path, datasets: Path) -> None:
     corpora = default_corpora(datasets, "zh")
     assert [c.name for c in corpora] == ["douban-short-comments"]
@@ -126,6 +127,7 @@ def test_douban_model_beats_target_and_lexicon(tmp_path: Path, datasets: Path) -
     assert a.analyze("What a great movie").method == "lexicon"  # no English model in this folder
 
 
+@pytest.mark.slow  # fits on 11.6k English sentences
 def test_english_tfidf_alone_is_near_the_classic_baselines(datasets: Path) -> None:
     corpora = default_corpora(datasets, "en")
     assert {c.name for c in corpora} == {"rt-polarity", "uci-imdb-labelled"}

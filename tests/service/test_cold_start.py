@@ -13,6 +13,8 @@ from cinerec.data.readers import read_dataset
 from cinerec.service.recommender import RecommenderService
 from cinerec.service.registry import ModelRegistry
 
+pytestmark = pytest.mark.slow  # fits an ALS+content hybrid on ML-100K with item features
+
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> tuple[RecommenderService, object]:

@@ -29,6 +29,8 @@ from cinerec.store.migrate import upgrade
 from cinerec.store.models import Rating, Review
 from cinerec.store.snapshot import load_interactions, review_signal
 
+pytestmark = pytest.mark.slow  # imports ML-100K into a database (twice) and scores reviews with the lexicons
+
 
 def _reviews_file(path: Path, datasets: Path) -> Path:
     """Real rt-polarity sentences as reviews of two ML-100K films by users who did not rate them."""

@@ -16,6 +16,7 @@ from cinerec.store.importer import import_dataset
 from cinerec.store.migrate import upgrade
 
 
+@pytest.mark.slow  # imports ml-latest-small and trains content-knn twice and a hybrid
 def test_content_and_hybrid_train_from_the_database(sqlite_url: str, tmp_path: Path, ml_small: Path) -> None:
     upgrade(sqlite_url)
     eng = make_engine(sqlite_url)

@@ -51,6 +51,7 @@ def engine(db_url: str) -> Engine:
     eng.dispose()
 
 
+@pytest.mark.slow  # imports ml-latest-small twice
 def test_import_ml_latest_small_counts_and_idempotent(engine: Engine, ml_small: Path,
                                                       ml_small_counts: DatasetCounts) -> None:
     c = ml_small_counts
@@ -65,6 +66,7 @@ def test_import_ml_latest_small_counts_and_idempotent(engine: Engine, ml_small: 
     assert content_hash(engine) == before
 
 
+@pytest.mark.slow  # imports all of ML-100K
 def test_import_ml100k_counts(engine: Engine, ml100k: Path, ml100k_counts: DatasetCounts) -> None:
     c = ml100k_counts
     rep = import_dataset(engine, read_dataset(ml100k))
@@ -132,6 +134,7 @@ importer.import_dataset(make_engine(sys.argv[1]), read_dataset(sys.argv[2]))
 """
 
 
+@pytest.mark.slow  # imports ML-100K, then ml-latest-small in a subprocess
 def test_kill_9_midway_then_rerun(db_url: str, ml_small: Path, ml100k: Path, ml_small_counts: DatasetCounts) -> None:
     upgrade(db_url)
     engine = make_engine(db_url)

@@ -120,6 +120,7 @@ def test_onboarding_list_and_home_page(client: TestClient) -> None:
     assert "Start here" in client.get("/").text
 
 
+@pytest.mark.slow  # SVD+PCA map of the whole catalogue and a matplotlib PNG
 def test_catalogue_map_page(client: TestClient, ml100k_counts: DatasetCounts) -> None:
     from cinerec.service.catalogue import build_catalogue_map
 
