@@ -31,10 +31,12 @@ from typing import Any
 
 import numpy as np
 
+from cinerec.algorithms import RatingPredictor
 from cinerec.algorithms.registry import create
 from cinerec.data.interactions import Interactions
 from cinerec.data.readers import read_dataset
 from cinerec.data.splits import Split, kfold_split, ml100k_folds, stratified_split
+from cinerec.errors import InvalidParameter
 from cinerec.evaluation import metrics as M
 from cinerec.evaluation.protocols import evaluate_split
 
@@ -183,8 +185,10 @@ def ours_fit_predict(algo: str, params: dict[str, Any], split: Split) -> tuple[f
     t0 = time.perf_counter()
     model.fit(split.train)
     fit_s = time.perf_counter() - t0
+    if not isinstance(model, RatingPredictor) or split.test.ratings is None:
+        raise InvalidParameter(f"{algo} does not predict ratings, or the split has none")
     t0 = time.perf_counter()
-    pred = model.predict(split.test.users, split.test.items)  # type: ignore[attr-defined]
+    pred = model.predict(split.test.users, split.test.items)
     pred_s = time.perf_counter() - t0
     return M.rmse(pred, split.test.ratings), fit_s, pred_s
 
@@ -251,6 +255,7 @@ def main() -> None:
         small = s.train.subset(np.arange(2000))
         create("biased-mf", n_epochs=1).fit(small)
         create("svdpp", n_epochs=1).fit(small)
+        create("item-knn").fit(small).predict(s.test.users[:10], s.test.items[:10])  # type: ignore[attr-defined]
 
     if "ml-100k" in args.datasets:
         folds = list(ml100k_folds(DATA / "ml-100k"))
