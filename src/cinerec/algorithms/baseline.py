@@ -57,8 +57,22 @@ def fit_biases(
 ) -> tuple[float, FloatArray, FloatArray]:
     """Regularised user and item biases by alternating least squares (Koren 2010).
 
+    ``b_i = sum(r - mu - b_u) / (reg_item + n_i)`` and likewise ``b_u``: the
+    penalties are pseudo-counts of ratings at the mean, so a user or film
+    with few ratings is shrunk towards the global mean whatever the rating
+    scale, and mapping every rating by ``a r + b`` maps the mean by ``a mu +
+    b`` and multiplies the biases by ``a``.
+
+    Args:
+        data: explicit ratings.
+        reg_user, reg_item: pseudo-counts shrinking user and item biases.
+        n_epochs: alternating rounds (items first).
+
     Returns:
         ``(global_mean, user_bias, item_bias)``.
+
+    Raises:
+        DataFormatError: the data has no ratings.
     """
     if data.ratings is None:
         raise DataFormatError("bias baselines need explicit ratings")

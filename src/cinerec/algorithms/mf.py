@@ -6,9 +6,10 @@ compiled loop (numba), seeded through ``random_state``.
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from cinerec.algorithms import _sgd
@@ -69,23 +70,55 @@ class _FactorModel(RecommenderBase):
         return self._explain_by_vectors(self.item_factors_, user, item, n)
 
     def _init(self, data: Interactions) -> tuple[np.random.Generator, FloatArray]:
+        """Validate, seed and initialise; returns the generator and the standardised ratings.
+
+        Training runs on ``z = (r - mu) / rating_std_`` so that ``lr``, ``reg``
+        and ``init_std`` mean the same thing on any rating scale;
+        :meth:`_unstandardise` maps the learned parameters back.
+        """
         if data.ratings is None:
             raise DataFormatError(f"{self.name} needs explicit ratings; use implicit-als or bpr for implicit data")
         if self.n_factors < 1 or self.n_epochs < 0:
             raise InvalidParameter("n_factors must be >= 1 and n_epochs >= 0")
         self._remember(data)
         rng = np.random.default_rng(self.random_state)
-        self.mu_ = float(data.ratings.mean()) if len(data) else 0.0
+        self.mu_, self.rating_std_ = _standardisation(data.ratings)
         self.min_rating_, self.max_rating_ = data.rating_scale
         self.user_bias_ = np.zeros(data.n_users)
         self.item_bias_ = np.zeros(data.n_items)
         self.user_factors_ = rng.normal(self.init_mean, self.init_std, (data.n_users, self.n_factors))
         self.item_factors_ = rng.normal(self.init_mean, self.init_std, (data.n_items, self.n_factors))
-        return rng, np.asarray(data.ratings, dtype=np.float64)
+        return rng, (np.asarray(data.ratings, dtype=np.float64) - self.mu_) / self.rating_std_
+
+    def _unstandardise(self) -> None:
+        """Put the learned parameters on the rating scale, the whole scale on the user side.
+
+        ``r = mu + s (b_u + b_i + p_u . q_i)`` is stored as ``mu_ + user_bias_ +
+        item_bias_ + user_factors_ . item_factors_`` with the biases and the
+        user factors multiplied by ``s`` and the item factors unchanged. With
+        the item side fixed, the per-rating penalties ``reg`` and ``reg_bias``
+        are then the same ridge in rating units as in training, so a fold-in
+        with them reproduces the trained user.
+        """
+        s = self.rating_std_
+        self.user_bias_ *= s
+        self.item_bias_ *= s
+        self.user_factors_ *= s
 
     def _check_finite(self) -> None:
         if not (np.isfinite(self.user_factors_).all() and np.isfinite(self.item_factors_).all()):
             raise ModelFitError(f"{self.name} diverged (non-finite factors); lower the learning rate")
+
+
+_A0, _B0 = 1.0, 1.0  # Gamma(shape, rate) prior of every precision, in standardised units: weak
+
+
+def _standardisation(ratings: FloatArray) -> tuple[float, float]:
+    """``(mean, standard deviation)`` of the training ratings; the deviation is 1 when they do not vary."""
+    if not len(ratings):
+        return 0.0, 1.0
+    std = float(np.std(ratings))
+    return float(np.mean(ratings)), std if std > 1e-12 else 1.0
 
 
 def _visit_order(shuffle: str, indptr: IntArray, rng: np.random.Generator) -> IntArray:
@@ -112,6 +145,10 @@ class BiasedMF(_FactorModel):
         n_epochs: passes over the training ratings.
         lr: learning rate of factors (and biases unless ``lr_bias`` is set).
         reg: L2 regularisation of factors (and biases unless ``reg_bias`` is set).
+            Rates and penalties apply to the standardised ratings
+            ``(r - mean) / std``, so they mean the same on any rating scale;
+            the defaults are the former MovieLens-tuned 0.005 and 0.08 on
+            stars, converted at MovieLens's rating deviation (about 1.13).
         lr_bias, reg_bias: separate rates for the biases.
         lr_decay: learning rates are multiplied by this after each epoch.
         init_mean, init_std: normal initialisation of the factors.
@@ -124,7 +161,7 @@ class BiasedMF(_FactorModel):
     name: ClassVar[str] = "biased-mf"
 
     def __init__(
-        self, n_factors: int = 100, n_epochs: int = 60, lr: float = 0.005, reg: float = 0.08,
+        self, n_factors: int = 100, n_epochs: int = 60, lr: float = 0.0056, reg: float = 0.07,
         lr_bias: float | None = None, reg_bias: float | None = None, lr_decay: float = 1.0,
         init_mean: float = 0.0, init_std: float = 0.05, shuffle: str = "users", random_state: int | None = 42,
     ) -> None:
@@ -141,7 +178,7 @@ class BiasedMF(_FactorModel):
         self.random_state = random_state
 
     def fit(self, data: Interactions) -> Self:
-        """Train by SGD."""
+        """Train by SGD on the standardised ratings (see :meth:`_init`)."""
         rng, r = self._init(data)
         lr_f, lr_b = float(self.lr), float(self.lr_bias if self.lr_bias is not None else self.lr)
         reg_b = float(self.reg_bias if self.reg_bias is not None else self.reg)
@@ -150,11 +187,12 @@ class BiasedMF(_FactorModel):
         indptr = data.matrix.indptr.astype(np.int64)  # interactions are stored sorted by user
         for _ in range(self.n_epochs):
             order = _visit_order(self.shuffle, indptr, rng)
-            _sgd.biased_mf_epoch(data.users, data.items, r, order, self.mu_, self.user_bias_, self.item_bias_,
+            _sgd.biased_mf_epoch(data.users, data.items, r, order, 0.0, self.user_bias_, self.item_bias_,
                                  self.user_factors_, self.item_factors_, lr_b, lr_f, reg_b, float(self.reg))
             lr_f *= self.lr_decay
             lr_b *= self.lr_decay
         self._check_finite()
+        self._unstandardise()
         return self
 
 
@@ -174,7 +212,7 @@ class SVDpp(_FactorModel):
     name: ClassVar[str] = "svdpp"
 
     def __init__(
-        self, n_factors: int = 100, n_epochs: int = 60, lr: float = 0.005, reg: float = 0.08,
+        self, n_factors: int = 100, n_epochs: int = 60, lr: float = 0.0056, reg: float = 0.07,
         lr_y: float | None = None, reg_y: float | None = None, reg_bias: float = 0.005, lr_decay: float = 1.0,
         init_mean: float = 0.0, init_std: float = 0.05, random_state: int | None = 42,
     ) -> None:
@@ -191,23 +229,25 @@ class SVDpp(_FactorModel):
         self.random_state = random_state
 
     def fit(self, data: Interactions) -> Self:
-        """Train by SGD, user by user."""
-        rng, _r = self._init(data)
+        """Train by SGD, user by user, on the standardised ratings (see :meth:`_init`)."""
+        rng, z = self._init(data)
         self.implicit_factors_ = rng.normal(self.init_mean, self.init_std, (data.n_items, self.n_factors))
         m = data.matrix
         indptr, items = m.indptr.astype(np.int64), m.indices.astype(np.int64)
-        vals = np.asarray(m.data, dtype=np.float64)
+        vals = z  # interactions are stored sorted by (user, item), the CSR order
         lr, lr_y = float(self.lr), float(self.lr_y if self.lr_y is not None else self.lr)
         reg_y = float(self.reg_y if self.reg_y is not None else self.reg)
         for _ in range(self.n_epochs):
             order = rng.permutation(data.n_users).astype(np.int64)
             keys = rng.random(len(vals))
-            _sgd.svdpp_epoch(indptr, items, vals, order, keys, self.mu_, self.user_bias_, self.item_bias_,
+            _sgd.svdpp_epoch(indptr, items, vals, order, keys, 0.0, self.user_bias_, self.item_bias_,
                              self.user_factors_, self.item_factors_, self.implicit_factors_,
                              lr, lr, lr_y, float(self.reg_bias), float(self.reg), reg_y)
             lr *= self.lr_decay
             lr_y *= self.lr_decay
         self._check_finite()
+        self._unstandardise()
+        self.implicit_factors_ *= self.rating_std_  # the implicit term adds to p_u: user side
         self._implicit_sum()
         return self
 
@@ -223,32 +263,57 @@ class SVDpp(_FactorModel):
 class BayesianMF(_FactorModel):
     """Bayesian probabilistic matrix factorisation by Gibbs sampling (Salakhutdinov & Mnih 2008).
 
-    ``r_ui - mu ~ N(u_u . v_i, 1 / noise_precision)`` with Gaussian-Wishart
-    hyper-priors on the user and item factor distributions. Each sweep samples
-    the hyper-parameters, then every user vector and every item vector from
-    its Gaussian conditional (one batched Cholesky per side). Predictions
-    average the sampled models: the kept samples are stored side by side
-    (scaled by ``1/sqrt(n_samples)``), so the posterior-mean score is one dot
-    product and the model serves like any factor model.
+    The sampler runs on the standardised ratings ``z = (r - mean) / std``::
+
+        z_ui ~ N(b_u + c_i + u_u . v_i, 1 / alpha)
+        b_u ~ N(0, 1 / lambda_b),  c_i ~ N(0, 1 / lambda_c)
+        u_u ~ N(mu_U, Lambda_U^-1),  v_i ~ N(mu_V, Lambda_V^-1)
+
+    with Normal-Wishart hyper-priors on ``(mu_U, Lambda_U)`` and ``(mu_V,
+    Lambda_V)`` (``mu0 = 0``, ``beta0``, ``W0 = I``, ``nu0 = n_factors``, in
+    standardised units) and ``Gamma(1, 1)`` priors on the noise precision
+    ``alpha`` and the bias precisions ``lambda_b``, ``lambda_c``. Every
+    precision is learned from the data, so nothing depends on the rating
+    scale, and a user or film with few ratings is shrunk towards the
+    baseline ``mean + item bias`` (or ``+ user bias``) by as much as the
+    data say biases and factors vary. Each sweep samples the
+    hyper-parameters, then every user's ``[b_u, u_u]`` and every item's
+    ``[c_i, v_i]`` from its Gaussian conditional (one batched Cholesky per
+    side), then the precisions. Users and items without training ratings
+    take their prior mean.
+
+    Predictions average the kept samples; the learned parameters are stored
+    on the rating scale: ``mu_`` the mean, ``user_bias_``/``item_bias_`` the
+    posterior-mean biases times ``std``, and the kept samples' factors side
+    by side (each scaled by ``1/sqrt(n_samples)``; the user side also by
+    ``std``), so the posterior-mean score is one dot product and the model
+    serves like any factor model.
 
     Args:
         n_factors: latent dimensions per sample.
         n_burnin: sweeps discarded before collecting.
         n_samples: samples averaged for prediction.
         thin: sweeps between kept samples.
-        noise_precision: ``alpha``, the precision of the rating noise.
+        noise_precision: ``None`` to sample the noise precision (the
+            default), or a fixed precision of the standardised ratings' noise.
         beta0: prior strength on the factor means.
-        use_biases: model residuals over regularised user/item biases
-            (fitted first, as :class:`~cinerec.algorithms.BiasBaseline`).
-        reg_user, reg_item: the biases' regularisation.
+        use_biases: sample user and item biases with their own learned
+            shrinkage; ``False`` is the original BPMF, where the factor
+            product alone carries every user's and film's offset.
         random_state: seed.
+
+    Attributes:
+        rating_std_: the training ratings' standard deviation (the unit of the sampler).
+        noise_precision_: posterior mean of ``alpha`` in rating units (``alpha / std**2``).
+        user_bias_reg_: ``E[lambda_b] / E[alpha]``, the pseudo-count a user
+            bias is shrunk with (0 without biases).
     """
 
     name: ClassVar[str] = "bayesian-mf"
 
     def __init__(self, n_factors: int = 10, n_burnin: int = 20, n_samples: int = 80, thin: int = 1,
-                 noise_precision: float = 1.5, beta0: float = 2.0, use_biases: bool = False,
-                 reg_user: float = 15.0, reg_item: float = 5.0, random_state: int | None = 42) -> None:
+                 noise_precision: float | None = None, beta0: float = 2.0, use_biases: bool = True,
+                 random_state: int | None = 42) -> None:
         self.n_factors = n_factors
         self.n_burnin = n_burnin
         self.n_samples = n_samples
@@ -256,60 +321,91 @@ class BayesianMF(_FactorModel):
         self.noise_precision = noise_precision
         self.beta0 = beta0
         self.use_biases = use_biases
-        self.reg_user = reg_user
-        self.reg_item = reg_item
         self.random_state = random_state
 
-    @property
-    def reg_factor(self) -> float:
-        """Ridge strength used by fold-in: noise variance over a unit prior."""
-        return 1.0 / float(self.noise_precision)
-
     def fit(self, data: Interactions) -> Self:
-        """Run the Gibbs sampler and keep the averaged samples."""
+        """Run the Gibbs sampler on the standardised ratings and keep the averaged samples."""
         if data.ratings is None:
             raise DataFormatError("bayesian-mf needs explicit ratings")
         if self.n_factors < 1 or self.n_samples < 1 or self.thin < 1 or self.n_burnin < 0:
             raise InvalidParameter("n_factors, n_samples and thin must be >= 1, n_burnin >= 0")
+        if self.noise_precision is not None and not self.noise_precision > 0:
+            raise InvalidParameter("noise_precision must be positive (or None to sample it)")
         self._remember(data)
         rng = np.random.default_rng(self.random_state)
         d = self.n_factors
         self.min_rating_, self.max_rating_ = data.rating_scale
-        if self.use_biases:
-            from cinerec.algorithms.baseline import fit_biases
-
-            self.mu_, self.user_bias_, self.item_bias_ = fit_biases(data, self.reg_user, self.reg_item, 10)
-        else:
-            self.mu_ = float(data.ratings.mean()) if len(data) else 0.0
-            self.user_bias_, self.item_bias_ = np.zeros(data.n_users), np.zeros(data.n_items)
-        base = self.mu_ + self.user_bias_[data.users] + self.item_bias_[data.items]
-        resid = sp.csr_matrix((data.ratings - base, (data.users, data.items)), shape=data.shape)
-        support = data.binary
-        resid_t, support_t = resid.T.tocsr(), support.T.tocsr()
-        u = rng.normal(0, 0.1, (data.n_users, d))
-        v = rng.normal(0, 0.1, (data.n_items, d))
+        self.mu_, self.rating_std_ = _standardisation(data.ratings)
+        z = (data.ratings - self.mu_) / self.rating_std_
+        users, items = data.users, data.items
+        n_users, n_items = data.shape
+        user_counts, item_counts = data.user_counts(), data.item_counts()
+        # both CSR layouts share one structure with the data; only the values change per half-sweep
+        by_item = np.lexsort((users, items))
+        res_u = sp.csr_matrix((z.copy(), items, np.r_[0, np.cumsum(user_counts)]), shape=data.shape)
+        res_i = sp.csr_matrix((z[by_item], users[by_item], np.r_[0, np.cumsum(item_counts)]), shape=(n_items, n_users))
+        sup_u = sp.csr_matrix((np.ones(len(z)), res_u.indices, res_u.indptr), shape=res_u.shape)
+        sup_i = sp.csr_matrix((np.ones(len(z)), res_i.indices, res_i.indptr), shape=res_i.shape)
+        has_u, has_i = user_counts > 0, item_counts > 0
+        b, c = np.zeros(n_users), np.zeros(n_items)
+        u = rng.normal(0, 0.1, (n_users, d))
+        v = rng.normal(0, 0.1, (n_items, d))
+        alpha = 1.0 if self.noise_precision is None else float(self.noise_precision)
+        lam_b = lam_c = 1.0
         keep_u, keep_v = [], []
+        sum_b, sum_c = np.zeros(n_users), np.zeros(n_items)
+        sum_alpha = sum_lam_b = 0.0
         total = self.n_burnin + self.n_samples * self.thin
         for sweep in range(total):
-            mu_u, lam_u = self._sample_hyper(u, rng)
-            u = self._sample_side(resid, support, v, mu_u, lam_u, rng)
-            mu_v, lam_v = self._sample_hyper(v, rng)
-            v = self._sample_side(resid_t, support_t, u, mu_v, lam_v, rng)
+            mu_u, lam_u = self._sample_hyper(u[has_u], rng)
+            res_u.data = z - c[items]
+            b, u = self._sample_block(res_u, sup_u, v, mu_u, lam_u, lam_b, alpha, has_u, rng)
+            mu_v, lam_v = self._sample_hyper(v[has_i], rng)
+            res_i.data = (z - b[users])[by_item]
+            c, v = self._sample_block(res_i, sup_i, u, mu_v, lam_v, lam_c, alpha, has_i, rng)
+            # squared norms by np.sum, not @: OpenBLAS threads long dot products, a loss on a busy machine
+            if self.use_biases:
+                lam_b = float(rng.gamma(_A0 + has_u.sum() / 2, 1.0 / (_B0 + 0.5 * float(np.sum(b * b)))))
+                lam_c = float(rng.gamma(_A0 + has_i.sum() / 2, 1.0 / (_B0 + 0.5 * float(np.sum(c * c)))))
+            if self.noise_precision is None:
+                e = z - b[users] - c[items] - np.einsum("ij,ij->i", u[users], v[items])
+                alpha = float(rng.gamma(_A0 + len(z) / 2, 1.0 / (_B0 + 0.5 * float(np.sum(e * e)))))
             if sweep >= self.n_burnin and (sweep - self.n_burnin) % self.thin == self.thin - 1:
                 keep_u.append(u)
                 keep_v.append(v)
-        scale = 1.0 / np.sqrt(len(keep_u))
-        self.user_factors_ = np.hstack(keep_u) * scale
-        self.item_factors_ = np.hstack(keep_v) * scale
+                sum_b += b
+                sum_c += c
+                sum_alpha += alpha
+                sum_lam_b += lam_b
+        n_kept, s = len(keep_u), self.rating_std_
+        self.user_bias_ = s * sum_b / n_kept
+        self.item_bias_ = s * sum_c / n_kept
+        self.user_factors_ = np.hstack(keep_u) * (s / np.sqrt(n_kept))
+        self.item_factors_ = np.hstack(keep_v) / np.sqrt(n_kept)
+        self.noise_precision_ = sum_alpha / n_kept / s**2
+        self.user_bias_reg_ = sum_lam_b / sum_alpha if self.use_biases else 0.0
         self._check_finite()
         return self
 
+    def learned_summary(self) -> dict[str, Any]:
+        """The learned noise level and the spread of the biases, in rating units."""
+        self._check_fitted()
+        return {"noise_sd": round(float(1.0 / np.sqrt(self.noise_precision_)), 4),
+                "user_bias_sd": round(float(np.std(self.user_bias_)), 4),
+                "item_bias_sd": round(float(np.std(self.item_bias_)), 4)}
+
+    @property
+    def reg_factor(self) -> float:
+        """Ridge strength used by fold-in: noise variance over a unit prior, in standardised units."""
+        return 1.0 / (float(self.noise_precision_) * self.rating_std_**2)
+
     def _sample_hyper(self, x: FloatArray, rng: np.random.Generator) -> tuple[FloatArray, FloatArray]:
+        """``(mu, Lambda)`` from their Normal-Wishart conditional given the rows of ``x``."""
         from scipy.stats import wishart
 
         n, d = x.shape
-        xbar = x.mean(axis=0)
-        s = np.cov(x.T, bias=True).reshape(d, d)
+        xbar = x.mean(axis=0) if n else np.zeros(d)
+        s = np.cov(x.T, bias=True).reshape(d, d) if n > 1 else np.zeros((d, d))
         beta = self.beta0 + n
         w_inv = np.eye(d) + n * s + (self.beta0 * n / beta) * np.outer(xbar, xbar)
         w = np.linalg.inv(w_inv)
@@ -318,15 +414,36 @@ class BayesianMF(_FactorModel):
         mu = rng.multivariate_normal(mean, np.linalg.inv(beta * lam))
         return mu, lam
 
-    def _sample_side(
+    def _sample_block(
         self, resid: sp.csr_matrix, support: sp.csr_matrix, other: FloatArray, mu: FloatArray, lam: FloatArray,
-        rng: np.random.Generator,
+        lam_bias: float, alpha: float, has_data: npt.NDArray[np.bool_], rng: np.random.Generator,
+    ) -> tuple[FloatArray, FloatArray]:
+        """One side's ``(biases, factors)``; rows without data take the prior mean ``(0, mu)``."""
+        d = other.shape[1]
+        if self.use_biases:
+            design = np.c_[np.ones(len(other)), other]
+            prior_mean = np.r_[0.0, mu]
+            prior_prec = np.zeros((d + 1, d + 1))
+            prior_prec[0, 0] = lam_bias
+            prior_prec[1:, 1:] = lam
+        else:
+            design, prior_mean, prior_prec = other, mu, lam
+        x = self._sample_side(resid, support, design, prior_mean, prior_prec, alpha, rng)
+        x[~has_data] = prior_mean
+        if self.use_biases:
+            return x[:, 0].copy(), np.ascontiguousarray(x[:, 1:])
+        return np.zeros(len(x)), x
+
+    @staticmethod
+    def _sample_side(
+        resid: sp.csr_matrix, support: sp.csr_matrix, other: FloatArray, mean0: FloatArray, prec0: FloatArray,
+        alpha: float, rng: np.random.Generator,
     ) -> FloatArray:
+        """Every row's coefficients on ``other`` from its Gaussian conditional (prior ``N(mean0, prec0^-1)``)."""
         n, d = resid.shape[0], other.shape[1]
-        alpha = float(self.noise_precision)
         outer = (other[:, :, None] * other[:, None, :]).reshape(other.shape[0], d * d)
-        prec = lam[None, :, :] + alpha * np.asarray(support @ outer).reshape(n, d, d)
-        rhs = alpha * np.asarray(resid @ other) + (lam @ mu)[None, :]
+        prec = prec0[None, :, :] + alpha * np.asarray(support @ outer).reshape(n, d, d)
+        rhs = alpha * np.asarray(resid @ other) + (prec0 @ mean0)[None, :]
         chol = np.linalg.cholesky(prec)
         mean = np.linalg.solve(prec, rhs[:, :, None])[:, :, 0]
         z = rng.standard_normal((n, d, 1))
