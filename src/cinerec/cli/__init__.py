@@ -13,12 +13,13 @@ app = typer.Typer(help="cinerec: movie sharing and recommendation platform.", no
 
 
 def _register() -> None:
-    from cinerec.cli import data, db, evaluate, models, reviews, serve
+    from cinerec.cli import data, db, evaluate, models, reviews, serve, users
 
     app.add_typer(data.app, name="data", help="Fetch and import datasets.")
     app.add_typer(db.app, name="db", help="Database schema migrations.")
     app.add_typer(reviews.app, name="reviews", help="Sentiment models, review import, keywords, insights.")
     app.add_typer(models.app, name="models", help="List, activate and roll back model versions.")
+    app.add_typer(users.app, name="users", help="Member accounts (create the first admin).")
     app.command("train")(models.train)
     app.command("evaluate")(evaluate.evaluate)
     app.command("serve")(serve.serve)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
@@ -46,7 +47,7 @@ class Throttle:
 
     def __init__(self, storage_uri: str = "memory://", limits: Limits | None = None) -> None:
         self.storage_uri = storage_uri
-        self.storage: Storage = storage_from_string(storage_uri)
+        self.storage = cast(Storage, storage_from_string(storage_uri))
         self.limiter = MovingWindowRateLimiter(self.storage)
         lim = limits or Limits()
         self._account: RateLimitItem = parse(lim.login_per_account)

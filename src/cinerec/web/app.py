@@ -14,8 +14,11 @@ from starlette.responses import JSONResponse
 
 from cinerec import __version__
 from cinerec.config import Settings, get_settings
+from cinerec.nlp.sentiment import SentimentAnalyzer
+from cinerec.service.jobs import JobRunner
 from cinerec.service.recommender import RecommenderService
 from cinerec.service.registry import ModelRegistry
+from cinerec.service.throttle import Throttle
 from cinerec.store.db import make_engine, session_factory
 from cinerec.web import errors
 
@@ -48,6 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = session_factory(engine)
     app.state.service = RecommenderService(ModelRegistry(settings.models_dir))
+    app.state.throttle = Throttle.from_url(settings.redis_url)
+    app.state.analyzer = SentimentAnalyzer(settings.nlp_dir)
+    app.state.jobs = JobRunner(settings)
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     errors.install(app)
 

@@ -1,4 +1,4 @@
-"""Dependency-injection aliases for routers: session and service."""
+"""Dependency-injection aliases for routers: session, service, engine, throttle and the caller."""
 
 from __future__ import annotations
 
@@ -6,9 +6,16 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from cinerec.errors import AuthenticationFailed, PermissionDenied
+from cinerec.nlp.sentiment import SentimentAnalyzer
+from cinerec.service.accounts import Principal, authenticate
+from cinerec.service.jobs import JobRunner
 from cinerec.service.recommender import RecommenderService
+from cinerec.service.throttle import Throttle
+from cinerec.web import security
 
 
 def _session(request: Request) -> Iterator[Session]:
@@ -24,3 +31,59 @@ def _service(request: Request) -> RecommenderService:
 
 SessionDep = Annotated[Session, Depends(_session)]
 ServiceDep = Annotated[RecommenderService, Depends(_service)]
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def _throttle(request: Request) -> Throttle:
+    throttle: Throttle = request.app.state.throttle
+    return throttle
+
+
+def _analyzer(request: Request) -> SentimentAnalyzer:
+    analyzer: SentimentAnalyzer = request.app.state.analyzer
+    return analyzer
+
+
+def _jobs(request: Request) -> JobRunner:
+    jobs: JobRunner = request.app.state.jobs
+    return jobs
+
+
+def _optional_user(request: Request, session: SessionDep) -> Principal | None:
+    """The caller from a bearer token, else from the session cookie (cookie writes must be same-origin)."""
+    token = security.bearer_token(request)
+    if token is not None:
+        return authenticate(session, token)
+    token = security.cookie_token(request)
+    principal = authenticate(session, token)
+    if principal is not None and request.method not in security.SAFE_METHODS:
+        security.check_same_origin(request)
+    return principal
+
+
+def _current_user(principal: Annotated[Principal | None, Depends(_optional_user)]) -> Principal:
+    if principal is None:
+        raise AuthenticationFailed("log in first: send a bearer token or the session cookie")
+    return principal
+
+
+def _admin_user(principal: Annotated[Principal, Depends(_current_user)]) -> Principal:
+    if not principal.is_admin:
+        raise PermissionDenied("admins only")
+    return principal
+
+
+EngineDep = Annotated[Engine, Depends(_engine)]
+ThrottleDep = Annotated[Throttle, Depends(_throttle)]
+AnalyzerDep = Annotated[SentimentAnalyzer, Depends(_analyzer)]
+JobsDep = Annotated[JobRunner, Depends(_jobs)]
+#: The caller if logged in, else ``None``.
+OptionalUser = Annotated[Principal | None, Depends(_optional_user)]
+#: The logged-in caller; 401 otherwise.
+CurrentUser = Annotated[Principal, Depends(_current_user)]
+#: A logged-in admin; 401 for visitors, 403 for members.
+AdminUser = Annotated[Principal, Depends(_admin_user)]

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from cinerec.service.members import PublicProfile
 from cinerec.service.recommender import RecommendationList
 from cinerec.service.reviews import AudienceInsights
-from cinerec.store.models import Movie, Review
+from cinerec.store.models import Movie, Rating, Review, User
 from cinerec.store.repos import movies as movie_repo
 from cinerec.web.schemas import (
+    AccountOut,
     InsightsOut,
     KeywordOut,
+    MemberReviewOut,
     MovieOut,
+    PublicProfileOut,
+    RatedMovieOut,
     ReasonOut,
     RecommendationOut,
     RecommendationsOut,
@@ -59,3 +64,26 @@ def insights_out(movie_id: int, ins: AudienceInsights) -> InsightsOut:
     return InsightsOut(movie_id=movie_id, n_reviews=s.n_reviews, n_scored=s.n_scored, mean_sentiment=s.mean,
                        positive_share=s.positive, negative_share=s.negative, keywords=kws("all"),
                        positive_keywords=kws("positive"), negative_keywords=kws("negative"))
+
+
+def account_out(user: User) -> AccountOut:
+    """The caller's own account (never the password hash)."""
+    return AccountOut(id=user.id, username=user.username, email=user.email, display_name=user.display_name,
+                      locale=user.locale, is_admin=bool(user.is_admin), created_at=user.created_at)
+
+
+def rated_out(rating: Rating, movie: Movie) -> RatedMovieOut:
+    """A film with a member's rating."""
+    return RatedMovieOut(movie=movie_out(movie), rating=rating.value, updated_at=rating.updated_at)
+
+
+def member_review_out(review: Review, movie: Movie, author: str) -> MemberReviewOut:
+    """A review with its film."""
+    return MemberReviewOut(review=review_out(review, author), movie=movie_out(movie))
+
+
+def public_profile_out(p: PublicProfile) -> PublicProfileOut:
+    """A member's public profile (only public fields exist on :class:`PublicProfile`)."""
+    return PublicProfileOut(username=p.username, display_name=p.display_name, joined=p.joined, n_ratings=p.n_ratings,
+                            n_reviews=p.n_reviews, ratings=[rated_out(r, m) for r, m in p.recent_ratings],
+                            reviews=[member_review_out(r, m, p.username) for r, m in p.recent_reviews])

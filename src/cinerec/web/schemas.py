@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
@@ -115,3 +116,173 @@ class ErrorOut(BaseModel):
     """Every error response: ``{"error": {"code", "message", "details"}}``."""
 
     error: ErrorBody
+
+
+# --- members: accounts, ratings, lists, reviews, admin (bodies forbid unknown fields) ---------------
+
+
+def _no_control_chars(value: str) -> str:
+    """Refuse control characters (NUL and the like) in a text field; newlines and tabs are allowed."""
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\r\t" for c in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+#: A text field without control characters.
+CleanStr = Annotated[str, AfterValidator(_no_control_chars)]
+#: A star rating: 0.5 to 5 in halves; strings, booleans, NaN and infinities are refused.
+Stars = Annotated[float, Field(strict=True, ge=0.5, le=5.0, multiple_of=0.5, allow_inf_nan=False,
+                               description="0.5 to 5 in steps of 0.5")]
+
+
+class In(BaseModel):
+    """Base of request bodies: unknown fields are a 422 (no mass assignment)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignupIn(In):
+    """A new account."""
+
+    username: Annotated[CleanStr, Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")]
+    email: Annotated[CleanStr, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    display_name: Annotated[CleanStr | None, Field(max_length=100)] = None
+    locale: Literal["en", "zh_CN"] = "en"
+
+
+class TokenIn(In):
+    """Credentials for a bearer token (``username`` may also be the email)."""
+
+    username: Annotated[CleanStr, Field(min_length=1, max_length=254)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class TokenOut(BaseModel):
+    """A bearer token (OAuth2 password-flow shape)."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+
+
+class CsrfOut(BaseModel):
+    """The CSRF token of the session just opened (send it as ``csrf_token`` or ``X-CSRF-Token``)."""
+
+    csrf_token: str
+
+
+class AccountOut(BaseModel):
+    """The caller's own account."""
+
+    id: int
+    username: str
+    email: str | None
+    display_name: str | None
+    locale: str
+    is_admin: bool
+    created_at: datetime
+
+
+class AccountPatchIn(In):
+    """Changes to the caller's account; a password change needs the current password and ends every session."""
+
+    display_name: Annotated[CleanStr | None, Field(max_length=100)] = None
+    locale: Literal["en", "zh_CN"] | None = None
+    current_password: Annotated[str | None, Field(max_length=1024)] = None
+    new_password: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
+
+
+class PasswordConfirmIn(In):
+    """The caller's password, to confirm deleting the account."""
+
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class RatingIn(In):
+    """A star rating."""
+
+    rating: Stars
+
+
+class RatingOut(BaseModel):
+    """The caller's rating of a film."""
+
+    movie_id: int
+    rating: float
+    updated_at: datetime
+
+
+class RatedMovieOut(BaseModel):
+    """A film with a member's rating."""
+
+    movie: MovieOut
+    rating: float
+    updated_at: datetime
+
+
+class ListedMovieOut(BaseModel):
+    """A film on a member's watchlist or watched list, with when it was added."""
+
+    movie: MovieOut
+    added_at: datetime
+
+
+class ListMarkOut(BaseModel):
+    """The state of a watchlist or watched mark after a change."""
+
+    movie_id: int
+    list: Literal["watchlist", "watched"]
+    on_list: bool
+    changed: bool
+
+
+class ReviewIn(In):
+    """A new review, optionally with a star rating."""
+
+    text: Annotated[CleanStr, Field(min_length=1, max_length=50_000)]
+    rating: Stars | None = None
+
+
+class ReviewPatchIn(In):
+    """New text for a review."""
+
+    text: Annotated[CleanStr, Field(min_length=1, max_length=50_000)]
+
+
+class MemberReviewOut(BaseModel):
+    """A review with its film."""
+
+    review: ReviewOut
+    movie: MovieOut
+
+
+class PublicProfileOut(BaseModel):
+    """A member's public profile: never an email, password hash or role."""
+
+    username: str
+    display_name: str | None
+    joined: datetime
+    n_ratings: int
+    n_reviews: int
+    ratings: list[RatedMovieOut]
+    reviews: list[MemberReviewOut]
+
+
+class TrainIn(In):
+    """Train a model version from the database in a background job."""
+
+    algo: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")] = "implicit-als"
+    params: Annotated[dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")], float | int | bool | str],
+                      Field(max_length=32)] = {}
+    activate: bool = True
+
+
+class JobOut(BaseModel):
+    """A background job (training, import) and where its log is written."""
+
+    id: str
+    kind: Literal["train", "import"]
+    status: Literal["running", "succeeded", "failed"]
+    exit_code: int | None = None
+    started_at: datetime

@@ -1,0 +1,104 @@
+"""The caller's own lists: ratings, reviews, watchlist, watched films and recommendations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from cinerec.service import members
+from cinerec.service.recommender import MAX_K
+from cinerec.web import security
+from cinerec.web.deps import CurrentUser, EngineDep, ServiceDep, SessionDep
+from cinerec.web.present import member_review_out, movie_out, rated_out, recommendations_out
+from cinerec.web.schemas import (
+    ErrorOut,
+    ListedMovieOut,
+    ListMarkOut,
+    ListOut,
+    MemberReviewOut,
+    RatedMovieOut,
+    RecommendationsOut,
+)
+
+router = APIRouter(prefix="/me", tags=["me"], dependencies=[Depends(security.require_json)])
+_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 415: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+MovieId = Annotated[int, Path(ge=1, le=2**31 - 1, description="movie id")]
+Limit = Annotated[int, Query(ge=1, le=members.MAX_PAGE, description=f"page size, at most {members.MAX_PAGE}")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+ListName = Literal["watchlist", "watched"]
+
+
+@router.get("/ratings", response_model=ListOut[RatedMovieOut], responses=_ERRORS)
+def my_ratings(me: CurrentUser, session: SessionDep, limit: Limit = 20, offset: Offset = 0) -> ListOut[RatedMovieOut]:
+    """The caller's ratings, most recently changed first (ties by id: stable pages); ``limit`` at most 100."""
+    page = members.my_ratings(session, me.user_id, limit=limit, offset=offset)
+    return ListOut[RatedMovieOut](data=[rated_out(r, m) for r, m in page.items], count=page.total)
+
+
+@router.get("/reviews", response_model=ListOut[MemberReviewOut], responses=_ERRORS)
+def my_reviews(me: CurrentUser, session: SessionDep, limit: Limit = 20,
+               offset: Offset = 0) -> ListOut[MemberReviewOut]:
+    """The caller's reviews, newest first; ``limit`` at most 100."""
+    page = members.my_reviews(session, me.user_id, limit=limit, offset=offset)
+    return ListOut[MemberReviewOut](data=[member_review_out(r, m, me.username) for r, m in page.items],
+                                    count=page.total)
+
+
+def _list(kind: ListName, me: CurrentUser, session: SessionDep, limit: int, offset: int) -> ListOut[ListedMovieOut]:
+    page = members.my_list(session, kind, me.user_id, limit=limit, offset=offset)
+    return ListOut[ListedMovieOut](data=[ListedMovieOut(movie=movie_out(m), added_at=t) for m, t in page.items],
+                                   count=page.total)
+
+
+@router.get("/watchlist", response_model=ListOut[ListedMovieOut], responses=_ERRORS)
+def my_watchlist(me: CurrentUser, session: SessionDep, limit: Limit = 20,
+                 offset: Offset = 0) -> ListOut[ListedMovieOut]:
+    """Films the caller wants to watch, newest first; ``limit`` at most 100."""
+    return _list("watchlist", me, session, limit, offset)
+
+
+@router.get("/watched", response_model=ListOut[ListedMovieOut], responses=_ERRORS)
+def my_watched(me: CurrentUser, session: SessionDep, limit: Limit = 20,
+               offset: Offset = 0) -> ListOut[ListedMovieOut]:
+    """Films the caller marked watched, newest first; ``limit`` at most 100."""
+    return _list("watched", me, session, limit, offset)
+
+
+@router.put("/watchlist/{movie_id}", response_model=ListMarkOut, responses=_ERRORS)
+def add_watchlist(movie_id: MovieId, me: CurrentUser, engine: EngineDep) -> ListMarkOut:
+    """Put a film on the watchlist (idempotent)."""
+    changed = members.mark(engine, "watchlist", me.user_id, movie_id)
+    return ListMarkOut(movie_id=movie_id, list="watchlist", on_list=True, changed=changed)
+
+
+@router.delete("/watchlist/{movie_id}", status_code=204, responses=_ERRORS)
+def remove_watchlist(movie_id: MovieId, me: CurrentUser, engine: EngineDep) -> Response:
+    """Take a film off the watchlist (idempotent)."""
+    members.unmark(engine, "watchlist", me.user_id, movie_id)
+    return Response(status_code=204)
+
+
+@router.put("/watched/{movie_id}", response_model=ListMarkOut, responses=_ERRORS)
+def add_watched(movie_id: MovieId, me: CurrentUser, engine: EngineDep) -> ListMarkOut:
+    """Mark a film watched (idempotent); it leaves the watchlist and never comes back in recommendations."""
+    changed = members.mark(engine, "watched", me.user_id, movie_id)
+    return ListMarkOut(movie_id=movie_id, list="watched", on_list=True, changed=changed)
+
+
+@router.delete("/watched/{movie_id}", status_code=204, responses=_ERRORS)
+def remove_watched(movie_id: MovieId, me: CurrentUser, engine: EngineDep) -> Response:
+    """Remove a film's watched mark (idempotent)."""
+    members.unmark(engine, "watched", me.user_id, movie_id)
+    return Response(status_code=204)
+
+
+@router.get("/recommendations", response_model=RecommendationsOut, responses=_ERRORS)
+def my_recommendations(me: CurrentUser, session: SessionDep, service: ServiceDep,
+                       k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> RecommendationsOut:
+    """Top-k films for the caller from their current ratings and marks (no retraining needed).
+
+    Never a film the caller rated or marked watched; ``model_version`` and
+    ``strategy`` say what produced the list.
+    """
+    return recommendations_out(session, members.recommendations(session, service, me.user_id, k))
