@@ -87,10 +87,19 @@ def test_recommendations_for_a_dataset_profile(client: TestClient) -> None:
     doc = r.json()
     assert doc["algo"] == "item-knn" and doc["count"] == 5 and doc["model_version"]
     assert all(d["reasons"] and d["reasons"][0]["movie_title"] for d in doc["data"])
+    # reasons say what is true: the profile's own rating of the film, and only films rated at or above its mean
+    from cinerec.store.repos import users as user_repo
+
+    with client.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
+        ratings = dict(user_repo.history(session, 1))
+    mean = sum(ratings.values()) / len(ratings)
+    for d in doc["data"]:
+        for x in d["reasons"]:
+            assert x["rating"] == ratings[x["movie_id"]] and x["rating"] >= mean
     active = client.get("/api/v1/models/active").json()
     assert active["version"] == doc["model_version"]
     page = client.get("/explore/profiles/1")
-    assert page.status_code == 200 and "because you liked" in page.text
+    assert page.status_code == 200 and "because you rated" in page.text and "★" in page.text
 
 
 def test_site_accounts_are_not_exposed(client: TestClient, ml100k_counts: DatasetCounts) -> None:
