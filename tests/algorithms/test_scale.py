@@ -162,7 +162,8 @@ def test_affine_rescaling_doubles_rmse_and_keeps_rankings(dataset: str, algo: st
 @pytest.mark.parametrize("algo", ["biased-mf", "svdpp"])
 def test_sgd_models_store_parameters_on_the_rating_scale(algo: str) -> None:
     """Standardised training, undone on the learned parameters: ``2 r + 3`` doubles biases and user factors."""
-    base, scaled = fitted("cold-heavy", algo).model, fitted("cold-heavy", algo, 2.0, 3.0).model
+    base: Any = fitted("cold-heavy", algo).model
+    scaled: Any = fitted("cold-heavy", algo, 2.0, 3.0).model
     np.testing.assert_allclose(scaled.mu_, 2 * base.mu_ + 3)
     for attr in ("user_bias_", "item_bias_", "user_factors_"):
         np.testing.assert_allclose(getattr(scaled, attr), 2 * getattr(base, attr), rtol=1e-6, atol=1e-9)
@@ -173,9 +174,12 @@ def test_sgd_models_store_parameters_on_the_rating_scale(algo: str) -> None:
 def test_bayesian_mf_learns_the_noise_and_keeps_it_on_the_rating_scale() -> None:
     base, scaled = fitted("cold-heavy", "bayesian-mf"), fitted("cold-heavy", "bayesian-mf", 2.0, 3.0)
     noise = base.model.learned_summary()["noise_sd"]
-    # generated with noise 1.2 plus rounding (sd 0.29); the posterior sees the training fit, a little less
+    # generated with noise 1.2 plus rounding (sd 0.29), 1.23 together; measured 1.34 (taste the factors
+    # cannot learn from one or two ratings, and the clipping at 10, count as noise too)
     assert 1.0 < noise < 1.45, noise
     # the sampler sees the same standardised ratings up to rounding (1e-16), which 100 sweeps amplify a
     # little; learned_summary also rounds to 4 decimals
     assert scaled.model.learned_summary()["noise_sd"] == pytest.approx(2 * noise, rel=1e-3)
-    np.testing.assert_allclose(scaled.model.user_bias_, 2 * base.model.user_bias_, atol=2e-3)
+    model_1x: Any = base.model
+    model_2x: Any = scaled.model
+    np.testing.assert_allclose(model_2x.user_bias_, 2 * model_1x.user_bias_, atol=2e-3)
