@@ -74,6 +74,10 @@ def _neighbour_matrices(
 
 
 
+#: a matrix with its kernel-ready arrays and per-column counts
+_KernelView = tuple[sp.csr_matrix, tuple[IntArray, IntArray, FloatArray], IntArray]
+
+
 class _KNN(RecommenderBase):
     """Shared neighbourhood model; ``_by_item`` picks item-item or user-user."""
 
@@ -122,6 +126,7 @@ class _KNN(RecommenderBase):
         """Compute baselines, means and the truncated similarity matrix."""
         self._validate()
         self._remember(data)
+        self._kernel_view: _KernelView | None = None
         explicit = data.ratings is not None
         self.explicit_ = explicit
         r: FloatArray = data.ratings if data.ratings is not None else np.ones(len(data))
@@ -163,9 +168,15 @@ class _KNN(RecommenderBase):
     def _neighbours(self, queries: sp.csr_matrix, by_row: sp.csr_matrix, *, exclude: IntArray,
                     require_new: bool) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """Neighbours of each query row among the columns of ``by_row``: (all kept, top ``k``), amplified."""
-        col_nnz = np.bincount(by_row.indices, minlength=by_row.shape[1]).astype(np.int64)
+        cached: _KernelView | None = getattr(self, "_kernel_view", None)
+        if cached is None or cached[0] is not by_row:
+            cached = (by_row, _ptr(by_row), np.bincount(by_row.indices, minlength=by_row.shape[1]).astype(np.int64))
+            if by_row is getattr(self, "profiles_", None):
+                # kept for the next request: every fresh history is compared with the same profiles
+                self._kernel_view = cached
+        _, (m_ptr, m_idx, m_val), col_nnz = cached
         counts, cols, sims, top = top_neighbours(
-            *_ptr(queries), *_ptr(by_row), col_nnz, exclude, require_new,
+            *_ptr(queries), m_ptr, m_idx, m_val, col_nnz, exclude, require_new,
             float(self.shrinkage), int(self.min_support), int(self.max_neighbors), int(self.k),
         )
         if self.amplification != 1.0:
