@@ -41,6 +41,7 @@ class TestItemKNNCosine(RecommenderContract):
 class TestUserKNN(RecommenderContract):
     algo = "user-knn"
     history_exact = True
+    neighbours_move = False  # see HistoryContract.neighbours_move
 
 
 class TestUserKNNPearson(RecommenderContract):
