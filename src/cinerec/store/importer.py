@@ -43,6 +43,7 @@ from cinerec.store.models import (
     Tag,
     User,
 )
+from cinerec.store.repos import aggregates
 
 Progress = Callable[[str, int, int], None]
 CHUNK = 20_000
@@ -228,6 +229,7 @@ def import_dataset(
             }
             _upsert(session, Tag.__table__, tag_cols, ["user_id", "movie_id", "tag"], [], progress, "tags")  # type: ignore[arg-type]
             n_tags = len(t)
+        aggregates.rebuild(session)  # per-film counts, means and histograms for the catalogue
         counts = {
             "users": nu, "movies": len(movie_ids) if dataset.movies is not None else int(ratings["item"].nunique()),
             "ratings": len(ratings), "tags": n_tags,

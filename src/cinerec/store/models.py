@@ -348,3 +348,36 @@ class MovieKeyword(Base):
     polarity: Mapped[str] = mapped_column(String(8))
     term: Mapped[str] = mapped_column(String(100))
     weight: Mapped[float] = mapped_column(Float)
+
+
+#: Half-star histogram bins of :class:`MovieStats`: ``stars_05`` counts 0.5★ ratings ... ``stars_50`` 5★.
+STAR_BINS: tuple[str, ...] = tuple(f"stars_{b:02d}" for b in range(5, 51, 5))
+
+
+class MovieStats(Base):
+    """Per-film rating aggregates, kept equal to a recount of ``ratings``.
+
+    Every rating write updates the row in the writer's transaction
+    (:func:`cinerec.store.repos.aggregates.apply_rating_change`); bulk imports
+    rebuild the table (:func:`cinerec.store.repos.aggregates.rebuild`). The
+    catalogue reads counts, means and histograms from here instead of
+    aggregating ``ratings`` per request. A rating that is not a half-star
+    multiple counts in the next half-star bin up.
+    """
+
+    __tablename__ = "movie_stats"
+    __table_args__ = (Index("ix_movie_stats_n_ratings", "n_ratings"),)
+
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True)
+    n_ratings: Mapped[int] = mapped_column(Integer, default=0)
+    rating_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    stars_05: Mapped[int] = mapped_column(Integer, default=0)
+    stars_10: Mapped[int] = mapped_column(Integer, default=0)
+    stars_15: Mapped[int] = mapped_column(Integer, default=0)
+    stars_20: Mapped[int] = mapped_column(Integer, default=0)
+    stars_25: Mapped[int] = mapped_column(Integer, default=0)
+    stars_30: Mapped[int] = mapped_column(Integer, default=0)
+    stars_35: Mapped[int] = mapped_column(Integer, default=0)
+    stars_40: Mapped[int] = mapped_column(Integer, default=0)
+    stars_45: Mapped[int] = mapped_column(Integer, default=0)
+    stars_50: Mapped[int] = mapped_column(Integer, default=0)

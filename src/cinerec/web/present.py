@@ -34,17 +34,19 @@ def movie_out(movie: Movie, n_ratings: int = 0, mean: float | None = None) -> Mo
 
 
 def recommendations_out(session: Session, recs: RecommendationList) -> RecommendationsOut:
-    """Hydrate a service result with movie details (one query for all movies)."""
+    """Hydrate a service result with movie details and rating aggregates (one query for all movies)."""
     ids = [r.movie_id for r in recs.items]
     ids += [x["movie_id"] for r in recs.items for x in r.reasons if x.get("movie_id") is not None]
-    movies = movie_repo.by_ids(session, ids)
+    rows = movie_repo.rows_by_ids(session, ids)
     data = []
     for r in recs.items:
-        m = movies.get(r.movie_id)
-        if m is None:  # deleted since the model was trained
+        row = rows.get(r.movie_id)
+        if row is None:  # deleted since the model was trained
             continue
-        reasons = [ReasonOut(**x, movie_title=movies[x["movie_id"]].title if x.get("movie_id") in movies else None) for x in r.reasons]
-        data.append(RecommendationOut(movie=movie_out(m), score=round(r.score, 5), reasons=reasons))
+        reasons = [ReasonOut(**x, movie_title=rows[x["movie_id"]].movie.title if x.get("movie_id") in rows else None)
+                   for x in r.reasons]
+        data.append(RecommendationOut(movie=movie_out(row.movie, row.n_ratings, row.mean_rating), score=round(r.score, 5),
+                                      reasons=reasons))
     return RecommendationsOut(model_version=recs.model_version, algo=recs.algo, strategy=recs.strategy, data=data, count=len(data))
 
 

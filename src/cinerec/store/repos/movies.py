@@ -1,15 +1,23 @@
-"""Movie queries: search/browse, details with rating aggregates, batch lookup."""
+"""Movie queries: search/browse, details with rating aggregates, batch lookup.
+
+Rating counts, means and histograms come from ``movie_stats`` (kept up to
+date on every rating write, see :mod:`cinerec.store.repos.aggregates`), never
+from aggregating ``ratings`` per request. ``sort="rating"`` orders by the
+damped mean ``(v * R + m * C) / (v + m)`` with ``m`` =
+:data:`~cinerec.store.repos.aggregates.PRIOR_WEIGHT` and ``C`` the global mean.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from cinerec.errors import NotFound
-from cinerec.store.models import Credit, Genre, Movie, MovieGenre, Person, Rating, Tag
+from cinerec.store.models import Credit, Genre, Movie, MovieGenre, MovieStats, Person, Tag
+from cinerec.store.repos import aggregates
 
 SortKey = Literal["popular", "title", "year", "-year", "rating"]
 SORT_KEYS: tuple[str, ...] = ("popular", "title", "year", "-year", "rating")
@@ -18,11 +26,25 @@ MAX_LIMIT = 100
 
 @dataclass(frozen=True)
 class MovieRow:
-    """A movie with its rating aggregates."""
+    """A movie with its rating aggregates.
+
+    Attributes:
+        movie: the film.
+        n_ratings: how many ratings it has.
+        mean_rating: their plain mean (``None`` without ratings).
+        histogram: counts per half star, 0.5★ first (ten numbers; filled by :func:`get`).
+    """
 
     movie: Movie
     n_ratings: int
     mean_rating: float | None
+    histogram: tuple[int, ...] = ()
+
+
+def _row(movie: Movie, n: int | None, total: float | None, stats: MovieStats | None = None) -> MovieRow:
+    count = int(n or 0)
+    mean = float(total) / count if count and total is not None else None
+    return MovieRow(movie, count, mean, tuple(aggregates.histogram(stats)) if stats is not None else ())
 
 
 def escape_like(text: str) -> str:
@@ -30,8 +52,11 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _stats() -> Select[tuple[int, int, float]]:
-    return select(Rating.movie_id, func.count().label("n"), func.avg(Rating.value).label("mean")).group_by(Rating.movie_id)
+def _stats_complete(session: Session) -> bool:
+    """Whether every film has a ``movie_stats`` row (films created outside imports may not yet)."""
+    n_movies = select(func.count()).select_from(Movie).scalar_subquery()
+    n_stats = select(func.count()).select_from(MovieStats).scalar_subquery()
+    return bool(session.scalar(select(n_movies == n_stats)))
 
 
 def search(
@@ -58,7 +83,6 @@ def search(
     """
     limit = max(1, min(limit, MAX_LIMIT))
     offset = max(0, offset)
-    stats = _stats().subquery()
     base = select(Movie.id)
     if q:
         base = base.where(func.lower(Movie.title).like(f"%{escape_like(q.lower())}%", escape="\\"))
@@ -69,31 +93,40 @@ def search(
     if person:
         pat = f"%{escape_like(person.lower())}%"
         base = base.where(Movie.id.in_(select(Credit.movie_id).join(Person).where(func.lower(Person.name).like(pat, escape="\\"))))
-    ids = base.subquery()
-    total = int(session.scalar(select(func.count()).select_from(ids)) or 0)
-    n = func.coalesce(stats.c.n, 0)
-    order = {
-        "popular": (n.desc(), Movie.id),
-        "title": (Movie.title, Movie.id),
-        "year": (Movie.year.asc().nulls_last(), Movie.id),
-        "-year": (Movie.year.desc().nulls_last(), Movie.id),
-        "rating": (func.coalesce(stats.c.mean, 0).desc(), n.desc(), Movie.id),
-    }[sort]
+    filtered = q or genre or year is not None or person
+    total = int(session.scalar(select(func.count()).select_from(base.subquery() if filtered else Movie)) or 0)
+    n = func.coalesce(MovieStats.n_ratings, 0)
+    if sort == "rating":
+        c, m = aggregates.global_mean(session), aggregates.PRIOR_WEIGHT
+        damped = (func.coalesce(MovieStats.rating_sum, 0.0) + m * c) / (n + m)
+        order: tuple[Any, ...] = (damped.desc(), n.desc(), Movie.id)
+    else:
+        order = {
+            "popular": (n.desc(), Movie.id),
+            "title": (Movie.title, Movie.id),
+            "year": (Movie.year.asc().nulls_last(), Movie.id),
+            "-year": (Movie.year.desc().nulls_last(), Movie.id),
+        }[sort]
+    if sort == "popular" and _stats_complete(session):
+        # every film has its stats row: walk ix_movie_stats_n_ratings instead of sorting the catalogue
+        order = (MovieStats.n_ratings.desc(), MovieStats.movie_id)
+        stmt = select(Movie, MovieStats.n_ratings, MovieStats.rating_sum).join(MovieStats, MovieStats.movie_id == Movie.id)
+    else:
+        stmt = select(Movie, MovieStats.n_ratings, MovieStats.rating_sum).outerjoin(MovieStats, MovieStats.movie_id == Movie.id)
     stmt = (
-        select(Movie, n, stats.c.mean)
-        .join(ids, ids.c.id == Movie.id)
-        .outerjoin(stats, stats.c.movie_id == Movie.id)
+        stmt
         .options(selectinload(Movie.genres))
         .order_by(*order)
         .limit(limit)
         .offset(offset)
     )
-    rows = [MovieRow(m, int(c), float(mean) if mean is not None else None) for m, c, mean in session.execute(stmt)]
-    return rows, total
+    if filtered:
+        stmt = stmt.where(Movie.id.in_(base))
+    return [_row(mv, cnt, tot) for mv, cnt, tot in session.execute(stmt)], total
 
 
 def get(session: Session, movie_id: int) -> MovieRow:
-    """One movie with its aggregates.
+    """One movie with its aggregates and rating histogram.
 
     Raises:
         NotFound: unknown id.
@@ -101,8 +134,20 @@ def get(session: Session, movie_id: int) -> MovieRow:
     movie = session.get(Movie, movie_id, options=[selectinload(Movie.genres)])
     if movie is None:
         raise NotFound(f"movie {movie_id} does not exist")
-    n, mean = session.execute(select(func.count(), func.avg(Rating.value)).where(Rating.movie_id == movie_id)).one()
-    return MovieRow(movie, int(n), float(mean) if mean is not None else None)
+    stats = session.get(MovieStats, movie_id)
+    if stats is None:
+        return _row(movie, 0, None, None)
+    return _row(movie, stats.n_ratings, stats.rating_sum, stats)
+
+
+def rows_by_ids(session: Session, ids: list[int]) -> dict[int, MovieRow]:
+    """Movies with their aggregates by id, in one query (missing ids are absent)."""
+    if not ids:
+        return {}
+    stmt = (select(Movie, MovieStats.n_ratings, MovieStats.rating_sum)
+            .outerjoin(MovieStats, MovieStats.movie_id == Movie.id)
+            .where(Movie.id.in_(set(ids))).options(selectinload(Movie.genres)))
+    return {mv.id: _row(mv, cnt, tot) for mv, cnt, tot in session.execute(stmt)}
 
 
 def by_ids(session: Session, ids: list[int]) -> dict[int, Movie]:
@@ -127,9 +172,9 @@ def genres(session: Session) -> list[str]:
 
 def tmdb_ids_by_popularity(session: Session, limit: int | None = None) -> list[int]:
     """TMDB ids of the films that have one, most rated first."""
-    n = func.count(Rating.id)
-    stmt = (select(Movie.tmdb_id).outerjoin(Rating, Rating.movie_id == Movie.id).where(Movie.tmdb_id.is_not(None))
-            .group_by(Movie.id, Movie.tmdb_id).order_by(n.desc(), Movie.id))
+    n = func.coalesce(MovieStats.n_ratings, 0)
+    stmt = (select(Movie.tmdb_id).outerjoin(MovieStats, MovieStats.movie_id == Movie.id).where(Movie.tmdb_id.is_not(None))
+            .order_by(n.desc(), Movie.id))
     return [int(i) for i in session.scalars(stmt.limit(limit) if limit else stmt) if i is not None]
 
 
@@ -147,7 +192,7 @@ def catalogue(session: Session) -> CatalogueRows:
     """All films with their rating counts and genres (four queries, no per-film round trips)."""
     ids = [int(i) for i in session.scalars(select(Movie.id).order_by(Movie.id))]
     titles = {int(i): str(t) for i, t in session.execute(select(Movie.id, Movie.title))}
-    counts = {int(i): int(n) for i, n in session.execute(select(Rating.movie_id, func.count()).group_by(Rating.movie_id))}
+    counts = {int(i): int(n) for i, n in session.execute(select(MovieStats.movie_id, MovieStats.n_ratings))}
     genres: dict[int, list[str]] = {}
     for mid, g in session.execute(select(MovieGenre.movie_id, Genre.name).join(Genre)):
         genres.setdefault(int(mid), []).append(str(g))
