@@ -274,9 +274,9 @@ class RecommenderBase:
         """The ``items`` whose ``vectors`` are most cosine-similar to ``item``'s."""
         if not len(items):
             return []
-        target = vectors[item] / (np.linalg.norm(vectors[item]) + 1e-12)
-        h = vectors[items] / (np.linalg.norm(vectors[items], axis=1, keepdims=True) + 1e-12)
-        s = h @ target
+        from sklearn.preprocessing import normalize
+
+        s = normalize(vectors[items]) @ normalize(vectors[item][None, :])[0]
         order = np.argsort(-s, kind="stable")[:n]
         return [Reason("liked_item", "because you rated it", int(items[j]), float(s[j])) for j in order if s[j] > 0]
 

@@ -94,12 +94,10 @@ class ContentKNN(RecommenderBase):
 
     @staticmethod
     def _normalise(p: Any) -> Any:
-        """Rows scaled to unit length (dense or sparse)."""
-        if sp.issparse(p):
-            n = np.sqrt(np.asarray(p.multiply(p).sum(axis=1)).ravel())
-            return sp.csr_matrix(sp.diags(1.0 / np.where(n > 0, n, 1.0)) @ p)
-        n = np.linalg.norm(p, axis=1, keepdims=True)
-        return p / np.where(n > 0, n, 1.0)
+        """Rows scaled to unit length (dense or sparse; all-zero rows stay zero)."""
+        from sklearn.preprocessing import normalize
+
+        return sp.csr_matrix(normalize(p)) if sp.issparse(p) else normalize(p)
 
     def _score_known(self, users: IntArray) -> FloatArray:
         s = self.user_profiles_[users] @ self.item_vectors_.T

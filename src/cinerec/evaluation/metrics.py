@@ -108,10 +108,9 @@ def intra_list_diversity(recs: IntArray, item_vectors: sp.csr_matrix | FloatArra
     Args:
         item_vectors: one row per item (genres, co-occurrence...).
     """
-    v = sp.csr_matrix(item_vectors, dtype=np.float64)
-    norms = np.sqrt(np.asarray(v.multiply(v).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    v = sp.diags(1.0 / norms) @ v
+    from sklearn.preprocessing import normalize
+
+    v = sp.csr_matrix(normalize(sp.csr_matrix(item_vectors, dtype=np.float64)))
     out = []
     for row in np.asarray(recs):
         items = row[row >= 0]

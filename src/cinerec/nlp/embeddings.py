@@ -79,6 +79,7 @@ def encode(texts: Sequence[str], encoder: str = "minilm", batch_size: int = 64) 
     else:
         vec = np.vstack([np.asarray(model.encode(batch[i:i + batch_size])) for i in range(0, len(batch), batch_size)])
     vec = np.asarray(vec, dtype=np.float32)
-    norms = np.linalg.norm(vec, axis=1, keepdims=True)
-    out[idx] = vec / np.where(norms == 0, 1.0, norms)
+    from sklearn.preprocessing import normalize
+
+    out[idx] = normalize(vec)
     return out
