@@ -100,10 +100,30 @@ def build_catalogue_map(engine: Engine, out_dir: Path, n_components: int = 50) -
     return info
 
 
+#: The last map read per file: (mtime in ns, size) and its figures; a new map (atomic replace) changes the key.
+_MAP_CACHE: dict[Path, tuple[tuple[int, int], CatalogueMap]] = {}
+
+
 def read_catalogue_map(out_dir: Path) -> CatalogueMap | None:
-    """The last map's figures, or ``None`` if none was built."""
+    """The last map's figures, or ``None`` if none was built.
+
+    The JSON (all films' coordinates, several hundred kB) is parsed once and
+    kept in memory until the file's modification time or size changes, so the
+    /map page costs one ``stat`` per request.
+    """
+    path = out_dir / JSON
     try:
-        data = json.loads((out_dir / JSON).read_text("utf-8"))
+        st = path.stat()
+    except OSError:
+        return None
+    key = (st.st_mtime_ns, st.st_size)
+    cached = _MAP_CACHE.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    try:
+        data = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    return CatalogueMap(**{k: data[k] for k in CatalogueMap.__dataclass_fields__})
+    info = CatalogueMap(**{k: data[k] for k in CatalogueMap.__dataclass_fields__})
+    _MAP_CACHE[path] = (key, info)
+    return info

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.responses import JSONResponse
 
 from cinerec import __version__
 from cinerec.config import Settings, get_settings
@@ -21,13 +21,21 @@ from cinerec.service.registry import ModelRegistry
 from cinerec.service.throttle import Throttle
 from cinerec.store.db import make_engine, session_factory
 from cinerec.web import errors
+from cinerec.web.middleware import (
+    DOCS_CSP,
+    BodyLimit,
+    HeadAsGet,
+    RelativeSlashRedirect,
+    SecurityHeaders,
+)
 
 HERE = Path(__file__).parent
 #: Largest request body accepted, in bytes.
 MAX_BODY = 1024 * 1024
-
-CSP = ("default-src 'self'; img-src 'self' data: https://image.tmdb.org; style-src 'self'; "
-       "script-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+#: Larger limits for upload routes (path prefix, bytes).
+BODY_LIMITS = (("/api/v1/admin/imports", 200 * 1024 * 1024),)
+#: Where the packaged Swagger UI files are served (no CDN).
+DOCS_ASSETS = "/api/docs/assets"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         engine.dispose()
 
-    app = FastAPI(title="cinerec", version=__version__, lifespan=lifespan, docs_url="/api/docs",
+    app = FastAPI(title="cinerec", version=__version__, lifespan=lifespan, docs_url=None,
                   openapi_url="/api/openapi.json", redoc_url=None)
     app.state.settings = settings
     app.state.engine = engine
@@ -57,23 +65,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     errors.install(app)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            resp: Response = JSONResponse(
-                {"error": {"code": "payload_too_large", "message": f"request body over {MAX_BODY} bytes", "details": {"limit": MAX_BODY}}},
-                status_code=413,
-            )
-        else:
-            resp = await call_next(request)
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        resp.headers.setdefault("Content-Security-Policy", CSP)
-        resp.headers.setdefault("X-Frame-Options", "DENY")
-        if request.url.scheme == "https":
-            resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        return resp
+    # outermost first: headers on every response (500s from ServerErrorMiddleware too), HEAD, body limit
+    app.add_middleware(BodyLimit, max_body=MAX_BODY, limits=BODY_LIMITS)
+    app.add_middleware(HeadAsGet)
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(build_stack(), csp_by_prefix=(("/api/docs", DOCS_CSP),))  # type: ignore[method-assign]
+    # trailing-slash redirects with a relative Location (Starlette's take the host from the Host header)
+    app.router.redirect_slashes = False
+    app.router.default = RelativeSlashRedirect(app.router, app.router.not_found)
 
     from cinerec.web.api import router as api_router
     from cinerec.web.pages import router as pages_router
@@ -81,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    _install_docs(app)
 
     @app.get("/api/v1/health", tags=["meta"])
     def health() -> dict[str, str]:
@@ -89,3 +89,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     logging.getLogger("cinerec").setLevel(logging.INFO)
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/api/docs`` from files shipped in Python packages, under :data:`DOCS_CSP`.
+
+    The bundle and stylesheet come from the ``fastapi-offline`` distribution,
+    the start-up script is ``static/swagger-init.js``: no CDN, no inline
+    script, so the page works with ``script-src 'self'``.
+    """
+    import fastapi_offline
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
+    def api_docs(request: Request) -> HTMLResponse:
+        """The interactive API documentation."""
+        resp: HTMLResponse = request.app.state.templates.TemplateResponse(
+            request, "api_docs.html", {"assets": DOCS_ASSETS, "openapi_url": app.openapi_url})
+        return resp

@@ -11,7 +11,7 @@ from cinerec.store.repos import movies as movie_repo
 from cinerec.store.repos import reviews as review_repo
 from cinerec.web.deps import SessionDep
 from cinerec.web.present import insights_out, movie_out, review_out
-from cinerec.web.schemas import ErrorOut, InsightsOut, ListOut, MovieOut, ReviewOut
+from cinerec.web.schemas import CleanStr, ErrorOut, InsightsOut, ListOut, MovieOut, ReviewOut
 
 router = APIRouter(tags=["movies"])
 MovieId = Annotated[int, Path(ge=1, le=2**31 - 1, description="movie id")]
@@ -20,10 +20,10 @@ MovieId = Annotated[int, Path(ge=1, le=2**31 - 1, description="movie id")]
 @router.get("/movies", response_model=ListOut[MovieOut], responses={422: {"model": ErrorOut}})
 def list_movies(
     session: SessionDep,
-    q: Annotated[str | None, Query(max_length=200, description="title contains (literal match)")] = None,
-    genre: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[CleanStr | None, Query(max_length=200, description="title contains (literal match)")] = None,
+    genre: Annotated[CleanStr | None, Query(max_length=64)] = None,
     year: Annotated[int | None, Query(ge=1870, le=2100)] = None,
-    person: Annotated[str | None, Query(max_length=200, description="director or cast name contains")] = None,
+    person: Annotated[CleanStr | None, Query(max_length=200, description="director or cast name contains")] = None,
     sort: Literal["popular", "title", "year", "-year", "rating"] = "popular",
     limit: Annotated[int, Query(ge=1, le=movie_repo.MAX_LIMIT)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
