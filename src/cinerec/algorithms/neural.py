@@ -19,6 +19,7 @@ from cinerec.algorithms._validation import validation_ndcg, validation_users
 from cinerec.algorithms.base import FloatArray, IntArray, Reason, RecommenderBase
 from cinerec.data.interactions import Interactions
 from cinerec.errors import DataFormatError, InvalidParameter
+from cinerec.fileio import atomic_open
 
 STATE_DICT = "state_dict.npz"
 
@@ -261,7 +262,7 @@ class NeuralRecommender(RecommenderBase):
         from cinerec.algorithms.persist import sha256_file
 
         path = folder / STATE_DICT
-        with path.open("wb") as fh:
+        with atomic_open(path) as fh:
             np.savez(fh, **getattr(self, "_state_dict", {}))
         return {STATE_DICT: sha256_file(path)}
 
