@@ -110,6 +110,10 @@ class ModelRegistry:
         v = self._pointer().get("version")
         return v if isinstance(v, str) else None
 
+    def previous_versions(self) -> list[str]:
+        """Earlier active versions, most recent first (:meth:`rollback` restores the first that still exists)."""
+        return [v for v in self._pointer().get("history", []) if isinstance(v, str)]
+
     # ------------------------------------------------------------- mutation
     def _write_pointer(self, data: dict[str, Any]) -> None:
         atomic_write(self.root / POINTER, json.dumps(data).encode())

@@ -62,7 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.throttle = Throttle.from_url(settings.redis_url)
     app.state.analyzer = SentimentAnalyzer(settings.nlp_dir)
     app.state.jobs = JobRunner(settings)
-    app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
+    from cinerec.web.pages import page_context
+
+    # every template, error pages included, gets the viewer, the locale's _() and the CSRF token
+    app.state.templates = Jinja2Templates(directory=str(HERE / "templates"), context_processors=[page_context])
     errors.install(app)
 
     # outermost first: headers on every response (500s from ServerErrorMiddleware too), HEAD, body limit

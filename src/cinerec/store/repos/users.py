@@ -104,3 +104,12 @@ def delete_account(session: Session, user_id: int) -> None:
 def public_counts(session: Session, user_id: int) -> int:
     """How many films a user has rated."""
     return int(session.scalar(select(func.count()).select_from(Rating).where(Rating.user_id == user_id)) or 0)
+
+
+def list_accounts(session: Session, *, limit: int, offset: int) -> tuple[list[tuple[User, int]], int]:
+    """One page of site accounts (newest first, ties by id) with their rating counts, and the total."""
+    total = int(session.scalar(select(func.count()).select_from(User).where(User.source.is_(None))) or 0)
+    n = select(func.count(Rating.id)).where(Rating.user_id == User.id).correlate(User).scalar_subquery()
+    stmt = (select(User, n).where(User.source.is_(None)).order_by(User.created_at.desc(), User.id.desc())
+            .limit(limit).offset(offset))
+    return [(u, int(c or 0)) for u, c in session.execute(stmt)], total

@@ -1,0 +1,245 @@
+"""What the site's pages show, gathered in one call per page.
+
+The page handlers in :mod:`cinerec.web.pages` authenticate, validate and call
+one function here; these functions read the store and ask the recommender,
+and return plain dataclasses the templates render. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from cinerec.algorithms.registry import names as algorithm_names
+from cinerec.errors import NotFound
+from cinerec.service import members
+from cinerec.service.recommender import Recommendation, RecommendationList, RecommenderService
+from cinerec.service.registry import ModelRegistry, VersionInfo
+from cinerec.service.reviews import AudienceInsights, audience_insights
+from cinerec.store.models import Movie, Review, User, utcnow
+from cinerec.store.repos import activity as activity_repo
+from cinerec.store.repos import credits as credit_repo
+from cinerec.store.repos import movies as movie_repo
+from cinerec.store.repos import ratings as rating_repo
+from cinerec.store.repos import reviews as review_repo
+from cinerec.store.repos import users as user_repo
+from cinerec.store.repos import watchlist as list_repo
+from cinerec.store.repos.credits import FilmCredits
+from cinerec.store.repos.movies import MovieRow
+
+#: How far back member activity counts as trending.
+TRENDING_WINDOW = timedelta(days=14)
+#: Seconds a computed trending list is reused (it is the same for every visitor).
+TRENDING_TTL = 60.0
+#: How many films the onboarding page offers.
+ONBOARDING_SIZE = 12
+
+_trending_cache: dict[str, tuple[float, list[int]]] = {}
+_trending_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class HomeView:
+    """The home page.
+
+    Attributes:
+        n_films: films in the catalogue.
+        model_version: the active model (``None`` before the first training).
+        for_you: the member's recommendations from their current history (``None`` for visitors).
+        liked: the member's favourite film and their rating of it, for "Because you liked X".
+        because: films similar to ``liked``.
+        start: the onboarding list (popular and diverse), for visitors and members without ratings.
+        trending: films with the most member activity lately, topped up with the most rated.
+        top_rated: films by damped mean rating.
+        genres: every genre name.
+        n_rated: how many films the member rated.
+    """
+
+    n_films: int
+    model_version: str | None
+    for_you: RecommendationList | None
+    liked: tuple[Movie, float] | None
+    because: RecommendationList | None
+    start: RecommendationList | None
+    trending: list[MovieRow]
+    top_rated: list[MovieRow]
+    genres: list[str]
+    n_rated: int
+
+
+@dataclass(frozen=True)
+class MovieView:
+    """A film's page.
+
+    Attributes:
+        row: the film and its rating aggregates with the histogram.
+        credits: directors and cast.
+        tags: the most used tags.
+        insights: what reviewers say (sentiment and keywords).
+        reviews: public reviews with their authors' usernames, newest first.
+        similar: films liked by the same audience, with reasons (``None`` without a model).
+        my_rating: the viewer's rating.
+        on_watchlist: the viewer wants to watch it.
+        watched: the viewer marked it watched.
+    """
+
+    row: MovieRow
+    credits: FilmCredits
+    tags: list[tuple[str, int]]
+    insights: AudienceInsights
+    reviews: list[tuple[Review, str]]
+    similar: RecommendationList | None
+    my_rating: float | None
+    on_watchlist: bool
+    watched: bool
+
+
+@dataclass(frozen=True)
+class OnboardingView:
+    """Films to rate first: the recommender's diversified onboarding list without films already rated."""
+
+    films: list[MovieRow]
+    n_rated: int
+
+
+@dataclass(frozen=True)
+class ModelsView:
+    """The admin's model list.
+
+    Attributes:
+        versions: published versions, newest first.
+        active: the active version name.
+        history: earlier active versions, most recent first (rollback goes to the first).
+        algorithms: algorithm names a training job accepts.
+    """
+
+    versions: list[VersionInfo]
+    active: str | None
+    history: list[str]
+    algorithms: list[str]
+
+
+def _model_version(recommender: RecommenderService) -> str | None:
+    try:
+        return recommender.live.version
+    except NotFound:
+        return None
+
+
+def _trending_ids(session: Session, limit: int) -> list[int]:
+    """Trending film ids (cached for :data:`TRENDING_TTL` seconds), topped up with the most rated films."""
+    now = time.monotonic()
+    with _trending_lock:
+        hit = _trending_cache.get("ids")
+    if hit is not None and hit[0] > now and len(hit[1]) >= limit:
+        return hit[1][:limit]
+    ids = [m for m, _ in activity_repo.trending(session, utcnow() - TRENDING_WINDOW, limit)]
+    if len(ids) < limit:
+        popular, _ = movie_repo.search(session, sort="popular", limit=limit + len(ids))
+        ids += [r.movie.id for r in popular if r.movie.id not in ids][: limit - len(ids)]
+    with _trending_lock:
+        _trending_cache["ids"] = (now + TRENDING_TTL, ids)
+    return ids
+
+
+def _truthful(recs: RecommendationList, rated: dict[int, float]) -> RecommendationList:
+    """Reasons quote a rating only for films the member really rated.
+
+    Watched and want-to-watch films count in the scored history at a default
+    value; a reason built on one of them must not say "you rated it".
+    """
+    def fix(x: dict[str, object]) -> dict[str, object]:
+        mid = x.get("movie_id")
+        if "rating" not in x:
+            return x
+        if isinstance(mid, int) and mid in rated:
+            return {**x, "rating": rated[mid]}
+        return {k: v for k, v in x.items() if k != "rating"}
+
+    items = [Recommendation(r.movie_id, r.score, [fix(x) for x in r.reasons]) for r in recs.items]
+    return RecommendationList(recs.model_version, recs.algo, recs.strategy, items)
+
+
+def home(session: Session, recommender: RecommenderService, viewer_id: int | None, *, k: int = 12) -> HomeView:
+    """Everything the home page shows, for a visitor (``viewer_id=None``) or a member."""
+    version = _model_version(recommender)
+    ids = _trending_ids(session, k)
+    rows = movie_repo.rows_by_ids(session, ids)
+    trending = [rows[i] for i in ids if i in rows]
+    top, n_films = movie_repo.search(session, sort="rating", limit=k)
+    for_you = because = start = None
+    liked: tuple[Movie, float] | None = None
+    rated = dict(user_repo.history(session, viewer_id)) if viewer_id is not None else {}
+    n_rated = len(rated)
+    if version is not None:
+        if viewer_id is not None and n_rated:
+            for_you = _truthful(members.recommendations(session, recommender, viewer_id, k), rated)
+            favourites = user_repo.top_rated(session, viewer_id, 1)
+            if favourites:
+                liked = favourites[0]
+                because = members.similar(session, recommender, liked[0].id, k)
+        else:
+            start = recommender.recommend(None, k)
+    return HomeView(n_films, version, for_you, liked, because, start, trending, top, movie_repo.genres(session), n_rated)
+
+
+def for_you(session: Session, recommender: RecommenderService, viewer_id: int, *, k: int = 24) -> RecommendationList | None:
+    """The member's recommendations (``None`` when no model is active yet)."""
+    try:
+        recs = members.recommendations(session, recommender, viewer_id, k)
+    except NotFound:
+        return None
+    return _truthful(recs, dict(user_repo.history(session, viewer_id)))
+
+
+def movie(session: Session, recommender: RecommenderService, movie_id: int, viewer_id: int | None, *,
+          n_reviews: int = 30, n_similar: int = 8) -> MovieView:
+    """Everything a film's page shows, with the viewer's own rating and marks.
+
+    Raises:
+        NotFound: unknown film.
+    """
+    row = movie_repo.get(session, movie_id)
+    try:
+        similar = members.similar(session, recommender, movie_id, n_similar)
+    except NotFound:
+        similar = None
+    mine = rating_repo.current(session, viewer_id, movie_id) if viewer_id is not None else None
+    return MovieView(
+        row=row, credits=credit_repo.for_movie(session, movie_id), tags=movie_repo.top_tags(session, movie_id),
+        insights=audience_insights(session, movie_id), reviews=review_repo.for_movie(session, movie_id, n_reviews),
+        similar=similar, my_rating=float(mine.value) if mine is not None else None,
+        on_watchlist=viewer_id is not None and list_repo.contains(session, "watchlist", viewer_id, movie_id),
+        watched=viewer_id is not None and list_repo.contains(session, "watched", viewer_id, movie_id),
+    )
+
+
+def onboarding(session: Session, recommender: RecommenderService, viewer_id: int, *,
+               k: int = ONBOARDING_SIZE) -> OnboardingView:
+    """The first films to rate: the onboarding list (popular, diverse), minus films the member rated.
+
+    Without an active model, the most rated films.
+    """
+    rated = {m for m, _ in user_repo.history(session, viewer_id)}
+    try:
+        recs = recommender.recommend(None, k + len(rated), explain=False)
+        ids = [r.movie_id for r in recs.items if r.movie_id not in rated][:k]
+    except NotFound:
+        popular, _ = movie_repo.search(session, sort="popular", limit=k + len(rated))
+        ids = [r.movie.id for r in popular if r.movie.id not in rated][:k]
+    rows = movie_repo.rows_by_ids(session, ids)
+    return OnboardingView([rows[i] for i in ids if i in rows], len(rated))
+
+
+def models(registry: ModelRegistry) -> ModelsView:
+    """The published model versions, which one is active and which a rollback would restore."""
+    return ModelsView(registry.versions(), registry.active_version(), registry.previous_versions(), algorithm_names())
+
+
+def accounts(session: Session, *, limit: int = 50, offset: int = 0) -> tuple[list[tuple[User, int]], int]:
+    """One page of site accounts with their rating counts (admin), newest first, and the total."""
+    return user_repo.list_accounts(session, limit=max(1, min(limit, members.MAX_PAGE)), offset=max(0, offset))

@@ -1,0 +1,153 @@
+"""Member pages: "For you", rating and marking films, reviews, my lists and public profiles.
+
+Writes are form posts with a CSRF token, answered with a 303 to a GET page.
+A member only ever sees or changes their own private lists; somebody else's
+review cannot be deleted (404, the same as a review that does not exist).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from cinerec.errors import InvalidParameter
+from cinerec.service import members, views
+from cinerec.web.deps import AnalyzerDep, EngineDep, ServiceDep, SessionDep
+from cinerec.web.pages._render import (
+    PAGE_SIZE,
+    Viewer,
+    check_form,
+    login_redirect,
+    redirect,
+    render,
+    safe_next,
+)
+from cinerec.web.present import recommendations_out
+from cinerec.web.schemas import CleanStr
+
+router = APIRouter(include_in_schema=False)
+
+MovieId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Token = Annotated[str, Form(max_length=200)]
+Next = Annotated[str, Form(max_length=500)]
+Page = Annotated[int, Query(ge=1, le=100_000)]
+#: Star values a form may send.
+Stars = Literal["0.5", "1", "1.5", "2", "2.5", "3", "3.5", "4", "4.5", "5"]
+#: The longest review the site's form takes (the API takes more).
+MAX_REVIEW_CHARS = 10_000
+
+
+@router.get("/for-you", response_class=HTMLResponse)
+def for_you(request: Request, viewer: Viewer, session: SessionDep, service: ServiceDep) -> Response:
+    """The member's recommendations from their ratings and marks as they are now, each with its reason."""
+    if viewer is None:
+        return login_redirect(request)
+    recs = views.for_you(session, service, viewer.user_id)
+    return render(request, "for_you.html", {"recs": recommendations_out(session, recs) if recs else None})
+
+
+@router.post("/movies/{movie_id}/rating")
+def rate(request: Request, movie_id: MovieId, viewer: Viewer, engine: EngineDep, rating: Annotated[Stars, Form()],
+         next: Next = "", csrf_token: Token = "") -> Response:
+    """Rate a film (0.5-5 stars in halves) or change the rating."""
+    if viewer is None:
+        return login_redirect(request)
+    check_form(request, csrf_token)
+    members.rate(engine, viewer.user_id, movie_id, float(rating))
+    return redirect(safe_next(next, f"/movies/{movie_id}"))
+
+
+@router.post("/movies/{movie_id}/rating/delete")
+def unrate(request: Request, movie_id: MovieId, viewer: Viewer, engine: EngineDep, next: Next = "",
+           csrf_token: Token = "") -> Response:
+    """Remove my rating of a film."""
+    if viewer is None:
+        return login_redirect(request)
+    check_form(request, csrf_token)
+    members.unrate(engine, viewer.user_id, movie_id)
+    return redirect(safe_next(next, f"/movies/{movie_id}"))
+
+
+@router.post("/movies/{movie_id}/reviews")
+def write_review(request: Request, movie_id: MovieId, viewer: Viewer, engine: EngineDep, analyzer: AnalyzerDep,
+                 text: Annotated[CleanStr, Form(max_length=MAX_REVIEW_CHARS)],
+                 rating: Annotated[Stars | Literal[""], Form()] = "", csrf_token: Token = "") -> Response:
+    """Write a review (language and sentiment detected), optionally with stars."""
+    if viewer is None:
+        return login_redirect(request)
+    check_form(request, csrf_token)
+    if not text.strip():
+        raise InvalidParameter("a review needs some text",
+                               details={"fields": [{"loc": ["body", "text"], "msg": "empty", "type": "value_error"}]})
+    members.write_review(engine, analyzer, viewer.user_id, movie_id, text, float(rating) if rating else None)
+    return redirect(f"/movies/{movie_id}#reviews")
+
+
+@router.post("/movies/{movie_id}/{kind}")
+def toggle_mark(request: Request, movie_id: MovieId, kind: Literal["watchlist", "watched"], viewer: Viewer,
+                engine: EngineDep, on: Annotated[Literal["0", "1"], Form()], next: Next = "",
+                csrf_token: Token = "") -> Response:
+    """Put a film on my watchlist (想看) or mark it watched (看过), or take the mark off."""
+    if viewer is None:
+        return login_redirect(request)
+    check_form(request, csrf_token)
+    if on == "1":
+        members.mark(engine, kind, viewer.user_id, movie_id)
+    else:
+        members.unmark(engine, kind, viewer.user_id, movie_id)
+    return redirect(safe_next(next, f"/movies/{movie_id}"))
+
+
+@router.post("/reviews/{review_id}/delete")
+def delete_review(request: Request, review_id: MovieId, viewer: Viewer, engine: EngineDep, next: Next = "",
+                  csrf_token: Token = "") -> Response:
+    """Delete a review: its author's or, for admins, anybody's (others get 404)."""
+    if viewer is None:
+        return login_redirect(request)
+    check_form(request, csrf_token)
+    members.delete_review(engine, viewer, review_id)
+    return redirect(safe_next(next, "/me/reviews"))
+
+
+def _pages(total: int) -> int:
+    return max(1, -(-total // PAGE_SIZE))
+
+
+@router.get("/me/ratings", response_class=HTMLResponse)
+def my_ratings(request: Request, viewer: Viewer, session: SessionDep, page: Page = 1) -> Response:
+    """My ratings, most recently changed first."""
+    if viewer is None:
+        return login_redirect(request)
+    result = members.my_ratings(session, viewer.user_id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    return render(request, "my_ratings.html", {"items": result.items, "total": result.total, "page": page,
+                                               "pages": _pages(result.total)})
+
+
+@router.get("/me/reviews", response_class=HTMLResponse)
+def my_reviews(request: Request, viewer: Viewer, session: SessionDep, page: Page = 1) -> Response:
+    """My reviews, newest first."""
+    if viewer is None:
+        return login_redirect(request)
+    result = members.my_reviews(session, viewer.user_id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    return render(request, "my_reviews.html", {"items": result.items, "total": result.total, "page": page,
+                                               "pages": _pages(result.total)})
+
+
+@router.get("/me/{kind}", response_class=HTMLResponse)
+def my_list(request: Request, kind: Literal["watchlist", "watched"], viewer: Viewer, session: SessionDep,
+            page: Page = 1) -> Response:
+    """My watchlist (想看) or my watched films (看过), newest first."""
+    if viewer is None:
+        return login_redirect(request)
+    result = members.my_list(session, kind, viewer.user_id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    return render(request, "my_list.html", {"kind": kind, "items": result.items, "total": result.total, "page": page,
+                                            "pages": _pages(result.total)})
+
+
+@router.get("/u/{username}", response_class=HTMLResponse)
+def public_profile(request: Request, viewer: Viewer, session: SessionDep,
+                   username: Annotated[str, Path(min_length=1, max_length=64)]) -> Response:
+    """A member's public page: name, join date, latest ratings and public reviews (nothing private)."""
+    return render(request, "member.html", {"p": members.public_profile(session, username, n=24)})

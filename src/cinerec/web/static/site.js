@@ -1,0 +1,36 @@
+/* cinerec: small progressive enhancements; every page works without this file. */
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  document.addEventListener("DOMContentLoaded", function () {
+    /* A rating form marked data-autosubmit saves as soon as a star is chosen (its button is hidden). */
+    document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
+      form.addEventListener("change", function (event) {
+        if (event.target && event.target.type === "radio") {
+          form.requestSubmit ? form.requestSubmit() : form.submit();
+        }
+      });
+    });
+
+    /* A poster that fails to load falls back to the generated placeholder underneath. */
+    document.querySelectorAll(".poster img").forEach(function (img) {
+      function drop() { img.remove(); }
+      if (img.complete && img.naturalWidth === 0) { drop(); } else { img.addEventListener("error", drop); }
+    });
+
+    /* The settings page asks once more before deleting the account. */
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+      });
+    });
+
+    /* Close the account menu when clicking elsewhere. */
+    document.addEventListener("click", function (event) {
+      document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+        if (!menu.contains(event.target)) { menu.removeAttribute("open"); }
+      });
+    });
+  });
+})();
