@@ -274,9 +274,10 @@ class RecommenderBase:
         """The ``items`` whose ``vectors`` are most cosine-similar to ``item``'s."""
         if not len(items):
             return []
-        from sklearn.preprocessing import normalize
-
-        s = normalize(vectors[items]) @ normalize(vectors[item][None, :])[0]
+        # plain numpy: sklearn's normalize() costs ~0.2 ms per call in parameter validation alone
+        cand, target = vectors[items], vectors[item]
+        norms = np.linalg.norm(cand, axis=1) * np.linalg.norm(target)
+        s = np.divide(cand @ target, norms, out=np.zeros(len(items)), where=norms > 0)
         order = np.argsort(-s, kind="stable")[:n]
         return [Reason("liked_item", "because you rated it", int(items[j]), float(s[j])) for j in order if s[j] > 0]
 
