@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -53,7 +54,14 @@ def _jobs(request: Request) -> JobRunner:
     return jobs
 
 
-def _optional_user(request: Request, session: SessionDep) -> Principal | None:
+#: Declares the bearer scheme in the OpenAPI schema; the token is read by :func:`security.bearer_token`.
+_BEARER = HTTPBearer(auto_error=False, bearerFormat="opaque",
+                     description="a session token from POST /api/v1/auth/token (the site's pages use a cookie)")
+
+
+def _optional_user(request: Request, session: SessionDep,
+                   _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
+                   ) -> Principal | None:
     """The caller from a bearer token, else from the session cookie (cookie writes must be same-origin)."""
     token = security.bearer_token(request)
     if token is not None:

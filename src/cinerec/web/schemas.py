@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Timestamps are stored in UTC; SQLite hands them back without their offset, so put it back."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+#: A timestamp as the API sends it: RFC 3339 with its UTC offset (``date-time`` in the OpenAPI schema).
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class ListOut(BaseModel, Generic[T]):
@@ -42,7 +51,7 @@ class ReviewOut(BaseModel):
     text: str
     language: str | None
     sentiment: float | None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class KeywordOut(BaseModel):
@@ -163,7 +172,7 @@ class TokenOut(BaseModel):
 
     access_token: str
     token_type: Literal["bearer"] = "bearer"
-    expires_at: datetime
+    expires_at: UtcDatetime
 
 
 class CsrfOut(BaseModel):
@@ -181,7 +190,7 @@ class AccountOut(BaseModel):
     display_name: str | None
     locale: str
     is_admin: bool
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class AccountPatchIn(In):
@@ -210,7 +219,7 @@ class RatingOut(BaseModel):
 
     movie_id: int
     rating: float
-    updated_at: datetime
+    updated_at: UtcDatetime
 
 
 class RatedMovieOut(BaseModel):
@@ -218,14 +227,14 @@ class RatedMovieOut(BaseModel):
 
     movie: MovieOut
     rating: float
-    updated_at: datetime
+    updated_at: UtcDatetime
 
 
 class ListedMovieOut(BaseModel):
     """A film on a member's watchlist or watched list, with when it was added."""
 
     movie: MovieOut
-    added_at: datetime
+    added_at: UtcDatetime
 
 
 class ListMarkOut(BaseModel):
@@ -262,7 +271,7 @@ class PublicProfileOut(BaseModel):
 
     username: str
     display_name: str | None
-    joined: datetime
+    joined: UtcDatetime
     n_ratings: int
     n_reviews: int
     ratings: list[RatedMovieOut]
@@ -285,4 +294,4 @@ class JobOut(BaseModel):
     kind: Literal["train", "import"]
     status: Literal["running", "succeeded", "failed"]
     exit_code: int | None = None
-    started_at: datetime
+    started_at: UtcDatetime

@@ -1,10 +1,21 @@
 """The JSON API under ``/api/v1``."""
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from cinerec.web.api import admin, auth, explore, me, members, models, movies, users
+from cinerec.web.schemas import ErrorOut
 
-router = APIRouter(prefix="/api/v1")
+#: Errors any operation may answer: a body that is not valid JSON (400), a body over the size limit (413),
+#: the database busy or unreachable (503, with ``Retry-After``).
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "Malformed request body"},
+    413: {"model": ErrorOut, "description": "Request body too large"},
+    503: {"model": ErrorOut, "description": "Database busy or unavailable; retry after Retry-After seconds"},
+}
+
+router = APIRouter(prefix="/api/v1", responses=COMMON_ERRORS)
 router.include_router(movies.router)
 router.include_router(models.router)
 router.include_router(explore.router)

@@ -22,7 +22,9 @@ from cinerec.web.schemas import (
 )
 
 router = APIRouter(prefix="/me", tags=["me"], dependencies=[Depends(security.require_json)])
-_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 415: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+#: 403: a cookie-authenticated write sent from another site.
+_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut},
+                                           415: {"model": ErrorOut}, 422: {"model": ErrorOut}}
 MovieId = Annotated[int, Path(ge=1, le=2**31 - 1, description="movie id")]
 Limit = Annotated[int, Query(ge=1, le=members.MAX_PAGE, description=f"page size, at most {members.MAX_PAGE}")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]

@@ -22,7 +22,9 @@ from cinerec.web.schemas import (
 )
 
 router = APIRouter(tags=["members"], dependencies=[Depends(security.require_json)])
-_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 415: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+#: 403: a cookie-authenticated write sent from another site.
+_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut},
+                                           415: {"model": ErrorOut}, 422: {"model": ErrorOut}}
 MovieId = Annotated[int, Path(ge=1, le=2**31 - 1, description="movie id")]
 ReviewId = Annotated[int, Path(ge=1, le=2**31 - 1, description="review id")]
 
