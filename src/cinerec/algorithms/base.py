@@ -71,7 +71,12 @@ class RatingPredictor(Protocol):
 
 @runtime_checkable
 class SupportsFoldIn(Protocol):
-    """A model that can build a vector for a user from fresh interactions without refitting."""
+    """A model that can build a user's representation from fresh interactions without refitting.
+
+    Latent-factor models return the user's coordinates ``x`` in their item
+    design, so that history scores are ``offset + design @ x`` (see
+    :mod:`cinerec.algorithms._latent`); content models return a profile.
+    """
 
     def fold_in(self, items: IntArray, values: FloatArray) -> FloatArray: ...
 

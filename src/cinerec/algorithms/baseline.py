@@ -115,6 +115,16 @@ class BiasBaseline(RecommenderBase):
     def _score_known(self, users: IntArray) -> FloatArray:
         return self.mu_ + self.user_bias_[users][:, None] + self.item_bias_[None, :]
 
+    def _score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
+        """``mu + b_u + b_i`` with ``b_u`` fitted to the history as training fits it (``reg_user``).
+
+        ``b_u = sum(r - mu - b_i) / (reg_user + n)``: the last step of
+        :func:`fit_biases` for a trained user, so a trained user's own
+        ratings give their trained scores and ranking.
+        """
+        bu = float(np.sum(values - self.mu_ - self.item_bias_[items]) / (float(self.reg_user) + len(items))) if len(items) else 0.0
+        return self.mu_ + bu + self.item_bias_
+
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
         """Predicted ratings; unknown users or items fall back to the remaining terms."""
         us, its, ku, ki = self._pairs(users, items)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Self
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from cinerec.algorithms.base import FloatArray, IntArray, Reason, RecommenderBase
@@ -105,34 +106,58 @@ class ContentKNN(RecommenderBase):
         s[:, ~self.has_content_] = np.nan
         return s
 
-    def fold_in(self, items: IntArray, values: FloatArray) -> FloatArray:
-        """A profile for a new user from (item, rating) pairs, centred on their own mean."""
+    def training_history(self, user: int) -> tuple[IntArray, FloatArray]:
+        """A trained user's items with their profile weights (mean-centred ratings, recency-weighted)."""
         self._check_fitted()
-        v = np.asarray(values, dtype=np.float64)
+        if not 0 <= user < self.n_users_:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        row = self.user_weights_[user]
+        return row.indices.astype(np.int64), np.asarray(row.data, dtype=np.float64)
+
+    def fold_in(self, items: npt.ArrayLike, values: npt.ArrayLike | None = None) -> FloatArray:
+        """A unit-length profile for a history, as :meth:`fit` builds a trained user's.
+
+        With ``centre``, values are centred on the history's own mean (films
+        below it push the profile away); a history whose values are all equal
+        counts every film once. A history carries no timestamps, so there is
+        no recency weighting.
+
+        Args:
+            items: item indices (unknown ones are dropped).
+            values: one rating or weight per item (``None``: all 1).
+
+        Returns:
+            The profile in the item-vector space (dense ``(n_components,)``, or
+            ``(n_features,)`` with ``n_components=0``).
+
+        Raises:
+            InvalidParameter: malformed history.
+        """
+        it, v = self._check_history(items, values)
+        return self._profile(it, v)
+
+    def _profile(self, items: IntArray, values: FloatArray) -> FloatArray:
+        v = values
         if self.centre and len(v) and np.ptp(v) > 0:
             v = v - v.mean()
         elif len(v):
             v = np.ones_like(v)
-        vecs = self.item_vectors_[np.asarray(items, dtype=np.int64)]
+        vecs = self.item_vectors_[items]
         prof = np.asarray(vecs.T @ v if sp.issparse(vecs) else v @ vecs).ravel()
         return np.asarray(self._normalise(prof[None, :])[0])
 
-    def score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
-        """Cosine of every item to the :meth:`fold_in` profile (NaN for items without content)."""
-        profile = self.fold_in(items, values)
-        s = np.asarray(self.item_vectors_ @ profile, dtype=np.float64).ravel()
+    def _score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
+        """Cosine of every item to the history's profile (NaN for items without content)."""
+        s = np.asarray(self.item_vectors_ @ self._profile(items, values), dtype=np.float64).ravel()
         s[~self.has_content_] = np.nan
         return s
 
-    def explain(self, user: int, item: int, n: int = 3) -> list[Reason]:
-        """The attributes ``item`` shares with the films the user liked, e.g. "same director: ..."."""
-        self._check_fitted()
-        row = self.user_weights_[user]
-        liked = row.indices[row.data > 0]
-        if not len(liked):
+    def _explain_history(self, items: IntArray, values: FloatArray, item: int, n: int) -> list[Reason]:
+        """The attributes ``item`` shares with the liked history films, e.g. "same director/cast: ..."."""
+        if not len(items):
             return []
         target = self.features_[item]
-        profile = np.asarray(self.features_[liked].sum(axis=0)).ravel()
+        profile = np.asarray(self.features_[items].sum(axis=0)).ravel()
         contrib = target.multiply(profile[None, :]).tocsr()
         contrib.eliminate_zeros()
         if not contrib.nnz:

@@ -13,12 +13,13 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from cinerec.algorithms import _sgd
-from cinerec.algorithms.base import FloatArray, IntArray, Reason, RecommenderBase
+from cinerec.algorithms._latent import FoldInBlock, LatentFoldIn
+from cinerec.algorithms.base import FloatArray, IntArray
 from cinerec.data.interactions import Interactions
 from cinerec.errors import DataFormatError, InvalidParameter, ModelFitError
 
 
-class _FactorModel(RecommenderBase):
+class _FactorModel(LatentFoldIn):
     predicts_ratings: ClassVar[bool] = True
     n_factors: int
     n_epochs: int
@@ -31,11 +32,6 @@ class _FactorModel(RecommenderBase):
     item_bias_: FloatArray
     user_factors_: FloatArray
     item_factors_: FloatArray
-
-    @property
-    def reg_factor(self) -> float:
-        """Ridge strength used by :meth:`fold_in`."""
-        return float(self.reg)
 
     def _user_vectors(self, users: IntArray) -> FloatArray:
         return self.user_factors_[users]
@@ -52,22 +48,24 @@ class _FactorModel(RecommenderBase):
         p = self.mu_ + np.where(ku, self.user_bias_[us], 0.0) + np.where(ki, self.item_bias_[its], 0.0) + np.where(ku & ki, dot, 0.0)
         return np.clip(p, self.min_rating_, self.max_rating_)
 
-    def fold_in(self, items: IntArray, values: FloatArray) -> FloatArray:
-        """A new user's factor vector from ratings, by ridge regression on fixed item factors.
+    # --------------------------------------------------------- history (fold-in)
+    def _design(self) -> FloatArray:
+        """``[1, q_i]``: the user bias column, then the item factors."""
+        return np.c_[np.ones(self.n_items_), self.item_factors_]
 
-        Returns:
-            ``[bias, factors...]`` for the user.
-        """
-        self._check_fitted()
-        it = np.asarray(items, dtype=np.int64)
-        v = np.asarray(values, dtype=np.float64) - self.mu_ - self.item_bias_[it]
-        q = np.c_[np.ones(len(it)), self.item_factors_[it]]
-        reg = np.eye(q.shape[1]) * max(self.reg_factor * max(len(it), 1), 1e-3)
-        return np.linalg.solve(q.T @ q + reg, q.T @ v)
+    def _offset(self, items: IntArray, values: FloatArray) -> FloatArray:
+        """``mu + b_i``."""
+        return self.mu_ + self.item_bias_
 
-    def explain(self, user: int, item: int, n: int = 3) -> list[Reason]:
-        """The user's rated items whose factors point most the same way as ``item``'s."""
-        return self._explain_by_vectors(self.item_factors_, user, item, n)
+    def _bias_reg(self) -> float:
+        """Regularisation of the user bias per rating, as in training."""
+        reg_bias = getattr(self, "reg_bias", None)
+        return float(self.reg if reg_bias is None else reg_bias)
+
+    def _fold_in_prior(self, n: int, m: int) -> list[FoldInBlock]:
+        """SGD's per-rating L2 penalty summed over the history: ``reg * n`` on factors, ``reg_bias * n`` on the bias."""
+        diag = np.r_[self._bias_reg(), np.full(m - 1, float(self.reg))] * max(n, 1)
+        return [FoldInBlock(slice(0, m), np.diag(np.maximum(diag, 1e-3)), np.zeros(m))]
 
     def _init(self, data: Interactions) -> tuple[np.random.Generator, FloatArray]:
         """Validate, seed and initialise; returns the generator and the standardised ratings.
@@ -259,6 +257,11 @@ class SVDpp(_FactorModel):
     def _user_vectors(self, users: IntArray) -> FloatArray:
         return self.user_factors_[users] + self.implicit_user_[users]
 
+    def _offset(self, items: IntArray, values: FloatArray) -> FloatArray:
+        """``mu + b_i + q_i . |N|^-1/2 sum_{j in N} y_j`` with ``N`` the history's items."""
+        implicit = self.implicit_factors_[items].sum(axis=0) / np.sqrt(max(len(items), 1))
+        return self.mu_ + self.item_bias_ + self.item_factors_ @ implicit
+
 
 class BayesianMF(_FactorModel):
     """Bayesian probabilistic matrix factorisation by Gibbs sampling (Salakhutdinov & Mnih 2008).
@@ -394,10 +397,47 @@ class BayesianMF(_FactorModel):
                 "user_bias_sd": round(float(np.std(self.user_bias_)), 4),
                 "item_bias_sd": round(float(np.std(self.item_bias_)), 4)}
 
-    @property
-    def reg_factor(self) -> float:
-        """Ridge strength used by fold-in: noise variance over a unit prior, in standardised units."""
-        return 1.0 / (float(self.noise_precision_) * self.rating_std_**2)
+    # --------------------------------------------------------- history (fold-in)
+    def _design(self) -> FloatArray:
+        """The kept samples' item factors side by side (each scaled by ``1/sqrt(n_samples)``)."""
+        return np.asarray(self.item_factors_, dtype=np.float64)
+
+    def _offset(self, items: IntArray, values: FloatArray) -> FloatArray:
+        """``mu + b_i``, plus the history's regularised user bias when the model has biases."""
+        base = self.mu_ + self.item_bias_
+        if not self.use_biases or not len(items):
+            return base
+        return base + float(np.sum(values - base[items]) / (float(self.user_bias_reg_) + len(items)))
+
+    def _fold_in_prior(self, n: int, m: int) -> list[FoldInBlock]:
+        """One block per kept sample: the Gaussian-Wishart posterior mean of that sample's user prior.
+
+        Given a sample's (standardised) user factors ``U`` of the ``n`` users
+        with ratings, the sampler draws ``Lambda ~ Wishart(d + n, W)`` and
+        ``mu ~ N(n ubar / (beta0 + n), ...)``; the fold-in uses their
+        expectations. In least-squares units the ridge is ``Lambda / alpha``
+        (both standardised); the stored scaling of the factors (``1/sqrt(S)``
+        on items, ``rating_std_/sqrt(S)`` on users) divides it by ``S`` and
+        maps the mean to rating units.
+        """
+        d = int(self.n_factors)
+        n_samples = max(m // d, 1)
+        s = float(self.rating_std_)
+        alpha = float(self.noise_precision_) * s**2  # standardised units, as sampled
+        rated = np.diff(self.seen_.indptr) > 0
+        blocks = []
+        for k in range(n_samples):
+            cols = slice(k * d, (k + 1) * d)
+            u = self.user_factors_[rated, cols] * (np.sqrt(n_samples) / s)
+            n_users = len(u)
+            ubar = u.mean(axis=0) if n_users else np.zeros(d)
+            cov = np.cov(u.T, bias=True).reshape(d, d) if n_users > 1 else np.zeros((d, d))
+            beta = float(self.beta0) + n_users
+            w_inv = np.eye(d) + n_users * cov + (float(self.beta0) * n_users / beta) * np.outer(ubar, ubar)
+            lam = np.asarray((d + n_users) * np.linalg.inv(w_inv), dtype=np.float64)
+            mean = n_users * ubar / beta
+            blocks.append(FoldInBlock(cols, lam / (alpha * n_samples), mean * s / np.sqrt(n_samples)))
+        return blocks
 
     def _sample_hyper(self, x: FloatArray, rng: np.random.Generator) -> tuple[FloatArray, FloatArray]:
         """``(mu, Lambda)`` from their Normal-Wishart conditional given the rows of ``x``."""

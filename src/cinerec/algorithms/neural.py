@@ -15,8 +15,9 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
+from cinerec.algorithms._latent import LatentFoldIn, bpr_fold_in, softmax_fold_in
 from cinerec.algorithms._validation import validation_ndcg, validation_users
-from cinerec.algorithms.base import FloatArray, IntArray, Reason, RecommenderBase
+from cinerec.algorithms.base import FloatArray, IntArray
 from cinerec.data.interactions import Interactions
 from cinerec.errors import DataFormatError, InvalidParameter
 from cinerec.fileio import atomic_open
@@ -24,7 +25,7 @@ from cinerec.fileio import atomic_open
 STATE_DICT = "state_dict.npz"
 
 
-class NeuralRecommender(RecommenderBase):
+class NeuralRecommender(LatentFoldIn):
     """Two-tower neural recommender for top-N, trained with negative sampling.
 
     - User tower: a learned embedding per user.
@@ -148,6 +149,7 @@ class NeuralRecommender(RecommenderBase):
             self._train(torch, device, data, content, weights, np.arange(len(data)), np.array([], dtype=np.int64),
                         best_epoch, seed)
         self.best_epoch_ = best_epoch
+        self.history_uses_values_ = data.weights is not None
         return self
 
     def _train(self, torch: Any, device: Any, data: Interactions, content: FloatArray, weights: FloatArray,
@@ -240,22 +242,34 @@ class NeuralRecommender(RecommenderBase):
     def _score_known(self, users: IntArray) -> FloatArray:
         return np.asarray(self.user_factors_[users] @ self.item_factors_.T, dtype=np.float64)
 
-    def fold_in(self, items: IntArray, values: FloatArray) -> FloatArray:
-        """A user vector from (item, value) pairs: ridge regression of confidence onto item vectors."""
-        self._check_fitted()
-        y = self.item_factors_[np.asarray(items, dtype=np.int64)]
-        c = np.ones(len(y)) if values is None else np.clip(np.asarray(values, dtype=np.float64), 0.05, None)
-        yty = self.item_factors_.T @ self.item_factors_ / max(1, len(self.item_factors_))
-        a = y.T @ (y * c[:, None]) + yty + 1e-3 * np.eye(y.shape[1])
-        return np.linalg.solve(a, (y.T * c).sum(axis=1))
+    def _history_weights(self, values: FloatArray) -> FloatArray:
+        """The history's interaction weights, as training weighted positives (one each without weights)."""
+        return values if getattr(self, "history_uses_values_", False) else np.ones(len(values))
 
-    def score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
-        """Item scores for the :meth:`fold_in` vector of a history."""
-        return np.asarray(self.item_factors_ @ self.fold_in(items, values), dtype=np.float64)
+    def _fold_in_solve(self, items: IntArray, values: FloatArray, design: FloatArray, offset: FloatArray) -> FloatArray:
+        """The user vector that maximises the training loss for the history against the fixed item tower.
 
-    def explain(self, user: int, item: int, n: int = 3) -> list[Reason]:
-        """The user's items whose learned vectors are closest to ``item``'s."""
-        return self._explain_by_vectors(self.item_factors_, user, item, n)
+        Training minimises, per interaction, a softmax (or BPR) loss; with the
+        item vectors fixed that is a concave problem in the user's vector,
+        solved by Newton's method (full softmax: every other item is a
+        negative). Early stopping leaves trained user vectors well short of
+        the weak ``l2`` optimum, so the softmax fold-in's prior is the
+        Gaussian of the trained users' vectors (their mean and covariance).
+        A least-squares fold-in agreed poorly with the trained ranking (top-10
+        overlap 0.14-0.44 on ML-100K).
+        """
+        if self.loss == "bpr":
+            return bpr_fold_in(design, offset, items, 2.0 * float(self.l2))
+        weights = self._history_weights(values)
+        # prior: the Gaussian of the trained users' vectors (early stopping leaves them far from
+        # the weak L2 optimum; this prior reproduces that shrinkage)
+        trained = self.user_factors_[np.diff(self.seen_.indptr) > 0]
+        if len(trained) < 2:
+            d = design.shape[1]
+            return softmax_fold_in(design, items, weights, 2.0 * float(self.l2) * np.eye(d), np.zeros(d))
+        cov = np.cov(trained.T).reshape(design.shape[1], design.shape[1]) + 1e-6 * np.eye(design.shape[1])
+        return softmax_fold_in(design, items, weights, np.asarray(np.linalg.inv(cov), dtype=np.float64),
+                               trained.mean(axis=0))
 
     # ---------------------------------------------------------- persistence
     def _save_extra(self, folder: Path) -> dict[str, str]:
