@@ -97,7 +97,7 @@ class TestImplicitALS(RecommenderContract):
 class TestBPR(RecommenderContract):
     algo = "bpr"
     params: ClassVar[dict[str, Any]] = {"n_factors": 2, "n_iterations": 300, "learning_rate": 0.05}
-    history_overlap = 0.85  # measured 0.88 (Newton on BPR's own loss; least squares gave 0.68)
+    history_overlap = 0.83  # measured 0.857 (Newton on BPR's own loss; least squares gave 0.68)
 
 
 class TestEASE(RecommenderContract):

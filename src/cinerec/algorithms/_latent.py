@@ -174,14 +174,15 @@ def _newton_ascent(
     return x
 
 
-def bpr_fold_in(design: FloatArray, offset: FloatArray, items: IntArray, reg: float) -> FloatArray:
+def bpr_fold_in(design: FloatArray, offset: FloatArray, items: IntArray, precision: FloatArray,
+                mean: FloatArray) -> FloatArray:
     """The user coordinates maximising the BPR objective of a history against fixed items.
 
-    ``mean_{i in items, j not in items} log sigmoid(x . (d_i - d_j) + o_i - o_j) - reg/2 |x|^2``
-    is concave in ``x``. At most :data:`BPR_FOLD_IN_NEGATIVES` non-history
+    ``sum_{i in items} mean_{j not in items} log sigmoid(x . (d_i - d_j) + o_i - o_j)
+    - (x - mean)^T precision (x - mean) / 2`` (a Gaussian prior) is concave in ``x``. At most :data:`BPR_FOLD_IN_NEGATIVES` non-history
     items (a fixed seeded sample) stand in for all of them on large catalogues.
     """
-    x = np.zeros(design.shape[1])
+    x = np.array(mean, dtype=np.float64)
     neg = np.ones(len(design), dtype=bool)
     neg[items] = False
     neg_items = np.flatnonzero(neg)
@@ -191,20 +192,19 @@ def bpr_fold_in(design: FloatArray, offset: FloatArray, items: IntArray, reg: fl
         return x
     dp, dn = design[items], design[neg_items]
     bp, bn = offset[items], offset[neg_items]
-    scale = 1.0 / (len(items) * len(neg_items))
-    eye = np.eye(len(x))
+    scale = 1.0 / len(neg_items)
 
     def objective(x: FloatArray) -> tuple[float, FloatArray]:
         s = (dp @ x + bp)[:, None] - (dn @ x + bn)[None, :]
-        return float(-scale * np.logaddexp(0.0, -s).sum() - 0.5 * reg * x @ x), s
+        return float(-scale * np.logaddexp(0.0, -s).sum() - 0.5 * (x - mean) @ precision @ (x - mean)), s
 
     def derivatives(x: FloatArray, s: FloatArray) -> tuple[FloatArray, FloatArray]:
         w = 0.5 * (1.0 - np.tanh(0.5 * s))  # sigmoid(-s): each pair's weight in the gradient
         h = w * (1.0 - w)
-        grad = scale * (dp.T @ w.sum(axis=1) - dn.T @ w.sum(axis=0)) - reg * x
+        grad = scale * (dp.T @ w.sum(axis=1) - dn.T @ w.sum(axis=0)) - precision @ (x - mean)
         cross = dp.T @ h @ dn
         neg_hess = scale * (dp.T @ (dp * h.sum(axis=1)[:, None]) + dn.T @ (dn * h.sum(axis=0)[:, None]) - cross - cross.T)
-        return grad, neg_hess + reg * eye
+        return grad, neg_hess + precision
 
     return _newton_ascent(objective, derivatives, x)
 

@@ -162,13 +162,21 @@ class BPR(_LatentTopN):
         ``log sigmoid(x . (v_i - v_j) + b_i - b_j) - reg/2 |x|^2``; its fixed
         point for the user is the maximiser of::
 
-            mean_{i in history, j not in history} log sigmoid(x . (v_i - v_j) + b_i - b_j) - regularization/2 |x|^2
+            sum_{i in history} mean_{j not in history} log sigmoid(x . (v_i - v_j) + b_i - b_j) - prior(x)
 
-        which is concave in ``x``; a few damped Newton steps reach it. (A
-        least-squares fold-in agreed poorly with BPR's trained ranking: top-10
-        overlap 0.20 on ML-100K, against 0.60 for this.)
+        which is concave in ``x``; a few damped Newton steps reach it. SGD for
+        a fixed number of epochs leaves the trained user vectors far more
+        shrunk than the small ``regularization`` implies, so the prior is the
+        Gaussian of the trained users' vectors (mean and covariance) instead
+        of ``regularization * I``: on ML-100K that raised top-10 overlap with
+        the trained ranking from 0.60 to 0.74 (least squares: 0.20).
         """
-        return bpr_fold_in(design, offset, items, float(self.regularization))
+        d = design.shape[1]
+        trained = self.user_factors_[np.diff(self.seen_.indptr) > 0, :-1]
+        if len(trained) < 2:
+            return bpr_fold_in(design, offset, items, float(self.regularization) * len(items) * np.eye(d), np.zeros(d))
+        cov = np.cov(trained.T).reshape(d, d) + 1e-6 * np.eye(d)
+        return bpr_fold_in(design, offset, items, np.asarray(np.linalg.inv(cov), dtype=np.float64), trained.mean(axis=0))
 
 
 class EASE(RecommenderBase):

@@ -259,7 +259,8 @@ class NeuralRecommender(LatentFoldIn):
         overlap 0.14-0.44 on ML-100K).
         """
         if self.loss == "bpr":
-            return bpr_fold_in(design, offset, items, 2.0 * float(self.l2))
+            d = design.shape[1]
+            return bpr_fold_in(design, offset, items, 2.0 * float(self.l2) * len(items) * np.eye(d), np.zeros(d))
         weights = self._history_weights(values)
         # prior: the Gaussian of the trained users' vectors (early stopping leaves them far from
         # the weak L2 optimum; this prior reproduces that shrinkage)
