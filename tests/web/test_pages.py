@@ -109,7 +109,7 @@ def test_every_page_renders_in_both_languages(site: TestClient, lang: str) -> No
 def test_chinese_pages_are_translated(site: TestClient) -> None:
     b = browser(site, "zh-CN")
     home = b.get("/").text
-    assert "热门" in home and "登录" in home and "注册" in home and "Log in" not in home
+    assert "高分电影" in home and "登录" in home and "注册" in home and "Log in" not in home
     film = b.get("/movies/50").text
     assert "观众评分" in film and "短评" in film and "Audience rating" not in film
     assert "星际大战" not in film  # titles are data and stay as they are
@@ -173,9 +173,23 @@ def test_signup_onboarding_for_you_and_real_time_change(site: TestClient) -> Non
     second_ids = re.findall(r'href="/movies/(\d+)"', second.split('id="for-you"')[1])
     assert str(top) not in second_ids and second_ids != first_ids
     home = b.get("/").text
-    assert "For you" in home and "Because you liked" in home and "Trending" in home
+    assert "For you" in home and "Because you liked" in home
     film = b.get(f"/movies/{top}").text
     assert 'value="1" checked' in film and "Remove my rating" in film
+
+
+def test_trending_is_recent_member_activity(site: TestClient) -> None:
+    from cinerec.service import views
+
+    b, _ = page_signup(site)
+    t = form_token(b, "/movies/1")
+    for mid in (1373, 1374, 1375):  # films no other test touches, each marked and unmarked many times
+        for on in "10" * 7 + "1":
+            b.post(f"/movies/{mid}/watchlist", data={"on": on, "csrf_token": t})
+    views._trending_cache.clear()
+    visitor = browser(site).get("/").text
+    trending = visitor.split("Trending</h2>")[1].split("</section>")[0]
+    assert all(f'href="/movies/{mid}"' in trending for mid in (1373, 1374, 1375))
 
 
 def test_marks_reviews_and_lists(site: TestClient) -> None:

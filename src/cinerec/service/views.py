@@ -17,7 +17,12 @@ from sqlalchemy.orm import Session
 from cinerec.algorithms.registry import names as algorithm_names
 from cinerec.errors import NotFound
 from cinerec.service import members
-from cinerec.service.recommender import Recommendation, RecommendationList, RecommenderService
+from cinerec.service.recommender import (
+    MAX_K,
+    Recommendation,
+    RecommendationList,
+    RecommenderService,
+)
 from cinerec.service.registry import ModelRegistry, VersionInfo
 from cinerec.service.reviews import AudienceInsights, audience_insights
 from cinerec.store.models import Movie, Review, User, utcnow
@@ -53,7 +58,7 @@ class HomeView:
         liked: the member's favourite film and their rating of it, for "Because you liked X".
         because: films similar to ``liked``.
         start: the onboarding list (popular and diverse), for visitors and members without ratings.
-        trending: films with the most member activity lately, topped up with the most rated.
+        trending: films with the most member activity lately (empty on a quiet site).
         top_rated: films by damped mean rating.
         genres: every genre name.
         n_rated: how many films the member rated.
@@ -131,19 +136,16 @@ def _model_version(recommender: RecommenderService) -> str | None:
 
 
 def _trending_ids(session: Session, limit: int) -> list[int]:
-    """Trending film ids (cached for :data:`TRENDING_TTL` seconds), topped up with the most rated films."""
+    """Films with the most member activity lately (cached for :data:`TRENDING_TTL` seconds; empty on a quiet site)."""
     now = time.monotonic()
     with _trending_lock:
         hit = _trending_cache.get("ids")
-    if hit is not None and hit[0] > now and len(hit[1]) >= limit:
+    if hit is not None and hit[0] > now:
         return hit[1][:limit]
-    ids = [m for m, _ in activity_repo.trending(session, utcnow() - TRENDING_WINDOW, limit)]
-    if len(ids) < limit:
-        popular, _ = movie_repo.search(session, sort="popular", limit=limit + len(ids))
-        ids += [r.movie.id for r in popular if r.movie.id not in ids][: limit - len(ids)]
+    ids = [m for m, _ in activity_repo.trending(session, utcnow() - TRENDING_WINDOW, 2 * limit)]
     with _trending_lock:
         _trending_cache["ids"] = (now + TRENDING_TTL, ids)
-    return ids
+    return ids[:limit]
 
 
 def _truthful(recs: RecommendationList, rated: dict[int, float]) -> RecommendationList:
@@ -164,12 +166,19 @@ def _truthful(recs: RecommendationList, rated: dict[int, float]) -> Recommendati
     return RecommendationList(recs.model_version, recs.algo, recs.strategy, items)
 
 
+def _without(recs: RecommendationList, seen: set[int], k: int) -> RecommendationList:
+    """The first ``k`` recommendations that are not in ``seen``."""
+    items = [r for r in recs.items if r.movie_id not in seen][:k]
+    return RecommendationList(recs.model_version, recs.algo, recs.strategy, items)
+
+
 def home(session: Session, recommender: RecommenderService, viewer_id: int | None, *, k: int = 12) -> HomeView:
-    """Everything the home page shows, for a visitor (``viewer_id=None``) or a member."""
+    """Everything the home page shows, for a visitor (``viewer_id=None``) or a member.
+
+    "Trending" holds only films with recent member activity (never a copy of
+    the start list); "Because you liked X" leaves out films the member rated.
+    """
     version = _model_version(recommender)
-    ids = _trending_ids(session, k)
-    rows = movie_repo.rows_by_ids(session, ids)
-    trending = [rows[i] for i in ids if i in rows]
     top, n_films = movie_repo.search(session, sort="rating", limit=k)
     for_you = because = start = None
     liked: tuple[Movie, float] | None = None
@@ -181,9 +190,14 @@ def home(session: Session, recommender: RecommenderService, viewer_id: int | Non
             favourites = user_repo.top_rated(session, viewer_id, 1)
             if favourites:
                 liked = favourites[0]
-                because = members.similar(session, recommender, liked[0].id, k)
+                because = _without(members.similar(session, recommender, liked[0].id, min(MAX_K, k + n_rated)),
+                                   set(rated), k)
         else:
             start = recommender.recommend(None, k)
+    shown = {r.movie_id for r in start.items} if start else set()
+    ids = [i for i in _trending_ids(session, 2 * k) if i not in shown and i not in rated][:k]
+    rows = movie_repo.rows_by_ids(session, ids)
+    trending = [rows[i] for i in ids if i in rows]
     return HomeView(n_films, version, for_you, liked, because, start, trending, top, movie_repo.genres(session), n_rated)
 
 
@@ -197,7 +211,7 @@ def for_you(session: Session, recommender: RecommenderService, viewer_id: int, *
 
 
 def movie(session: Session, recommender: RecommenderService, movie_id: int, viewer_id: int | None, *,
-          n_reviews: int = 30, n_similar: int = 8) -> MovieView:
+          n_reviews: int = 30, n_similar: int = 12) -> MovieView:
     """Everything a film's page shows, with the viewer's own rating and marks.
 
     Raises:
