@@ -134,9 +134,13 @@ def format_when(value: date | datetime | None, locale: str) -> str:
 
 
 def template_globals(locale: str) -> dict[str, Any]:
-    """What every template gets for ``locale``: ``_``, ``ngettext``, formatters and the ``<html lang>``."""
+    """What every template gets for ``locale``: ``_``, ``ngettext``, formatters and the ``<html lang>``.
+
+    ``fmt_date`` shows the day only (also for date-times); ``fmt_datetime`` adds the time.
+    """
     return {
         "_": gettext_for(locale), "ngettext": ngettext_for(locale), "locale": locale, "html_lang": HTML_LANG[locale],
         "locales": LABELS, "fmt_number": lambda v, d=None: format_number(v, locale, d),
-        "fmt_date": lambda v: format_when(v, locale),
+        "fmt_date": lambda v: format_when(v.date() if isinstance(v, datetime) else v, locale),
+        "fmt_datetime": lambda v: format_when(v, locale),
     }
