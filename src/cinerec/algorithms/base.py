@@ -154,10 +154,12 @@ class RecommenderBase:
         raise NotImplementedError
 
     def _remember(self, data: Interactions) -> None:
-        """Record the shape and the seen-items mask of the training data."""
+        """Record the shape, the seen-items mask and each seen item's value (rating or implicit weight)."""
         self.n_users_ = data.n_users
         self.n_items_ = data.n_items
         self.seen_ = data.binary.copy()
+        # same construction as the mask (one COO -> CSR with sorted indices), so the values line up with seen_.indices
+        self.seen_values_ = np.asarray(data.matrix.data, dtype=np.float32)
 
     @property
     def is_fitted(self) -> bool:
@@ -210,12 +212,17 @@ class RecommenderBase:
         return it, v
 
     def training_history(self, user: int) -> tuple[IntArray, FloatArray]:
-        """The items a trained user interacted with (value 1 each: the seen mask keeps no ratings)."""
+        """The items a trained user interacted with and their training values (ratings, else implicit weights).
+
+        Artifacts saved before the values were kept give 1 for every item.
+        """
         self._check_fitted()
         if not 0 <= user < self.n_users_:
             return np.empty(0, dtype=np.int64), np.empty(0)
-        row = self.seen_.indices[self.seen_.indptr[user] : self.seen_.indptr[user + 1]].astype(np.int64)
-        return row, np.ones(len(row))
+        lo, hi = self.seen_.indptr[user], self.seen_.indptr[user + 1]
+        values = getattr(self, "seen_values_", None)
+        row = self.seen_.indices[lo:hi].astype(np.int64)
+        return row, (np.ones(len(row)) if values is None else np.asarray(values[lo:hi], dtype=np.float64))
 
     def score_history(self, items: npt.ArrayLike, values: npt.ArrayLike | None = None) -> FloatArray:
         """Scores of every item for an interaction history the model was not trained on.

@@ -219,14 +219,6 @@ class EASE(RecommenderBase):
     def _score_known(self, users: IntArray) -> FloatArray:
         return np.asarray(self.x_[users] @ self.weights_, dtype=np.float64)
 
-    def training_history(self, user: int) -> tuple[IntArray, FloatArray]:
-        """A trained user's items with the values ``X`` holds for them (ratings with ``use_ratings``)."""
-        self._check_fitted()
-        if not 0 <= user < self.n_users_:
-            return np.empty(0, dtype=np.int64), np.empty(0)
-        row = self.x_[user]
-        return row.indices.astype(np.int64), np.asarray(row.data, dtype=np.float64)
-
     def _history_row(self, values: FloatArray) -> FloatArray:
         """The history's values as ``X`` held training values: the values, or one per interaction."""
         return values if getattr(self, "history_uses_values_", self.use_ratings) else np.ones(len(values))

@@ -190,14 +190,6 @@ class _KNN(RecommenderBase):
             return self.item_mean_[i] if self._by_item else self.user_mean_[u]
         return np.zeros(len(u))
 
-    def training_history(self, user: int) -> tuple[IntArray, FloatArray]:
-        """The items a trained user rated and their training ratings (1 each for implicit data)."""
-        self._check_fitted()
-        if not 0 <= user < self.n_users_:
-            return np.empty(0, dtype=np.int64), np.empty(0)
-        lo, hi = self.ratings_.indptr[user], self.ratings_.indptr[user + 1]
-        return self.ratings_.indices[lo:hi].astype(np.int64), self.ratings_.data[lo:hi].astype(np.float64)
-
     # ------------------------------------------------------------ prediction
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
         """Predicted ratings for (user, item) pairs; unknowns fall back to the baseline/mean."""
