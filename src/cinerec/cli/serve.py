@@ -15,9 +15,13 @@ def serve(
 ) -> None:
     """Serve the site and API with uvicorn."""
     import uvicorn
+    from threadpoolctl import threadpool_limits
 
     from cinerec.web import create_app
 
+    # A server's parallelism is its requests: BLAS threads fighting over the cores made each
+    # history fold-in ~20x slower under load (measured by benchmarks/history_agreement.py).
+    threadpool_limits(1)
     s = settings()
     ensure_schema(s)
     uvicorn.run(create_app(s), host=host or s.host, port=port or s.port, log_level="info", access_log=False)
