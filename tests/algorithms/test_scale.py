@@ -183,3 +183,17 @@ def test_bayesian_mf_learns_the_noise_and_keeps_it_on_the_rating_scale() -> None
     model_1x: Any = base.model
     model_2x: Any = scaled.model
     np.testing.assert_allclose(model_2x.user_bias_, 2 * model_1x.user_bias_, atol=2e-3)
+
+
+@pytest.mark.parametrize("dataset", [pytest.param(d, marks=pytest.mark.slow) for d in DATASETS])
+def test_bayesian_mf_top10_is_at_least_as_good_as_bias(dataset: str) -> None:
+    """Issue 8: BPMF's lists were useless on cold-heavy data (films with one or two raves on top).
+
+    It ranks by a lower credible bound of the item bias (``ranking_risk`` posterior standard deviations).
+    """
+    def ndcg(f: Fitted) -> float:
+        truth = f.split.test.binary[f.users]
+        return float(M.ndcg_at_k(f.top10, truth, 10).mean())
+
+    model, bias = fitted(dataset, "bayesian-mf"), fitted(dataset, "bias")
+    assert ndcg(model) >= ndcg(bias), (ndcg(model), ndcg(bias))

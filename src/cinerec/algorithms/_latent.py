@@ -136,7 +136,12 @@ class LatentFoldIn(RecommenderBase):
         """``offset + design @ fold_in`` for a validated history."""
         design = self._design()
         offset = self._offset(items, values)
-        return np.asarray(offset + design @ self._fold_in_solve(items, values, design, offset), dtype=np.float64)
+        scores = offset + design @ self._fold_in_solve(items, values, design, offset)
+        return np.asarray(scores + self._ranking_shift(), dtype=np.float64)
+
+    def _ranking_shift(self) -> FloatArray | float:
+        """Added to every ranking score (not to rating predictions); 0 unless a model ranks by something else."""
+        return 0.0
 
     def _explain_history(self, items: IntArray, values: FloatArray, item: int, n: int) -> list[Reason]:
         """The liked history films whose item vectors point most the same way as ``item``'s."""

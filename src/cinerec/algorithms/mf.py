@@ -38,7 +38,8 @@ class _FactorModel(LatentFoldIn):
 
     def _score_known(self, users: IntArray) -> FloatArray:
         pu = self._user_vectors(users)
-        return self.mu_ + self.user_bias_[users][:, None] + self.item_bias_[None, :] + pu @ self.item_factors_.T
+        scores = self.mu_ + self.user_bias_[users][:, None] + self.item_bias_[None, :] + pu @ self.item_factors_.T
+        return np.asarray(scores + self._ranking_shift(), dtype=np.float64)
 
     def predict(self, users: IntArray, items: IntArray) -> FloatArray:
         """Predicted ratings, clipped to the training scale; unknown users/items use the biases left."""
@@ -51,7 +52,7 @@ class _FactorModel(LatentFoldIn):
     # --------------------------------------------------------- history (fold-in)
     def _design(self) -> FloatArray:
         """``[1, q_i]``: the user bias column, then the item factors."""
-        return np.c_[np.ones(self.n_items_), self.item_factors_]
+        return np.column_stack((np.ones(self.n_items_), self.item_factors_))
 
     def _offset(self, items: IntArray, values: FloatArray) -> FloatArray:
         """``mu + b_i``."""
@@ -130,7 +131,7 @@ def _visit_order(shuffle: str, indptr: IntArray, rng: np.random.Generator) -> In
     lengths = np.diff(indptr)[users]
     starts = indptr[:-1][users]
     offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    return (np.arange(n, dtype=np.int64) + offsets).astype(np.int64)
+    return np.asarray(np.arange(n, dtype=np.int64) + offsets, dtype=np.int64)
 
 
 class BiasedMF(_FactorModel):
@@ -255,12 +256,12 @@ class SVDpp(_FactorModel):
         self.implicit_user_ = (seen @ self.implicit_factors_) / np.sqrt(cnt)[:, None]
 
     def _user_vectors(self, users: IntArray) -> FloatArray:
-        return self.user_factors_[users] + self.implicit_user_[users]
+        return np.asarray(self.user_factors_[users] + self.implicit_user_[users], dtype=np.float64)
 
     def _offset(self, items: IntArray, values: FloatArray) -> FloatArray:
         """``mu + b_i + q_i . |N|^-1/2 sum_{j in N} y_j`` with ``N`` the history's items."""
         implicit = self.implicit_factors_[items].sum(axis=0) / np.sqrt(max(len(items), 1))
-        return self.mu_ + self.item_bias_ + self.item_factors_ @ implicit
+        return np.asarray(self.mu_ + self.item_bias_ + self.item_factors_ @ implicit, dtype=np.float64)
 
 
 class BayesianMF(_FactorModel):
@@ -316,7 +317,7 @@ class BayesianMF(_FactorModel):
 
     def __init__(self, n_factors: int = 10, n_burnin: int = 20, n_samples: int = 80, thin: int = 1,
                  noise_precision: float | None = None, beta0: float = 2.0, use_biases: bool = True,
-                 random_state: int | None = 42) -> None:
+                 ranking_risk: float = 2.0, random_state: int | None = 42) -> None:
         self.n_factors = n_factors
         self.n_burnin = n_burnin
         self.n_samples = n_samples
@@ -324,6 +325,7 @@ class BayesianMF(_FactorModel):
         self.noise_precision = noise_precision
         self.beta0 = beta0
         self.use_biases = use_biases
+        self.ranking_risk = ranking_risk
         self.random_state = random_state
 
     def fit(self, data: Interactions) -> Self:
@@ -334,6 +336,8 @@ class BayesianMF(_FactorModel):
             raise InvalidParameter("n_factors, n_samples and thin must be >= 1, n_burnin >= 0")
         if self.noise_precision is not None and not self.noise_precision > 0:
             raise InvalidParameter("noise_precision must be positive (or None to sample it)")
+        if not self.ranking_risk >= 0:
+            raise InvalidParameter("ranking_risk must be >= 0 (0 ranks by the posterior mean)")
         self._remember(data)
         rng = np.random.default_rng(self.random_state)
         d = self.n_factors
@@ -356,7 +360,7 @@ class BayesianMF(_FactorModel):
         alpha = 1.0 if self.noise_precision is None else float(self.noise_precision)
         lam_b = lam_c = 1.0
         keep_u, keep_v = [], []
-        sum_b, sum_c = np.zeros(n_users), np.zeros(n_items)
+        sum_b, sum_c, sum_c2 = np.zeros(n_users), np.zeros(n_items), np.zeros(n_items)
         sum_alpha = sum_lam_b = 0.0
         total = self.n_burnin + self.n_samples * self.thin
         for sweep in range(total):
@@ -378,11 +382,13 @@ class BayesianMF(_FactorModel):
                 keep_v.append(v)
                 sum_b += b
                 sum_c += c
+                sum_c2 += c * c
                 sum_alpha += alpha
                 sum_lam_b += lam_b
         n_kept, s = len(keep_u), self.rating_std_
         self.user_bias_ = s * sum_b / n_kept
         self.item_bias_ = s * sum_c / n_kept
+        self.item_bias_sd_ = s * np.sqrt(np.maximum(sum_c2 / n_kept - (sum_c / n_kept) ** 2, 0.0))
         self.user_factors_ = np.hstack(keep_u) * (s / np.sqrt(n_kept))
         self.item_factors_ = np.hstack(keep_v) / np.sqrt(n_kept)
         self.noise_precision_ = sum_alpha / n_kept / s**2
@@ -396,6 +402,17 @@ class BayesianMF(_FactorModel):
         return {"noise_sd": round(float(1.0 / np.sqrt(self.noise_precision_)), 4),
                 "user_bias_sd": round(float(np.std(self.user_bias_)), 4),
                 "item_bias_sd": round(float(np.std(self.item_bias_)), 4)}
+
+    def _ranking_shift(self) -> FloatArray:
+        """Rank by a lower credible bound: ``ranking_risk`` posterior standard deviations of the item bias below the mean.
+
+        The posterior mean alone puts films with one or two enthusiastic
+        ratings on top of every list (their bias is barely shrunk when the
+        data say biases vary a lot); the bound keeps the ratings' own
+        uncertainty in the ranking. :meth:`predict` is unaffected.
+        """
+        sd = getattr(self, "item_bias_sd_", None)
+        return np.zeros(self.n_items_) if sd is None else -float(self.ranking_risk) * np.asarray(sd, dtype=np.float64)
 
     # --------------------------------------------------------- history (fold-in)
     def _design(self) -> FloatArray:
