@@ -1,14 +1,24 @@
-"""One place that maps exceptions to HTTP responses."""
+"""One place that maps exceptions to HTTP responses.
+
+Server-side failures (5xx) are logged with a fresh request id, which the
+answer carries in ``X-Request-ID`` and ``details.request_id`` so an operator
+can find the log line; the answer itself never holds a traceback, SQL or a
+path. A database that is locked past ``busy_timeout`` or cannot be reached is
+a 503 with ``Retry-After`` (the client may retry); any other database error
+is a 500.
+"""
 
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cinerec.errors import (
@@ -32,6 +42,29 @@ STATUS: dict[type[CinerecError], int] = {
 
 def _body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+#: SQLite / PostgreSQL messages of an OperationalError that mean "busy or unreachable: retry later".
+_UNAVAILABLE = ("database is locked", "database table is locked", "database is busy", "unable to open database file",
+                "could not connect", "connection refused", "server closed the connection", "timeout expired")
+#: Seconds a client should wait before retrying a 503.
+RETRY_AFTER_S = 2
+
+
+def is_unavailable(exc: OperationalError) -> bool:
+    """Whether a database error means busy/unreachable (503, retry) rather than a bug (500)."""
+    text = str(exc.orig if exc.orig is not None else exc).lower()
+    return any(marker in text for marker in _UNAVAILABLE)
+
+
+def _server_error(request: Request, exc: BaseException, status: int, code: str, message: str,
+                  headers: dict[str, str] | None = None) -> Any:
+    """Log ``exc`` with a new request id (traceback in the log only) and answer without internals."""
+    request_id = secrets.token_hex(8)
+    log.error("%s %s -> %d [request_id=%s]: %s", request.method, request.url.path, status, request_id,
+              type(exc).__name__, exc_info=exc)
+    return _respond(request, status, code, message, {"request_id": request_id},
+                    {**(headers or {}), "X-Request-ID": request_id})
 
 
 def _wants_html(request: Request) -> bool:
@@ -71,16 +104,19 @@ def install(app: FastAPI) -> None:
         return _respond(request, exc.status_code, code, str(exc.detail), None, getattr(exc, "headers", None))
 
     @app.exception_handler(OperationalError)
-    async def _db_busy(request: Request, exc: OperationalError) -> Any:
-        log.error("database unavailable: %s", exc.orig)
-        return _respond(request, 503, "unavailable", "the database is busy or unavailable; retry shortly", None, {"Retry-After": "2"})
+    async def _db_operational(request: Request, exc: OperationalError) -> Any:
+        if is_unavailable(exc):
+            return _server_error(request, exc, 503, "unavailable", "the database is busy or unavailable; retry shortly",
+                                 {"Retry-After": str(RETRY_AFTER_S)})
+        return _server_error(request, exc, 500, "internal", "internal error")
 
     @app.exception_handler(SQLAlchemyError)
     async def _db(request: Request, exc: SQLAlchemyError) -> Any:
-        log.exception("database error")
-        return _respond(request, 500, "internal", "internal error")
+        if isinstance(exc, PoolTimeout):  # every pooled connection in use for pool_timeout seconds
+            return _server_error(request, exc, 503, "unavailable", "the database is busy or unavailable; retry shortly",
+                                 {"Retry-After": str(RETRY_AFTER_S)})
+        return _server_error(request, exc, 500, "internal", "internal error")
 
     @app.exception_handler(Exception)
     async def _any(request: Request, exc: Exception) -> Any:
-        log.exception("unhandled error")
-        return _respond(request, 500, "internal", "internal error")
+        return _server_error(request, exc, 500, "internal", "internal error")
