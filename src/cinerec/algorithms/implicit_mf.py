@@ -44,7 +44,8 @@ def _single_thread_blas() -> AbstractContextManager[object]:
     """Limit BLAS to one thread: implicit's own threads and OpenBLAS's fight each other."""
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(1, "blas")
+    limits: AbstractContextManager[object] = threadpool_limits(1, "blas")
+    return limits
 
 
 class ImplicitALS(_LatentTopN):

@@ -252,7 +252,7 @@ class ItemKNN(_KNN):
     def _score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
         it = np.sort(items)
         row = sp.csr_matrix((np.ones(len(it)), it, np.array([0, len(it)])), shape=(1, self.n_items_))
-        return self._score_rows(row)[0]
+        return np.asarray(self._score_rows(row)[0], dtype=np.float64)
 
     def _explain_history(self, items: IntArray, values: FloatArray, item: int, n: int) -> list[Reason]:
         """The history's (liked) films most similar to ``item``: "because you rated it"."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from cinerec.algorithms._latent import LatentFoldIn, bpr_fold_in, softmax_fold_in
@@ -106,7 +107,7 @@ class NeuralRecommender(LatentFoldIn):
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
 
-    def _content(self, data: Interactions) -> FloatArray:
+    def _content(self, data: Interactions) -> npt.NDArray[np.float32]:
         feats = data.item_features
         if self.content_components == 0:
             return np.zeros((data.n_items, 0), dtype=np.float32)
@@ -114,7 +115,7 @@ class NeuralRecommender(LatentFoldIn):
             raise DataFormatError("neural needs item features for its content tower (or content_components=0)")
         vec, self.explained_variance_ = feats.reduce(self.content_components, self.random_state or 0)
         sd = vec.std(axis=0)
-        return ((vec - vec.mean(axis=0)) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
+        return np.asarray((vec - vec.mean(axis=0)) / np.where(sd > 0, sd, 1.0), dtype=np.float32)
 
     def fit(self, data: Interactions) -> Self:
         """Train the towers (see the class docstring).
@@ -152,7 +153,7 @@ class NeuralRecommender(LatentFoldIn):
         self.history_uses_values_ = data.weights is not None
         return self
 
-    def _train(self, torch: Any, device: Any, data: Interactions, content: FloatArray, weights: FloatArray,
+    def _train(self, torch: Any, device: Any, data: Interactions, content: npt.NDArray[np.float32], weights: FloatArray,
                train_idx: IntArray, val_idx: IntArray, epochs: int, seed: int) -> tuple[int, float]:
         from tqdm.auto import tqdm
 

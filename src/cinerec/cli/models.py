@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from cinerec.cli._common import engine, parse_params, runtime_params, settings
 
+if TYPE_CHECKING:
+    from cinerec.service.registry import ModelRegistry
+
 app = typer.Typer(no_args_is_help=True)
 
 
-def _registry():  # type: ignore[no-untyped-def]
+def _registry() -> ModelRegistry:
+    """The model registry under the configured models directory."""
     from cinerec.service.registry import ModelRegistry
 
     return ModelRegistry(settings().models_dir)

@@ -48,7 +48,7 @@ class ItemFeatures:
 
     def has_content(self) -> npt.NDArray[np.bool_]:
         """Whether each item has any feature."""
-        return np.diff(self.matrix.indptr) > 0
+        return np.asarray(np.diff(self.matrix.indptr) > 0, dtype=np.bool_)
 
     def align(self, item_vocab: Vocabulary) -> ItemFeatures:
         """The same features re-indexed to another item vocabulary (missing items get empty rows)."""

@@ -83,7 +83,7 @@ def _download(url: str, dest: Path, progress: Progress | None, timeout: float) -
 
 def _published_md5(ds: RemoteDataset, timeout: float) -> str:
     with urllib.request.urlopen(ds.url + ".md5", timeout=timeout) as resp:
-        text = resp.read(4096).decode("ascii", errors="replace")
+        text: str = resp.read(4096).decode("ascii", errors="replace")
     digest = next((w for w in text.replace("=", " ").split() if len(w) == 32), None)
     if digest is None:
         raise DownloadError(f"cannot read the published checksum at {ds.url}.md5")

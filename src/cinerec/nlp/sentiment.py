@@ -149,7 +149,7 @@ class SentimentModel:
         if self.encoder:
             from cinerec.nlp.embeddings import encode
 
-            blocks.append(sp.csr_matrix(encode(texts, self.encoder) * self.embedding_weight))  # type: ignore[arg-type]
+            blocks.append(sp.csr_matrix(encode(texts, self.encoder) * self.embedding_weight))
         return sp.hstack(blocks).tocsr()
 
     def _classifier(self) -> Any:

@@ -166,8 +166,8 @@ def _as_ids(s: pd.Series) -> np.ndarray:
     num = pd.to_numeric(v, errors="coerce")
     # integers that fit int64 exactly become ints; anything else stays a string id
     if num.notna().all() and (num == np.floor(num)).all() and (num.abs() < 2**53).all():
-        return num.to_numpy().astype(np.int64)
-    return v.to_numpy(dtype=object)
+        return np.asarray(num.to_numpy(), dtype=np.int64)
+    return np.asarray(v.to_numpy(dtype=object), dtype=object)
 
 
 def _describe_sep(sep: str) -> str:

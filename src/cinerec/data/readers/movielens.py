@@ -62,7 +62,7 @@ def _ratings(
     return out[ok].reset_index(drop=True)
 
 
-def _movies_frame(items: np.ndarray, titles: list[str], genres: list[list[str]], extra: dict | None = None) -> pd.DataFrame:
+def _movies_frame(items: np.ndarray, titles: list[str], genres: list[list[str]], extra: dict[str, list[str]] | None = None) -> pd.DataFrame:
     parsed = [split_title(t) for t in titles]
     df = pd.DataFrame({
         "item": items,
