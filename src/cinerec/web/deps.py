@@ -62,13 +62,19 @@ _BEARER = HTTPBearer(auto_error=False, bearerFormat="opaque",
 def _optional_user(request: Request, session: SessionDep,
                    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
                    ) -> Principal | None:
-    """The caller from a bearer token, else from the session cookie (cookie writes must be same-origin)."""
+    """The caller from a bearer token, else from the session cookie (cookie writes must be same-origin).
+
+    The lookup's read transaction ends here, handing its connection back to the
+    pool: write routes open their own transaction, and a request holding two
+    connections at once lets concurrent writers exhaust the pool and wait on
+    each other (F4).
+    """
     token = security.bearer_token(request)
-    if token is not None:
-        return authenticate(session, token)
-    token = security.cookie_token(request)
-    principal = authenticate(session, token)
-    if principal is not None and request.method not in security.SAFE_METHODS:
+    try:
+        principal = authenticate(session, token if token is not None else security.cookie_token(request))
+    finally:
+        session.rollback()
+    if token is None and principal is not None and request.method not in security.SAFE_METHODS:
         security.check_same_origin(request)
     return principal
 
