@@ -168,7 +168,8 @@ def test_import_rebuilds_and_catalogue_reads_the_aggregates(sqlite_url: str, ml_
         assert s.scalar(select(func.count()).select_from(MovieStats)) == n_movies  # zero rows for unrated films too
         top, _ = movie_repo.search(s, sort="popular", limit=5)
         counts = [r.n_ratings for r in top]
-        assert counts == sorted(counts, reverse=True) and counts[0] == max(_recount(s)[m][0] for m in _recount(s))
+        recount = _recount(s)
+        assert counts == sorted(counts, reverse=True) and counts[0] == max(n for n, _, _ in recount.values())
         row = movie_repo.get(s, top[0].movie.id)
         assert sum(row.histogram) == row.n_ratings and len(row.histogram) == len(STAR_BINS)
         # films with few ratings do not top the rating sort

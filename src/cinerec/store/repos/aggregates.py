@@ -18,6 +18,7 @@ ratings and ``m`` = :data:`PRIOR_WEIGHT` pseudo-ratings at ``C``.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -72,6 +73,7 @@ def apply_rating_change(session: Session, movie_id: int, old: float | None, new:
     """
     if old is None and new is None:
         return
+    _bump()
     delta: dict[str, int] = dict.fromkeys(STAR_BINS, 0)
     if old is not None:
         delta[STAR_BINS[star_bin(old) - 1]] -= 1
@@ -91,6 +93,19 @@ def apply_rating_change(session: Session, movie_id: int, old: float | None, new:
     # a new rating (all deltas >= 0): the inserted row equals the delta when the film had no row
     stmt = _insert(session).values(movie_id=movie_id, n_ratings=dn, rating_sum=dsum, **delta)
     session.execute(stmt.on_conflict_do_update(index_elements=[MovieStats.movie_id], set_=changes))
+
+
+_generation = itertools.count()
+_current = [0]
+
+
+def _bump() -> None:
+    _current[0] = next(_generation) + 1
+
+
+def generation() -> int:
+    """A number that changes whenever this process writes aggregates (a cache key for catalogue pages)."""
+    return _current[0]
 
 
 def _recount_select(movie_ids: list[int] | None = None) -> Any:
@@ -113,6 +128,7 @@ def rebuild(session: Session) -> int:
     Returns:
         The number of films with a stats row.
     """
+    _bump()
     session.execute(delete(MovieStats))
     session.execute(insert(MovieStats).from_select(_COLUMNS, _recount_select()))
     return int(session.scalar(select(func.count()).select_from(MovieStats)) or 0)
@@ -124,6 +140,7 @@ def recount(session: Session, movie_ids: list[int]) -> None:
     Call it in the transaction that changed the ratings, with the ids of every
     film whose ratings changed (for example all films a deleted account rated).
     """
+    _bump()
     ids = sorted(set(movie_ids))
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]

@@ -9,6 +9,7 @@ damped mean ``(v * R + m * C) / (v + m)`` with ``m`` =
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,6 +23,11 @@ from cinerec.store.repos import aggregates
 SortKey = Literal["popular", "title", "year", "-year", "rating"]
 SORT_KEYS: tuple[str, ...] = ("popular", "title", "year", "-year", "rating")
 MAX_LIMIT = 100
+#: How long an unfiltered catalogue page is served from memory. A rating write in this process
+#: invalidates at once (:func:`~cinerec.store.repos.aggregates.generation`); other worker
+#: processes catch up within this many seconds.
+PAGE_CACHE_SECONDS = 5.0
+_PAGES: dict[tuple[object, ...], tuple[float, list[MovieRow], int]] = {}
 
 
 @dataclass(frozen=True)
@@ -80,9 +86,31 @@ def search(
         sort: one of :data:`SORT_KEYS`.
         limit: page size, clamped to ``1..MAX_LIMIT``.
         offset: rows to skip (>= 0).
+
+    Unfiltered pages are kept in memory for :data:`PAGE_CACHE_SECONDS` (their
+    ``Movie`` objects detached from ``session``).
     """
     limit = max(1, min(limit, MAX_LIMIT))
     offset = max(0, offset)
+    filtered = bool(q or genre or year is not None or person)
+    if filtered:
+        return _search(session, q, genre, year, person, sort, limit, offset)
+    # unfiltered pages (home sections, browse) are the same for every visitor: served from memory
+    key = (str(session.get_bind().engine.url), sort, limit, offset, aggregates.generation())
+    hit = _PAGES.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1], hit[2]
+    rows, total = _search(session, q, genre, year, person, sort, limit, offset)
+    for r in rows:  # detached, so that no later commit of this session expires what other requests read
+        session.expunge(r.movie)
+    if len(_PAGES) > 256:
+        _PAGES.clear()
+    _PAGES[key] = (time.monotonic() + PAGE_CACHE_SECONDS, rows, total)
+    return rows, total
+
+
+def _search(session: Session, q: str | None, genre: str | None, year: int | None, person: str | None,
+            sort: SortKey, limit: int, offset: int) -> tuple[list[MovieRow], int]:
     base = select(Movie.id)
     if q:
         base = base.where(func.lower(Movie.title).like(f"%{escape_like(q.lower())}%", escape="\\"))
