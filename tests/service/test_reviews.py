@@ -162,8 +162,8 @@ def test_api_and_page_show_reviews(store, monkeypatch: pytest.MonkeyPatch) -> No
         assert c.get("/api/v1/movies/999999/reviews").status_code == 404
         assert c.get(f"/api/v1/movies/{mid}/reviews", params={"limit": 10**9}).status_code == 422
         page = c.get(f"/movies/{mid}").text
-        assert "What reviewers say" in page and "30 reviews" in page
-        assert page.count("What reviewers say") == 1
+        assert '<section id="reviews">' in page and "30 reviews" in page and "% positive" in page
+        assert page.count('id="reviews"') == 1 and "Talked about" in page
         title = re.search(r"<title>(.*?)</title>", page, re.S)
         assert title is not None and title.group(1).startswith("Scream of Stone") and "<" not in title.group(1)
     get_settings.cache_clear()
