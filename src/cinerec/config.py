@@ -31,6 +31,9 @@ class Settings(BaseSettings):
         host, port: where ``cinerec serve`` listens.
         redis_url: Redis for the login/signup rate limits shared by several
             worker processes (``redis://127.0.0.1:6379/0``); in-memory when unset.
+        worker_threads: threads per server process running the (synchronous)
+            routes; few threads on few cores wait less on each other for the GIL.
+        reload_templates: re-read changed templates without a restart (development).
     """
 
     model_config = SettingsConfigDict(env_prefix="CINEREC_", extra="forbid")
@@ -44,6 +47,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     redis_url: str | None = None
+    worker_threads: int = Field(default=4, ge=1, le=256)
+    reload_templates: bool = False
 
     @property
     def resolved_database_url(self) -> str:

@@ -3,6 +3,12 @@
 Each request takes one reference to the current :class:`LiveModel` and uses
 it to the end, so a response never mixes versions; :meth:`refresh` replaces
 the reference in a single assignment after the new version is fully loaded.
+
+Lists are cached (:class:`~cinerec.service.cache.LRUCache`, bounded) under
+every input that shapes them: the model version, the user id, ``k``, whether
+reasons are attached, and fingerprints of the history and of the excluded
+films. A rating changes the history, hence the key, so the next request
+scores afresh; a new model version never meets an old entry.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from cinerec.algorithms.base import RecommenderBase
 from cinerec.algorithms.rerank import onboarding_order
 from cinerec.data.vocab import Vocabulary
 from cinerec.errors import NotFound
+from cinerec.service.cache import LRUCache, fingerprint
 from cinerec.service.registry import ModelRegistry
 
 #: The most recommendations one request may ask for.
@@ -67,6 +74,8 @@ class RecommenderService:
 
     #: Seconds between two looks at the registry's active pointer.
     POLL_SECONDS = 1.0
+    #: Recommendation lists kept per process (least recently used evicted first).
+    CACHE_SIZE = 4096
 
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
@@ -74,6 +83,7 @@ class RecommenderService:
         self._lock = threading.Lock()
         self._next_poll = 0.0
         self._pointer_stamp: tuple[int, int] | None = None
+        self.cache: LRUCache[RecommendationList] = LRUCache(self.CACHE_SIZE)
 
     def refresh(self, *, force: bool = False) -> bool:
         """Load the active version if it changed; returns whether a swap happened.
@@ -139,9 +149,17 @@ class RecommenderService:
             explain: attach reasons.
             exclude: further movie ids to leave out (e.g. films marked watched).
             history: the user's current interactions from the store, if known.
+
+        The result is shared with other requests through the cache: treat it as read-only.
         """
         live = self.live
         k = max(1, min(int(k), MAX_K))
+        key = (live.version, user_id, k, explain, fingerprint(sorted(history or ())),
+               fingerprint((int(m), 0.0) for m in sorted(set(exclude or ()))))
+        return self.cache.get_or_compute(key, lambda: self._recommend(live, user_id, k, explain, exclude, history))
+
+    def _recommend(self, live: LiveModel, user_id: int | None, k: int, explain: bool, exclude: Sequence[int] | None,
+                   history: Sequence[tuple[int, float]] | None) -> RecommendationList:
         m = live.model
         u = live.users.index(user_id) if user_id is not None else -1
         hist_items, hist_values = self._history(live, history)

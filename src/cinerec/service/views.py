@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from cinerec.algorithms.registry import names as algorithm_names
 from cinerec.errors import NotFound
 from cinerec.service import members
+from cinerec.service.cache import LRUCache
 from cinerec.service.recommender import (
     MAX_K,
     Recommendation,
@@ -24,9 +25,10 @@ from cinerec.service.recommender import (
     RecommenderService,
 )
 from cinerec.service.registry import ModelRegistry, VersionInfo
-from cinerec.service.reviews import AudienceInsights, audience_insights
+from cinerec.service.reviews import AudienceInsights
 from cinerec.store.models import Movie, Review, User, utcnow
 from cinerec.store.repos import activity as activity_repo
+from cinerec.store.repos import aggregates as aggregate_repo
 from cinerec.store.repos import credits as credit_repo
 from cinerec.store.repos import movies as movie_repo
 from cinerec.store.repos import ratings as rating_repo
@@ -43,8 +45,13 @@ TRENDING_TTL = 60.0
 #: How many films the onboarding page offers.
 ONBOARDING_SIZE = 12
 
+#: Seconds a film's public facts (aggregates, people, tags, keywords) are reused, as catalogue pages.
+FILM_FACTS_SECONDS = movie_repo.PAGE_CACHE_SECONDS
+
 _trending_cache: dict[str, tuple[float, list[int]]] = {}
 _trending_lock = threading.Lock()
+#: Film id (and database, aggregates generation) -> its public facts; bounded, expiring.
+_film_cache: LRUCache[_FilmFacts] = LRUCache(2048, ttl=FILM_FACTS_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -210,6 +217,37 @@ def for_you(session: Session, recommender: RecommenderService, viewer_id: int, *
     return _truthful(recs, dict(user_repo.history(session, viewer_id)))
 
 
+@dataclass(frozen=True)
+class _FilmFacts:
+    """The part of a film's page that is the same for everybody and changes rarely."""
+
+    row: MovieRow
+    credits: FilmCredits
+    tags: list[tuple[str, int]]
+    keywords: dict[str, list[tuple[str, float]]]
+
+
+def _film_facts(session: Session, movie_id: int) -> _FilmFacts:
+    """A film's row with aggregates, people, tags and review keywords, from memory when fresh.
+
+    Kept for :data:`FILM_FACTS_SECONDS` and only while this process wrote no
+    aggregates since (the catalogue pages' rule); reviews, their sentiment
+    summary and everything about the viewer are always read live.
+
+    Raises:
+        NotFound: unknown film.
+    """
+    key = (str(session.get_bind().engine.url), movie_id, aggregate_repo.generation())
+    facts = _film_cache.get(key)
+    if facts is None:
+        row = movie_repo.get(session, movie_id)
+        facts = _FilmFacts(row, credit_repo.for_movie(session, movie_id), movie_repo.top_tags(session, movie_id),
+                           review_repo.keywords(session, movie_id))
+        session.expunge(row.movie)  # shared with other requests: no session may expire or reload it
+        _film_cache.put(key, facts)
+    return facts
+
+
 def movie(session: Session, recommender: RecommenderService, movie_id: int, viewer_id: int | None, *,
           n_reviews: int = 30, n_similar: int = 12) -> MovieView:
     """Everything a film's page shows, with the viewer's own rating and marks.
@@ -217,15 +255,16 @@ def movie(session: Session, recommender: RecommenderService, movie_id: int, view
     Raises:
         NotFound: unknown film.
     """
-    row = movie_repo.get(session, movie_id)
+    facts = _film_facts(session, movie_id)
     try:
         similar = members.similar(session, recommender, movie_id, n_similar)
     except NotFound:
         similar = None
     mine = rating_repo.current(session, viewer_id, movie_id) if viewer_id is not None else None
     return MovieView(
-        row=row, credits=credit_repo.for_movie(session, movie_id), tags=movie_repo.top_tags(session, movie_id),
-        insights=audience_insights(session, movie_id), reviews=review_repo.for_movie(session, movie_id, n_reviews),
+        row=facts.row, credits=facts.credits, tags=facts.tags,
+        insights=AudienceInsights(review_repo.summary(session, movie_id), facts.keywords),
+        reviews=review_repo.for_movie(session, movie_id, n_reviews),
         similar=similar, my_rating=float(mine.value) if mine is not None else None,
         on_watchlist=viewer_id is not None and list_repo.contains(session, "watchlist", viewer_id, movie_id),
         watched=viewer_id is not None and list_repo.contains(session, "watched", viewer_id, movie_id),

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -50,6 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # sync routes run in anyio's pool (40 threads by default): on a few cores, dozens of threads
+        # taking turns at the GIL cost more than they overlap (measured by benchmarks/load.py)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         yield
         engine.dispose()
 
@@ -66,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # every template, error pages included, gets the viewer, the locale's _() and the CSRF token
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"), context_processors=[page_context])
+    app.state.templates.env.auto_reload = settings.reload_templates  # no stat() of each template per render
     errors.install(app)
 
     # outermost first: headers on every response (500s from ServerErrorMiddleware too), HEAD, body limit

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -19,7 +19,10 @@ from cinerec.service.throttle import Throttle
 from cinerec.web import security
 
 
-def _session(request: Request) -> Iterator[Session]:
+# Dependencies that do no I/O are ``async def``: FastAPI runs those in the event loop instead of
+# handing each to the thread pool (a thread switch per dependency per request). A session only
+# connects when first used (in the route's thread); closing it hands the connection back.
+async def _session(request: Request) -> AsyncIterator[Session]:
     with request.app.state.sessionmaker() as session:
         yield session
 
@@ -34,22 +37,22 @@ SessionDep = Annotated[Session, Depends(_session)]
 ServiceDep = Annotated[RecommenderService, Depends(_service)]
 
 
-def _engine(request: Request) -> Engine:
+async def _engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def _throttle(request: Request) -> Throttle:
+async def _throttle(request: Request) -> Throttle:
     throttle: Throttle = request.app.state.throttle
     return throttle
 
 
-def _analyzer(request: Request) -> SentimentAnalyzer:
+async def _analyzer(request: Request) -> SentimentAnalyzer:
     analyzer: SentimentAnalyzer = request.app.state.analyzer
     return analyzer
 
 
-def _jobs(request: Request) -> JobRunner:
+async def _jobs(request: Request) -> JobRunner:
     jobs: JobRunner = request.app.state.jobs
     return jobs
 

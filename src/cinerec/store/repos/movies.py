@@ -9,12 +9,14 @@ damped mean ``(v * R + m * C) / (v + m)`` with ``m`` =
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.util import identity_key
 
 from cinerec.errors import NotFound
 from cinerec.store.models import Credit, Genre, Movie, MovieGenre, MovieStats, Person, Tag
@@ -28,6 +30,11 @@ MAX_LIMIT = 100
 #: processes catch up within this many seconds.
 PAGE_CACHE_SECONDS = 5.0
 _PAGES: dict[tuple[object, ...], tuple[float, list[MovieRow], int]] = {}
+#: The most film rows :func:`rows_by_ids` keeps in memory (about a few kB each).
+ROW_CACHE_SIZE = 20_000
+#: (database url, film id) -> (expiry, aggregates generation, row), oldest first.
+_ROWS: dict[tuple[str, int], tuple[float, int, MovieRow]] = {}
+_ROWS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -169,13 +176,43 @@ def get(session: Session, movie_id: int) -> MovieRow:
 
 
 def rows_by_ids(session: Session, ids: list[int]) -> dict[int, MovieRow]:
-    """Movies with their aggregates by id, in one query (missing ids are absent)."""
+    """Movies with their aggregates by id, in one query for those not in memory (missing ids are absent).
+
+    Rows are kept in memory like unfiltered catalogue pages: for
+    :data:`PAGE_CACHE_SECONDS`, and only while this process has not written
+    aggregates since (:func:`~cinerec.store.repos.aggregates.generation`).
+    At most :data:`ROW_CACHE_SIZE` rows are kept (the oldest go first). The
+    ``Movie`` objects of kept rows are detached from ``session``; films the
+    session had already loaded are returned as they are and not kept.
+    """
     if not ids:
         return {}
+    url, gen, now = str(session.get_bind().engine.url), aggregates.generation(), time.monotonic()
+    out: dict[int, MovieRow] = {}
+    missing = []
+    for i in set(ids):
+        hit = _ROWS.get((url, i))
+        if hit is not None and hit[0] > now and hit[1] == gen:
+            out[i] = hit[2]
+        else:
+            missing.append(i)
+    if not missing:
+        return out
+    loaded = {i for i in missing if identity_key(Movie, i) in session.identity_map}
     stmt = (select(Movie, MovieStats.n_ratings, MovieStats.rating_sum)
             .outerjoin(MovieStats, MovieStats.movie_id == Movie.id)
-            .where(Movie.id.in_(set(ids))).options(selectinload(Movie.genres)))
-    return {mv.id: _row(mv, cnt, tot) for mv, cnt, tot in session.execute(stmt)}
+            .where(Movie.id.in_(missing)).options(selectinload(Movie.genres)))
+    for mv, cnt, tot in session.execute(stmt):
+        row = out[mv.id] = _row(mv, cnt, tot)
+        if mv.id not in loaded:  # the caller's own objects stay attached; ours are detached and shared
+            session.expunge(mv)
+            with _ROWS_LOCK:
+                _ROWS.pop((url, mv.id), None)
+                _ROWS[(url, mv.id)] = (now + PAGE_CACHE_SECONDS, gen, row)
+    with _ROWS_LOCK:
+        while len(_ROWS) > ROW_CACHE_SIZE:
+            del _ROWS[next(iter(_ROWS))]
+    return out
 
 
 def by_ids(session: Session, ids: list[int]) -> dict[int, Movie]:

@@ -118,8 +118,9 @@ def ngettext_for(locale: str) -> Callable[..., str]:
     return ngettext
 
 
+@lru_cache(maxsize=8192)
 def format_number(value: float | int, locale: str, digits: int | None = None) -> str:
-    """A number in the locale's notation (``1,234.5``)."""
+    """A number in the locale's notation (``1,234.5``); memoised (pages format the same counts again and again)."""
     fmt = None if digits is None else "#,##0." + "0" * digits if digits else "#,##0"
     return str(format_decimal(value, format=fmt, locale=locale))
 

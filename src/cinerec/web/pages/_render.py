@@ -25,7 +25,7 @@ from cinerec.web.pages import _labels as labels
 PAGE_SIZE = 24
 
 
-def _viewer(request: Request, principal: OptionalUser) -> Principal | None:
+async def _viewer(request: Request, principal: OptionalUser) -> Principal | None:
     """The logged-in member (or ``None``), remembered on the request for the templates."""
     request.state.viewer = principal
     return principal
