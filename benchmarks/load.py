@@ -232,7 +232,7 @@ def main() -> None:
             if wanted and name not in wanted:
                 continue
             url = path.format(**fill)
-            for _ in range(2 * args.workers):  # warm every worker's caches and connections
+            for _ in range(10 * args.workers):  # new connections, so that every worker warms its caches
                 httpx.get(base + url, headers={"Authorization": f"Bearer {token}"} if needs_member else {}, timeout=30)
             results.append(asyncio.run(run_route(port, name, url, token if needs_member else None, args.connections,
                                                  args.rate, min(args.duration, 60.0))))
