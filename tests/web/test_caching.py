@@ -99,3 +99,14 @@ def test_rating_write_refreshes_cached_film_rows_and_facts(site: TestClient) -> 
     assert site.get("/api/v1/movies/60").json()["n_ratings"] == before + 1
     html = visitor.get("/movies/60").text
     assert re.search(rf"\b{before + 1}\b", html)
+
+
+def test_review_writes_show_at_once_on_a_cached_film_page(site: TestClient) -> None:
+    visitor = browser(site)
+    assert "A quiet masterpiece of cached pages" not in visitor.get("/movies/70").text  # warms the film's facts
+    _, h = member(site)
+    r = site.post("/api/v1/movies/70/reviews", json={"text": "A quiet masterpiece of cached pages"}, headers=h)
+    assert r.status_code == 201
+    assert "A quiet masterpiece of cached pages" in visitor.get("/movies/70").text
+    assert site.delete(f"/api/v1/reviews/{r.json()['id']}", headers=h).status_code == 204
+    assert "A quiet masterpiece of cached pages" not in visitor.get("/movies/70").text

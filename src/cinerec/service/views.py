@@ -37,6 +37,7 @@ from cinerec.store.repos import users as user_repo
 from cinerec.store.repos import watchlist as list_repo
 from cinerec.store.repos.credits import FilmCredits
 from cinerec.store.repos.movies import MovieRow
+from cinerec.store.repos.reviews import SentimentSummary
 
 #: How far back member activity counts as trending.
 TRENDING_WINDOW = timedelta(days=14)
@@ -225,25 +226,31 @@ class _FilmFacts:
     credits: FilmCredits
     tags: list[tuple[str, int]]
     keywords: dict[str, list[tuple[str, float]]]
+    summary: SentimentSummary
+    reviews: list[tuple[Review, str]]
 
 
-def _film_facts(session: Session, movie_id: int) -> _FilmFacts:
-    """A film's row with aggregates, people, tags and review keywords, from memory when fresh.
+def _film_facts(session: Session, movie_id: int, n_reviews: int) -> _FilmFacts:
+    """A film's row with aggregates, people, tags, reviews and their keywords, from memory when fresh.
 
     Kept for :data:`FILM_FACTS_SECONDS` and only while this process wrote no
-    aggregates since (the catalogue pages' rule); reviews, their sentiment
-    summary and everything about the viewer are always read live.
+    ratings or reviews since (the catalogue pages' rule: a write here is seen
+    at once, one in another worker process within those seconds); everything
+    about the viewer is always read live.
 
     Raises:
         NotFound: unknown film.
     """
-    key = (str(session.get_bind().engine.url), movie_id, aggregate_repo.generation())
+    key = (str(session.get_bind().engine.url), movie_id, n_reviews, aggregate_repo.generation())
     facts = _film_cache.get(key)
     if facts is None:
         row = movie_repo.get(session, movie_id)
+        reviews = review_repo.for_movie(session, movie_id, n_reviews)
         facts = _FilmFacts(row, credit_repo.for_movie(session, movie_id), movie_repo.top_tags(session, movie_id),
-                           review_repo.keywords(session, movie_id))
-        session.expunge(row.movie)  # shared with other requests: no session may expire or reload it
+                           review_repo.keywords(session, movie_id), review_repo.summary(session, movie_id), reviews)
+        # shared with other requests: no session may expire or reload these rows
+        for obj in [row.movie, *(r for r, _ in reviews)]:
+            session.expunge(obj)
         _film_cache.put(key, facts)
     return facts
 
@@ -255,7 +262,7 @@ def movie(session: Session, recommender: RecommenderService, movie_id: int, view
     Raises:
         NotFound: unknown film.
     """
-    facts = _film_facts(session, movie_id)
+    facts = _film_facts(session, movie_id, n_reviews)
     try:
         similar = members.similar(session, recommender, movie_id, n_similar)
     except NotFound:
@@ -263,8 +270,8 @@ def movie(session: Session, recommender: RecommenderService, movie_id: int, view
     mine = rating_repo.current(session, viewer_id, movie_id) if viewer_id is not None else None
     return MovieView(
         row=facts.row, credits=facts.credits, tags=facts.tags,
-        insights=AudienceInsights(review_repo.summary(session, movie_id), facts.keywords),
-        reviews=review_repo.for_movie(session, movie_id, n_reviews),
+        insights=AudienceInsights(facts.summary, facts.keywords),
+        reviews=facts.reviews,
         similar=similar, my_rating=float(mine.value) if mine is not None else None,
         on_watchlist=viewer_id is not None and list_repo.contains(session, "watchlist", viewer_id, movie_id),
         watched=viewer_id is not None and list_repo.contains(session, "watched", viewer_id, movie_id),

@@ -103,6 +103,15 @@ def _bump() -> None:
     _current[0] = next(_generation) + 1
 
 
+def touch() -> None:
+    """Say that something a catalogue or film page shows changed in this process (a review, its sentiment).
+
+    Pages cached under :func:`generation` are then rebuilt on their next request here; other
+    processes see the change when their short-lived entries expire.
+    """
+    _bump()
+
+
 def generation() -> int:
     """A number that changes whenever this process writes aggregates (a cache key for catalogue pages)."""
     return _current[0]

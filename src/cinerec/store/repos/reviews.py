@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from cinerec.errors import NotFound
 from cinerec.store.models import Movie, MovieKeyword, Review, User
+from cinerec.store.repos import aggregates as aggregate_repo
 
 #: Sentiment at or beyond these counts as positive / negative in summaries.
 POSITIVE, NEGATIVE = 0.05, -0.05
@@ -51,6 +52,7 @@ def add(session: Session, user_id: int, movie_id: int, text: str, *, language: s
     review = Review(user_id=user_id, movie_id=movie_id, text=text, language=language, sentiment=sentiment,
                     visibility=visibility, created_at=when, updated_at=when)
     session.add(review)
+    aggregate_repo.touch()
     session.flush()
     return review
 
@@ -70,6 +72,7 @@ def insert_many(session: Session, rows: Sequence[dict[str, Any]]) -> int:
             new.append(r)
     for i in range(0, len(new), 5000):
         session.execute(insert(Review), new[i:i + 5000])
+    aggregate_repo.touch()
     return len(new)
 
 
@@ -94,6 +97,7 @@ def set_sentiments(session: Session, scores: Iterable[tuple[int, str, float]]) -
         stmt = (update(Review).where(Review.id == bindparam("rid"))
                 .values(language=bindparam("language"), sentiment=bindparam("sentiment")))
         session.connection().execute(stmt, params)
+        aggregate_repo.touch()
 
 
 def public_texts(session: Session) -> list[tuple[int, str, float | None]]:
@@ -107,6 +111,7 @@ def replace_keywords(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     session.execute(delete(MovieKeyword))
     for i in range(0, len(rows), 5000):
         session.execute(insert(MovieKeyword), list(rows[i:i + 5000]))
+    aggregate_repo.touch()
 
 
 def keywords(session: Session, movie_id: int) -> dict[str, list[tuple[str, float]]]:
@@ -154,6 +159,7 @@ def get(session: Session, review_id: int) -> Review | None:
 def update_text(session: Session, review_id: int, text: str, *, language: str | None, sentiment: float | None,
                 when: datetime) -> None:
     """Replace a review's text with its new language and sentiment."""
+    aggregate_repo.touch()
     session.execute(update(Review).where(Review.id == review_id)
                     .values(text=text, language=language, sentiment=sentiment, updated_at=when))
 
@@ -161,6 +167,7 @@ def update_text(session: Session, review_id: int, text: str, *, language: str | 
 def remove(session: Session, review_id: int) -> None:
     """Delete one review."""
     session.execute(delete(Review).where(Review.id == review_id))
+    aggregate_repo.touch()
 
 
 def for_user(session: Session, user_id: int, *, public_only: bool, limit: int,
