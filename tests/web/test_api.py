@@ -16,7 +16,7 @@ from cinerec.service.training import train_from_store
 from cinerec.store.db import make_engine
 from cinerec.store.importer import import_dataset
 from cinerec.store.migrate import upgrade
-from cinerec.store.models import User
+from cinerec.store.models import Movie, User
 from cinerec.web import create_app
 
 if TYPE_CHECKING:
@@ -145,3 +145,19 @@ def test_catalogue_map_page(client: TestClient, ml100k_counts: DatasetCounts) ->
     assert png.status_code == 200 and png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
     pts = client.get("/map.json").json()["points"]
     assert len(pts) == placed and {"movie_id", "title", "x", "y"} <= set(pts[0])
+
+
+def test_movie_payloads_carry_the_poster_url(client: TestClient) -> None:
+    """Cards of recommended films show the TMDB poster when the film has one (not always the placeholder)."""
+    recs = client.get("/api/v1/explore/profiles/2/recommendations", params={"k": 3}).json()["data"]
+    target = recs[0]["movie"]["id"]
+    url = "https://image.tmdb.org/t/p/w342/abc.jpg"
+    with client.app.state.sessionmaker() as s:  # type: ignore[attr-defined]
+        s.get(Movie, target).poster_url = url
+        s.commit()
+    from cinerec.store.repos import aggregates
+
+    aggregates.touch()  # the catalogue changed outside the write paths that mark it
+    again = client.get("/api/v1/explore/profiles/2/recommendations", params={"k": 3}).json()["data"]
+    assert again[0]["movie"]["id"] == target and again[0]["movie"]["poster_url"] == url
+    assert client.get(f"/api/v1/movies/{target}").json()["poster_url"] == url

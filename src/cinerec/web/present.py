@@ -28,7 +28,7 @@ def movie_out(movie: Movie, n_ratings: int = 0, mean: float | None = None) -> Mo
     """A :class:`MovieOut` from a model row and its aggregates."""
     return MovieOut(
         id=movie.id, title=movie.title, year=movie.year, genres=[g.name for g in movie.genres],
-        imdb_id=movie.imdb_id, tmdb_id=movie.tmdb_id, n_ratings=n_ratings,
+        imdb_id=movie.imdb_id, tmdb_id=movie.tmdb_id, poster_url=movie.poster_url, n_ratings=n_ratings,
         mean_rating=round(mean, 3) if mean is not None else None,
     )
 

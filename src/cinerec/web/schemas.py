@@ -38,6 +38,7 @@ class MovieOut(BaseModel):
     genres: list[str]
     imdb_id: str | None = None
     tmdb_id: int | None = None
+    poster_url: str | None = None
     n_ratings: int = 0
     mean_rating: float | None = None
 
