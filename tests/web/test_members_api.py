@@ -281,3 +281,17 @@ def test_b2_oversized(site: TestClient, monkeypatch: pytest.MonkeyPatch) -> None
                   headers=login(site, admin))
     assert r.status_code in (413, 422) and r.json()["error"]["details"]["limit"] == 1024 * 1024, r.text
     assert _count(site, Review, text="a" * 100_000) == 0
+
+
+def test_api_reasons_quote_only_real_ratings(site: TestClient) -> None:
+    """Watched and watchlist films are scored at a default value; a reason must never say the member rated them."""
+    _, h = member(site)
+    ratings = {50: 5.0, 181: 4.5, 172: 4.0}
+    for mid, v in ratings.items():
+        site.put(f"/api/v1/movies/{mid}/rating", json={"rating": v}, headers=h)
+    for mid in (1, 100, 121, 127, 174, 98):  # marked, never rated
+        site.put(f"/api/v1/me/watched/{mid}", headers=h)
+    data = site.get("/api/v1/me/recommendations?k=20", headers=h).json()["data"]
+    quoted = [(x["movie_id"], x["rating"]) for d in data for x in d["reasons"] if x.get("rating") is not None]
+    assert quoted, "reasons should quote the member's ratings"
+    assert all(ratings.get(mid) == v for mid, v in quoted), quoted

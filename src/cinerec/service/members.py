@@ -286,13 +286,19 @@ def public_profile(session: Session, username: str, *, n: int = 10) -> PublicPro
 
 
 def history(session: Session, user_id: int) -> tuple[list[tuple[int, float]], list[int]]:
+    """The member's history for scoring and the films never to recommend again (see :func:`_history`)."""
+    hist, exclude, _ = _history(session, user_id)
+    return hist, exclude
+
+
+def _history(session: Session, user_id: int) -> tuple[list[tuple[int, float]], list[int], dict[int, float]]:
     """The member's history for scoring and the films never to recommend again.
 
     Returns:
-        ``(history, exclude)``: ratings as ``(movie id, stars)``, plus watched
-        films without a rating at :data:`WATCHED_VALUE` and watchlist films
-        without either at :data:`WATCHLIST_VALUE`; ``exclude`` holds every
-        rated or watched film.
+        ``(history, exclude, rated)``: ratings as ``(movie id, stars)``, plus
+        watched films without a rating at :data:`WATCHED_VALUE` and watchlist
+        films without either at :data:`WATCHLIST_VALUE`; ``exclude`` holds
+        every rated or watched film; ``rated`` the member's own ratings.
     """
     rated = dict(user_repo.history(session, user_id))
     watched = list_repo.movie_ids(session, "watched", user_id)
@@ -303,7 +309,25 @@ def history(session: Session, user_id: int) -> tuple[list[tuple[int, float]], li
     for m in wanted:
         hist.setdefault(m, WATCHLIST_VALUE)
     exclude = sorted(set(rated) | set(watched))
-    return sorted(hist.items()), exclude
+    return sorted(hist.items()), exclude, rated
+
+
+def _truthful(recs: RecommendationList, rated: dict[int, float]) -> RecommendationList:
+    """Reasons quote a rating only for films the member really rated.
+
+    Watched and want-to-watch films count in the scored history at a default
+    value; a reason built on one of them must not say "you rated it".
+    """
+    def fix(x: dict[str, object]) -> dict[str, object]:
+        mid = x.get("movie_id")
+        if "rating" not in x:
+            return x
+        if isinstance(mid, int) and mid in rated:
+            return {**x, "rating": rated[mid]}
+        return {k: v for k, v in x.items() if k != "rating"}
+
+    items = [Recommendation(r.movie_id, r.score, [fix(x) for x in r.reasons]) for r in recs.items]
+    return RecommendationList(recs.model_version, recs.algo, recs.strategy, items)
 
 
 def recommendations(session: Session, recommender: RecommenderService, user_id: int, k: int = 10) -> RecommendationList:
@@ -315,8 +339,8 @@ def recommendations(session: Session, recommender: RecommenderService, user_id: 
     """
     if not 1 <= k <= MAX_K:
         raise InvalidParameter(f"k must be 1-{MAX_K}")
-    hist, exclude = history(session, user_id)
-    return recommender.recommend(user_id, k, history=hist or None, exclude=exclude)
+    hist, exclude, rated = _history(session, user_id)
+    return _truthful(recommender.recommend(user_id, k, history=hist or None, exclude=exclude), rated)
 
 
 def similar(session: Session, recommender: RecommenderService, movie_id: int, k: int = 10) -> RecommendationList:

@@ -20,7 +20,6 @@ from cinerec.service import members
 from cinerec.service.cache import LRUCache
 from cinerec.service.recommender import (
     MAX_K,
-    Recommendation,
     RecommendationList,
     RecommenderService,
 )
@@ -156,24 +155,6 @@ def _trending_ids(session: Session, limit: int) -> list[int]:
     return ids[:limit]
 
 
-def _truthful(recs: RecommendationList, rated: dict[int, float]) -> RecommendationList:
-    """Reasons quote a rating only for films the member really rated.
-
-    Watched and want-to-watch films count in the scored history at a default
-    value; a reason built on one of them must not say "you rated it".
-    """
-    def fix(x: dict[str, object]) -> dict[str, object]:
-        mid = x.get("movie_id")
-        if "rating" not in x:
-            return x
-        if isinstance(mid, int) and mid in rated:
-            return {**x, "rating": rated[mid]}
-        return {k: v for k, v in x.items() if k != "rating"}
-
-    items = [Recommendation(r.movie_id, r.score, [fix(x) for x in r.reasons]) for r in recs.items]
-    return RecommendationList(recs.model_version, recs.algo, recs.strategy, items)
-
-
 def _without(recs: RecommendationList, seen: set[int], k: int) -> RecommendationList:
     """The first ``k`` recommendations that are not in ``seen``."""
     items = [r for r in recs.items if r.movie_id not in seen][:k]
@@ -194,7 +175,7 @@ def home(session: Session, recommender: RecommenderService, viewer_id: int | Non
     n_rated = len(rated)
     if version is not None:
         if viewer_id is not None and n_rated:
-            for_you = _truthful(members.recommendations(session, recommender, viewer_id, k), rated)
+            for_you = members.recommendations(session, recommender, viewer_id, k)
             favourites = user_repo.top_rated(session, viewer_id, 1)
             if favourites:
                 liked = favourites[0]
@@ -212,10 +193,9 @@ def home(session: Session, recommender: RecommenderService, viewer_id: int | Non
 def for_you(session: Session, recommender: RecommenderService, viewer_id: int, *, k: int = 24) -> RecommendationList | None:
     """The member's recommendations (``None`` when no model is active yet)."""
     try:
-        recs = members.recommendations(session, recommender, viewer_id, k)
+        return members.recommendations(session, recommender, viewer_id, k)
     except NotFound:
         return None
-    return _truthful(recs, dict(user_repo.history(session, viewer_id)))
 
 
 @dataclass(frozen=True)
