@@ -31,8 +31,6 @@ from cinerec.errors import AuthenticationFailed, InvalidParameter, NotFound, Per
 from cinerec.service.throttle import Throttle
 from cinerec.store.db import transaction
 from cinerec.store.models import User, utcnow
-from cinerec.store.repos import aggregates as aggregate_repo
-from cinerec.store.repos import ratings as rating_repo
 from cinerec.store.repos import sessions as session_repo
 from cinerec.store.repos import users as user_repo
 
@@ -358,9 +356,7 @@ def delete_account(engine: Engine, throttle: Throttle, user_id: int, password: s
         throttle.failed_login(user.username, ip)
         raise AuthenticationFailed("the password is wrong", details={"field": "password"})
     with transaction(engine) as session:
-        rated = [m for m, _ in rating_repo.all_for_user(session, user_id)]
-        user_repo.delete_account(session, user_id)
-        aggregate_repo.recount(session, rated)
+        user_repo.delete_account(session, user_id)  # recounts the rated films' aggregates itself
 
 
 def update_me(engine: Engine, throttle: Throttle, user_id: int, *, ip: str, display_name: str | None = None,

@@ -63,9 +63,3 @@ def for_user(session: Session, user_id: int, *, limit: int, offset: int) -> tupl
                            .where(Rating.user_id == user_id)
                            .order_by(Rating.updated_at.desc(), Rating.id.desc()).limit(limit).offset(offset))
     return [(r, m) for r, m in rows.all()], total
-
-
-def all_for_user(session: Session, user_id: int) -> list[tuple[int, float]]:
-    """Every rating of a user as ``(movie id, value)`` (account deletion, aggregates)."""
-    rows = session.execute(select(Rating.movie_id, Rating.value).where(Rating.user_id == user_id))
-    return [(int(m), float(v)) for m, v in rows]

@@ -104,11 +104,6 @@ def delete_account(session: Session, user_id: int) -> None:
     aggregates.recount(session, rated)
 
 
-def public_counts(session: Session, user_id: int) -> int:
-    """How many films a user has rated."""
-    return int(session.scalar(select(func.count()).select_from(Rating).where(Rating.user_id == user_id)) or 0)
-
-
 def list_accounts(session: Session, *, limit: int, offset: int) -> tuple[list[tuple[User, int]], int]:
     """One page of site accounts (newest first, ties by id) with their rating counts, and the total."""
     total = int(session.scalar(select(func.count()).select_from(User).where(User.source.is_(None))) or 0)
