@@ -6,9 +6,7 @@ from cinerec.algorithms.base import (
     Reason,
     Recommender,
     RecommenderBase,
-    SupportsExplain,
     SupportsFoldIn,
-    SupportsHistory,
 )
 from cinerec.algorithms.baseline import BiasBaseline, Popularity
 from cinerec.algorithms.content import ContentKNN
@@ -34,9 +32,7 @@ __all__ = [
     "Recommender",
     "RecommenderBase",
     "SVDpp",
-    "SupportsExplain",
     "SupportsFoldIn",
-    "SupportsHistory",
     "UserKNN",
     "WeightedHybrid",
     "load",

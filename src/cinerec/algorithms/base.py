@@ -81,28 +81,6 @@ class SupportsFoldIn(Protocol):
     def fold_in(self, items: IntArray, values: FloatArray) -> FloatArray: ...
 
 
-@runtime_checkable
-class SupportsHistory(Protocol):
-    """A model that scores every item for an interaction history it has not been trained on.
-
-    This is how a brand-new user, or a user who rated films since the last
-    training, gets personal recommendations without refitting.
-    """
-
-    def score_history(self, items: IntArray, values: FloatArray) -> FloatArray: ...
-
-    def recommend_history(self, items: IntArray, values: FloatArray | None = None, k: int = 10) -> Ranked: ...
-
-
-@runtime_checkable
-class SupportsExplain(Protocol):
-    """A model that can say why it recommends an item."""
-
-    def explain(self, user: int, item: int, n: int = 3) -> list[Reason]: ...
-
-    def explain_history(self, items: IntArray, values: FloatArray | None, item: int, n: int = 3) -> list[Reason]: ...
-
-
 class RecommenderBase:
     """Shared behaviour of every cinerec recommender.
 
@@ -243,7 +221,11 @@ class RecommenderBase:
             InvalidParameter: malformed history.
         """
         it, v = self._check_history(items, values)
-        return np.asarray(self._score_history(it, v), dtype=np.float64).reshape(self.n_items_)
+        return self._history_scores(it, v)
+
+    def _history_scores(self, items: IntArray, values: FloatArray) -> FloatArray:
+        """``_score_history`` of a validated history as a float ``(n_items,)`` row."""
+        return np.asarray(self._score_history(items, values), dtype=np.float64).reshape(self.n_items_)
 
     def _score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
         """Scores of every item for a validated history; every model implements this."""
@@ -373,7 +355,7 @@ class RecommenderBase:
             :class:`Ranked` with ``(1, k)`` arrays.
         """
         it, v = self._check_history(items, values)
-        scores = np.asarray(self._score_history(it, v), dtype=np.float64).reshape(1, self.n_items_)
+        scores = self._history_scores(it, v)[None, :]
         seen = sp.csr_matrix((np.ones(len(it)), (np.zeros(len(it), dtype=np.int64), it)), shape=(1, self.n_items_)) if exclude_seen else None
         return self._rank(scores, k, seen, candidates, exclude)
 

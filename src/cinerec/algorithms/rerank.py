@@ -64,7 +64,8 @@ def audience_similarity(seen: sp.spmatrix, items: IntArray) -> FloatArray:
     return np.asarray((cols @ cols.T).toarray())
 
 
-def onboarding_order(seen: sp.spmatrix, *, pool: int = 300, tradeoff: float = 0.7) -> IntArray:
+def onboarding_order(seen: sp.spmatrix, *, popularity: FloatArray | None = None, pool: int = 300,
+                     tradeoff: float = 0.7) -> IntArray:
     """Every item, ordered for a member with no history: popular, and diverse at the top.
 
     The ``pool`` most popular items are re-ranked by :func:`mmr` with their
@@ -73,13 +74,15 @@ def onboarding_order(seen: sp.spmatrix, *, pool: int = 300, tradeoff: float = 0.
 
     Args:
         seen: the training users x items interaction mask.
+        popularity: interactions per item, when the caller already has them (else counted from ``seen``).
         pool: how many of the most popular items are re-ranked.
         tradeoff: :func:`mmr`'s relevance weight.
 
     Returns:
         All item indices, best first.
     """
-    popularity = np.asarray(sp.csr_matrix(seen).getnnz(axis=0), dtype=np.float64)
+    if popularity is None:
+        popularity = np.asarray(sp.csr_matrix(seen).getnnz(axis=0), dtype=np.float64)
     by_count = np.argsort(-popularity, kind="stable").astype(np.int64)
     head = by_count[:pool]
     head = head[popularity[head] > 0]

@@ -216,5 +216,5 @@ class RecommenderService:
         """The engine's onboarding order (:func:`cinerec.algorithms.rerank.onboarding_order`), once per version."""
         cached = live.cache.get("onboarding")
         if cached is None:
-            cached = live.cache["onboarding"] = onboarding_order(live.model.seen_)
+            cached = live.cache["onboarding"] = onboarding_order(live.model.seen_, popularity=live.popularity)
         return np.asarray(cached)
