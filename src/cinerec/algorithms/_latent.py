@@ -67,6 +67,7 @@ class LatentFoldIn(RecommenderBase):
 
     fold_in_loss: ClassVar[str] = "ratings"
     item_factors_: FloatArray
+    user_factors_: FloatArray
 
     # ------------------------------------------------------------------ hooks
     def _design(self) -> FloatArray:
@@ -138,6 +139,27 @@ class LatentFoldIn(RecommenderBase):
         offset = self._offset(items, values)
         scores = offset + design @ self._fold_in_solve(items, values, design, offset)
         return np.asarray(scores + self._ranking_shift(), dtype=np.float64)
+
+    def _trained_user_gaussian(self, n_dims: int) -> tuple[FloatArray, FloatArray] | None:
+        """Precision and mean of the trained users' vectors (their first ``n_dims`` columns), once per model.
+
+        A fold-in prior for models whose training leaves user vectors far more
+        shrunk than their nominal regularisation says (SGD for a fixed number
+        of epochs, early stopping). ``None`` with fewer than two trained users.
+        The result depends only on learned state, so it is kept on the instance
+        (not saved: it is derived) instead of being recomputed per request.
+        """
+        cache = self._derived_cache()
+        key = f"user_gaussian:{n_dims}"
+        if key not in cache:
+            trained = np.asarray(self.user_factors_, dtype=np.float64)[np.diff(self.seen_.indptr) > 0, :n_dims]
+            if len(trained) < 2:
+                cache[key] = None
+            else:
+                cov = np.cov(trained.T).reshape(n_dims, n_dims) + 1e-6 * np.eye(n_dims)
+                cache[key] = (np.asarray(np.linalg.inv(cov), dtype=np.float64), trained.mean(axis=0))
+        prior: tuple[FloatArray, FloatArray] | None = cache[key]
+        return prior
 
     def _ranking_shift(self) -> FloatArray | float:
         """Added to every ranking score (not to rating predictions); 0 unless a model ranks by something else."""

@@ -138,6 +138,12 @@ class RecommenderBase:
         self.seen_ = data.binary.copy()
         # same construction as the mask (one COO -> CSR with sorted indices), so the values line up with seen_.indices
         self.seen_values_ = np.asarray(data.matrix.data, dtype=np.float32)
+        self._derived_cache().clear()
+
+    def _derived_cache(self) -> dict[str, Any]:
+        """Values derived from learned state (e.g. a fold-in prior): computed once, cleared by every fit, never saved."""
+        cache: dict[str, Any] = self.__dict__.setdefault("_derived", {})
+        return cache
 
     @property
     def is_fitted(self) -> bool:

@@ -173,11 +173,10 @@ class BPR(_LatentTopN):
         the trained ranking from 0.60 to 0.74 (least squares: 0.20).
         """
         d = design.shape[1]
-        trained = self.user_factors_[np.diff(self.seen_.indptr) > 0, :-1]
-        if len(trained) < 2:
+        prior = self._trained_user_gaussian(d)  # the first d columns: implicit's bias column is the last
+        if prior is None:
             return bpr_fold_in(design, offset, items, float(self.regularization) * len(items) * np.eye(d), np.zeros(d))
-        cov = np.cov(trained.T).reshape(d, d) + 1e-6 * np.eye(d)
-        return bpr_fold_in(design, offset, items, np.asarray(np.linalg.inv(cov), dtype=np.float64), trained.mean(axis=0))
+        return bpr_fold_in(design, offset, items, *prior)
 
 
 class EASE(RecommenderBase):

@@ -265,13 +265,11 @@ class NeuralRecommender(LatentFoldIn):
         weights = self._history_weights(values)
         # prior: the Gaussian of the trained users' vectors (early stopping leaves them far from
         # the weak L2 optimum; this prior reproduces that shrinkage)
-        trained = self.user_factors_[np.diff(self.seen_.indptr) > 0]
-        if len(trained) < 2:
-            d = design.shape[1]
+        d = design.shape[1]
+        prior = self._trained_user_gaussian(d)
+        if prior is None:
             return softmax_fold_in(design, items, weights, 2.0 * float(self.l2) * np.eye(d), np.zeros(d))
-        cov = np.cov(trained.T).reshape(design.shape[1], design.shape[1]) + 1e-6 * np.eye(design.shape[1])
-        return softmax_fold_in(design, items, weights, np.asarray(np.linalg.inv(cov), dtype=np.float64),
-                               trained.mean(axis=0))
+        return softmax_fold_in(design, items, weights, *prior)
 
     # ---------------------------------------------------------- persistence
     def _save_extra(self, folder: Path) -> dict[str, str]:
