@@ -297,3 +297,24 @@ def test_api_reasons_quote_only_real_ratings(site: TestClient) -> None:
     assert any(x["movie_id"] in watched for x in reasons)
     assert all(x.get("rating") is None for x in reasons if x["movie_id"] in watched), reasons
     assert all(x.get("rating") in (None, ratings.get(x["movie_id"])) for x in reasons)
+
+
+def test_review_with_rating_is_one_transaction(site: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review, its event and its rating are written together or not at all."""
+    from cinerec.service import members
+
+    _, h = member(site)
+    uid = _me(site, h)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(members, "_rate_in", broken)
+    with pytest.raises(RuntimeError):  # the test client re-raises what would be a logged, clean 500
+        site.post("/api/v1/movies/33/reviews", json={"text": "Lovely film", "rating": 4}, headers=h)
+    assert _count(site, Review, user_id=uid) == 0 and _count(site, Event, user_id=uid) == 0
+    monkeypatch.undo()
+    r = site.post("/api/v1/movies/33/reviews", json={"text": "Lovely film", "rating": 4}, headers=h)
+    assert r.status_code == 201
+    assert _count(site, Review, user_id=uid) == 1 and _count(site, Rating, user_id=uid) == 1
+    assert _count(site, Event, user_id=uid) == 2

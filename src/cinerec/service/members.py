@@ -30,7 +30,7 @@ from cinerec.service.recommender import (
     RecommendationList,
     RecommenderService,
 )
-from cinerec.service.reviews import write_review as _write_review
+from cinerec.service.reviews import analyse_review
 from cinerec.store.db import transaction
 from cinerec.store.models import RATING_MAX, RATING_MIN, Movie, Rating, Review, User, utcnow
 from cinerec.store.repos import aggregates as aggregate_repo
@@ -108,15 +108,21 @@ def rate(engine: Engine, user_id: int, movie_id: int, value: float) -> Rating:
         NotFound: unknown film.
     """
     value = check_rating(value)
-    now = utcnow()
     with transaction(engine) as session:
         _require_movie(session, movie_id)
-        old = rating_repo.upsert(session, user_id, movie_id, value, now)
-        aggregate_repo.apply_rating_change(session, movie_id, old, value)
-        event_repo.record(session, user_id, "rate", movie_id=movie_id, value=value, when=now)
-        row = rating_repo.current(session, user_id, movie_id)
-        assert row is not None
+        row = _rate_in(session, user_id, movie_id, value)
         session.expunge(row)
+    return row
+
+
+def _rate_in(session: Session, user_id: int, movie_id: int, value: float) -> Rating:
+    """Write a checked rating of an existing film, its aggregates and its event, inside the caller's transaction."""
+    now = utcnow()
+    old = rating_repo.upsert(session, user_id, movie_id, value, now)
+    aggregate_repo.apply_rating_change(session, movie_id, old, value)
+    event_repo.record(session, user_id, "rate", movie_id=movie_id, value=value, when=now)
+    row = rating_repo.current(session, user_id, movie_id)
+    assert row is not None
     return row
 
 
@@ -202,13 +208,16 @@ def write_review(engine: Engine, analyzer: SentimentAnalyzer, user_id: int, movi
         InvalidParameter: empty or oversized text, or a bad rating.
         NotFound: unknown film.
     """
-    if rating is not None:
-        check_rating(rating)
-    review = _write_review(engine, analyzer, user_id, movie_id, text)
-    with transaction(engine) as session:
+    stars = check_rating(rating) if rating is not None else None
+    clean, sentiment = analyse_review(analyzer, text)  # before the transaction: it holds no lock while scoring
+    with transaction(engine) as session:  # the review, its event and the rating: all or nothing
+        _require_movie(session, movie_id)
+        review = review_repo.add(session, user_id, movie_id, clean, language=sentiment.language,
+                                 sentiment=sentiment.score, visibility="public")
         event_repo.record(session, user_id, "review", movie_id=movie_id, value=review.sentiment)
-    if rating is not None:
-        rate(engine, user_id, movie_id, rating)
+        if stars is not None:
+            _rate_in(session, user_id, movie_id, stars)
+        session.expunge(review)
     return review
 
 

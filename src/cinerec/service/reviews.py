@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from cinerec.data.readers import Problem
 from cinerec.data.readers.reviews import read_reviews_csv
 from cinerec.errors import DataFormatError, InvalidParameter
-from cinerec.nlp.sentiment import SentimentAnalyzer, check_text
+from cinerec.nlp.sentiment import Sentiment, SentimentAnalyzer, check_text
 from cinerec.store.db import transaction
 from cinerec.store.importer import source_id_map
 from cinerec.store.models import Movie, Review, User
@@ -60,15 +60,24 @@ def write_review(engine: Engine, analyzer: SentimentAnalyzer, user_id: int, movi
         InvalidParameter: empty or oversized text.
         NotFound: unknown user or movie.
     """
-    clean = check_text(text)
-    if not clean:
-        raise InvalidParameter("a review needs some text")
-    s = analyzer.analyze(clean)
+    clean, s = analyse_review(analyzer, text)
     with transaction(engine) as session:
         review = repo.add(session, user_id, movie_id, clean, language=s.language, sentiment=s.score,
                           visibility=visibility)
         session.expunge(review)
     return review
+
+
+def analyse_review(analyzer: SentimentAnalyzer, text: str) -> tuple[str, Sentiment]:
+    """A review's cleaned text and its language and sentiment, before anything is written.
+
+    Raises:
+        InvalidParameter: empty or oversized text.
+    """
+    clean = check_text(text)
+    if not clean:
+        raise InvalidParameter("a review needs some text")
+    return clean, analyzer.analyze(clean)
 
 
 def import_reviews(engine: Engine, path: Path | str, source: str, analyzer: SentimentAnalyzer,
