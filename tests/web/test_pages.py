@@ -408,6 +408,7 @@ def test_lists_are_private(site: TestClient) -> None:
     ("/movies/5/reviews", {"text": "ok", "rating": "9"}),
     ("/welcome", {"r5": "6"}),
     ("/welcome", {"r999999": "4"}),
+    ("/welcome", {"r5": "4", "r999999": "4"}),  # one unknown film: the valid rating is not written either
     ("/settings/profile", {"display_name": "a\x00b", "locale": "en"}),
 ])
 def test_bad_form_input_is_refused_and_writes_nothing(site: TestClient, url: str, data: dict[str, str]) -> None:

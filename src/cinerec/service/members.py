@@ -115,6 +115,24 @@ def rate(engine: Engine, user_id: int, movie_id: int, value: float) -> Rating:
     return row
 
 
+def rate_many(engine: Engine, user_id: int, ratings: dict[int, float]) -> int:
+    """Set several ratings at once (the onboarding page): all are checked, then written in one transaction.
+
+    Returns:
+        How many ratings were written.
+
+    Raises:
+        InvalidParameter: a value not 0.5-5 in halves (nothing written).
+        NotFound: an unknown film (nothing written).
+    """
+    checked = {movie_id: check_rating(value) for movie_id, value in ratings.items()}
+    with transaction(engine) as session:
+        for movie_id, value in checked.items():
+            _require_movie(session, movie_id)
+            _rate_in(session, user_id, movie_id, value)
+    return len(checked)
+
+
 def _rate_in(session: Session, user_id: int, movie_id: int, value: float) -> Rating:
     """Write a checked rating of an existing film, its aggregates and its event, inside the caller's transaction."""
     now = utcnow()

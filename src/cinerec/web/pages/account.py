@@ -241,6 +241,5 @@ def onboarding_save(request: Request, viewer: Viewer, engine: EngineDep,
     if viewer is None:
         return login_redirect(request)
     check_form(request, csrf_token)
-    for movie_id, stars in ratings.items():
-        members.rate(engine, viewer.user_id, movie_id, stars)
+    members.rate_many(engine, viewer.user_id, ratings)
     return redirect("/for-you")
