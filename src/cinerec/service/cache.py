@@ -86,9 +86,6 @@ class LRUCache(Generic[V]):
     def __len__(self) -> int:
         return len(self._data)
 
-    def __contains__(self, key: Hashable) -> bool:
-        return self.get(key) is not None
-
 
 def fingerprint(pairs: Iterable[tuple[int, float]]) -> str:
     """A 128-bit digest of ``(id, value)`` pairs in the given order (a compact cache-key part for a history)."""
