@@ -75,6 +75,12 @@ class NotFound(CinerecError, LookupError):
     exit_code = 3
 
 
+class Gone(NotFound):
+    """The object existed but was withdrawn for good (a revoked share link): HTTP 410."""
+
+    code = "gone"
+
+
 class Conflict(CinerecError):
     """The request conflicts with the current state (duplicate, stale version)."""
 

@@ -214,23 +214,129 @@ class Review(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     sentiment: Mapped[float | None] = mapped_column(Float)
     visibility: Mapped[str] = mapped_column(String(16), default="public")
+    like_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Share(Base):
-    """A film shared with a note, to followers or through an unguessable public link."""
+    """A film or a list shared with a note, to followers or through an unguessable public link.
+
+    Exactly one of ``movie_id`` and ``list_id`` is set. A public share has a
+    ``token`` (``secrets.token_urlsafe(32)``: 256 bits) that opens ``/s/{token}``
+    for anybody; ``revoked_at`` set means the sharer withdrew it (the link then
+    answers 410 and the share leaves feeds).
+    """
 
     __tablename__ = "shares"
-    __table_args__ = (CheckConstraint("audience IN ('followers', 'public')", name="audience"),)
+    __table_args__ = (
+        CheckConstraint("audience IN ('followers', 'public')", name="audience"),
+        CheckConstraint("(movie_id IS NULL) <> (list_id IS NULL)", name="one_target"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
+    movie_id: Mapped[int | None] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("movie_lists.id", ondelete="CASCADE"), index=True)
     note: Mapped[str | None] = mapped_column(Text)
     audience: Mapped[str] = mapped_column(String(16), default="followers")
     token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MovieList(Base):
+    """A member's named, ordered list of films (Letterboxd lists, Douban 豆列).
+
+    A private list (``is_public`` false) exists only for its owner: anybody
+    else gets 404 by id and never sees it in search, profiles or feeds.
+    ``item_count`` and ``like_count`` are kept by the writers in the same
+    transaction (pages never count rows per request).
+    """
+
+    __tablename__ = "movie_lists"
+    __table_args__ = (Index("ix_movie_lists_public_updated", "is_public", "updated_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    item_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    like_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ListItem(Base):
+    """A film on a list, at ``position`` (0 first), with the owner's note about it."""
+
+    __tablename__ = "list_items"
+    __table_args__ = (Index("ix_list_items_list_position", "list_id", "position"),)
+
+    list_id: Mapped[int] = mapped_column(ForeignKey("movie_lists.id", ondelete="CASCADE"), primary_key=True)
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReviewLike(Base):
+    """``user`` likes a review (the review's ``like_count`` is kept with it)."""
+
+    __tablename__ = "review_likes"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ListLike(Base):
+    """``user`` likes a list (the list's ``like_count`` is kept with it)."""
+
+    __tablename__ = "list_likes"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("movie_lists.id", ondelete="CASCADE"), primary_key=True,
+                                         index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Block(Base):
+    """``blocker`` blocked ``blocked``: no follows between them, no likes, nothing of the blocked in my feed."""
+
+    __tablename__ = "blocks"
+    __table_args__ = (CheckConstraint("blocker_id != blocked_id", name="not_self"),)
+
+    blocker_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    blocked_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Notification(Base):
+    """An in-site notice for ``user``: ``actor`` followed them, liked their review or list, or shared a film.
+
+    ``kind`` is ``follow``, ``like_review`` (``review_id``), ``like_list``
+    (``list_id``) or ``share`` (``share_id``; written for each follower of the
+    sharer when a film or list is shared). ``read_at`` is set when the member
+    has seen it.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_user_id_id", "user_id", "id"),
+        CheckConstraint("kind IN ('follow', 'like_review', 'like_list', 'share')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    review_id: Mapped[int | None] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("movie_lists.id", ondelete="CASCADE"), index=True)
+    share_id: Mapped[int | None] = mapped_column(ForeignKey("shares.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Follow(Base):
@@ -290,28 +396,37 @@ class AuthSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class Event(Base):
-    """An interaction event for real-time updates and A/B analysis.
+#: Kinds an ``events`` row may have (the table's check constraint).
+EVENT_KINDS: tuple[str, ...] = ("impression", "click", "rate", "review", "share", "watchlist", "watched",
+                                "list", "like_review", "like_list", "follow")
 
-    ``kind`` is one of impression, click, rate, review, share, watchlist, watched;
-    ``experiment``/``variant``/``model_version``/``position`` record what was shown.
-    Member actions store in ``value``: the new rating (``NULL`` when removed), the
-    review's sentiment (``NULL`` when deleted), 1/0 for a watchlist or watched mark
-    set/removed.
+
+class Event(Base):
+    """One member action or experiment record, append-only: the source of feeds, real-time updates and A/B analysis.
+
+    ``kind`` is one of :data:`EVENT_KINDS`; ``experiment``/``variant``/
+    ``model_version``/``position`` record what was shown. Member actions store
+    in ``value``: the new rating (``NULL`` when removed), the review's sentiment
+    (``NULL`` when deleted), 1/0 for a watchlist or watched mark, a share, a
+    like or a follow set/removed, 1 for a list created or changed. ``object_id``
+    names the object acted on: the review (``review``, ``like_review``), the
+    share (``share``), the list (``list``, ``like_list``) or the followed member
+    (``follow``). Ids grow with insertion, so ``id`` is the feed's cursor.
     """
 
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_user_created", "user_id", "created_at"),
+        Index("ix_events_user_id_id", "user_id", "id"),
         Index("ix_events_experiment_variant", "experiment", "variant"),
-        CheckConstraint("kind IN ('impression', 'click', 'rate', 'review', 'share', 'watchlist', 'watched')",
-                        name="kind"),
+        CheckConstraint("kind IN (" + ", ".join(f"'{k}'" for k in EVENT_KINDS) + ")", name="kind"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     movie_id: Mapped[int | None] = mapped_column(ForeignKey("movies.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(16))
+    object_id: Mapped[int | None] = mapped_column(Integer)
     experiment: Mapped[str | None] = mapped_column(String(64))
     variant: Mapped[str | None] = mapped_column(String(64))
     model_version: Mapped[str | None] = mapped_column(String(64))

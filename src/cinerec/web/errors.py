@@ -26,6 +26,7 @@ from cinerec.errors import (
     CinerecError,
     Conflict,
     DataFormatError,
+    Gone,
     InvalidParameter,
     NotFound,
     PermissionDenied,
@@ -35,7 +36,7 @@ from cinerec.errors import (
 log = logging.getLogger("cinerec.web")
 
 STATUS: dict[type[CinerecError], int] = {
-    NotFound: 404, Conflict: 409, PermissionDenied: 403, DataFormatError: 422, InvalidParameter: 422,
+    Gone: 410, NotFound: 404, Conflict: 409, PermissionDenied: 403, DataFormatError: 422, InvalidParameter: 422,
     AuthenticationFailed: 401, RateLimited: 429,
 }
 

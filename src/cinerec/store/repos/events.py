@@ -10,18 +10,23 @@ from cinerec.store.models import Event
 
 #: Kinds a member action writes (the table's check constraint allows these and more).
 MEMBER_KINDS = ("rate", "review", "watchlist", "watched")
+#: Kinds a member's social action writes; ``object_id`` names the review, share, list or member acted on.
+SOCIAL_KINDS = ("share", "list", "like_review", "like_list", "follow")
 
 
 def record(session: Session, user_id: int, kind: str, *, movie_id: int | None = None, value: float | None = None,
-           when: datetime | None = None) -> None:
+           object_id: int | None = None, when: datetime | None = None) -> None:
     """Append one event in the caller's transaction.
 
     Args:
         kind: ``rate`` (value = new rating, ``None`` when removed), ``review``
             (value = sentiment, ``None`` when deleted), ``watchlist`` and
-            ``watched`` (value 1 when set, 0 when removed), or an experiment kind.
+            ``watched`` (value 1 when set, 0 when removed), a social kind of
+            :data:`SOCIAL_KINDS` (value 1 set/created/changed, 0 removed), or
+            an experiment kind.
+        object_id: the review, share, list or followed member acted on.
     """
-    ev = Event(user_id=user_id, movie_id=movie_id, kind=kind, value=value)
+    ev = Event(user_id=user_id, movie_id=movie_id, kind=kind, value=value, object_id=object_id)
     if when is not None:
         ev.created_at = when
     session.add(ev)
