@@ -34,10 +34,22 @@ class Interactions:
         timestamps: unix seconds of each interaction, or ``None``.
         user_vocab, item_vocab: raw id <-> dense index maps.
         item_features: content features aligned to ``item_vocab``, or ``None``.
+        social: the users' trust or follow graph, or ``None`` when there is
+            none: a CSR ``(n_users, n_users)`` matrix over ``user_vocab``
+            (row ``u``, column ``v`` > 0 when ``u`` trusts or follows ``v``;
+            directed, values are edge weights, 1 for plain trust). Only users
+            of the vocabulary appear: edges to people who are not in it are
+            left out by the builders (:meth:`with_social_edges`). It belongs
+            to the users, not to the interactions, so :meth:`subset` and
+            every splitter keep it whole: a test fold's ratings are hidden
+            from training, the graph is not. Algorithms that ignore it are
+            unaffected; trust-aware ones (``trust-svd``) use it when present.
 
     Raises:
         DataFormatError: on mismatched lengths, out-of-range indices,
-            non-finite ratings or duplicated (user, item) pairs.
+            non-finite ratings, duplicated (user, item) pairs, or a social
+            matrix that is not ``(n_users, n_users)``, has non-finite or
+            negative weights, or a self-loop.
     """
 
     users: IntArray
@@ -48,6 +60,7 @@ class Interactions:
     timestamps: IntArray | None = None
     weights: FloatArray | None = None
     item_features: ItemFeatures | None = None
+    social: sp.csr_matrix | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +84,8 @@ class Interactions:
                 object.__setattr__(self, name, np.asarray(arr, dtype=dtype)[order])
         if self.item_features is not None:
             object.__setattr__(self, "item_features", self.item_features.align(self.item_vocab))
+        if self.social is not None:
+            object.__setattr__(self, "social", _check_social(self.social, len(self.user_vocab)))
         if self.ratings is not None and n and not np.isfinite(self.ratings).all():
             raise DataFormatError("ratings must be finite numbers")
         if n > 1:
@@ -143,12 +158,67 @@ class Interactions:
             user_vocab=self.user_vocab,
             item_vocab=self.item_vocab,
             item_features=self.item_features,
+            social=self.social,
         )
 
     def with_features(self, features: ItemFeatures | None) -> Interactions:
         """The same interactions carrying ``features`` (aligned to the item vocabulary)."""
         return Interactions(self.users, self.items, self.ratings, self.user_vocab, self.item_vocab,
-                            self.timestamps, self.weights, features)
+                            self.timestamps, self.weights, features, self.social)
+
+    def with_social(self, social: sp.spmatrix | None) -> Interactions:
+        """The same interactions carrying the ``(n_users, n_users)`` graph ``social`` (see the class docstring).
+
+        Raises:
+            DataFormatError: a matrix of the wrong shape, with non-finite or
+                negative weights, or with a self-loop.
+        """
+        return Interactions(self.users, self.items, self.ratings, self.user_vocab, self.item_vocab,
+                            self.timestamps, self.weights, self.item_features,
+                            None if social is None else sp.csr_matrix(social))
+
+    def with_social_edges(
+        self, sources: npt.ArrayLike, targets: npt.ArrayLike, weights: npt.ArrayLike | None = None
+    ) -> Interactions:
+        """The same interactions carrying a graph given as raw-id edges ``source -> target``.
+
+        Edges with an end outside the user vocabulary and self-loops are left
+        out; repeated edges keep one (the largest weight).
+
+        Args:
+            sources: raw user ids of the trustors (followers).
+            targets: raw user ids of the trustees (followed), one per source.
+            weights: one positive weight per edge (``None``: all 1).
+
+        Raises:
+            DataFormatError: ``sources``, ``targets`` and ``weights`` differ in length.
+        """
+        return self.with_social(self.social_matrix(sources, targets, weights))
+
+    def social_matrix(
+        self, sources: npt.ArrayLike, targets: npt.ArrayLike, weights: npt.ArrayLike | None = None
+    ) -> sp.csr_matrix:
+        """The ``(n_users, n_users)`` CSR graph of raw-id edges over this user vocabulary (see :meth:`with_social_edges`).
+
+        Raises:
+            DataFormatError: ``sources``, ``targets`` and ``weights`` differ in length.
+        """
+        src = np.asarray(sources)
+        dst = np.asarray(targets)
+        w = np.ones(len(src)) if weights is None else np.asarray(weights, dtype=np.float64)
+        if not len(src) == len(dst) == len(w):
+            raise DataFormatError(f"social edges: {len(src)} sources, {len(dst)} targets and {len(w)} weights")
+        a = self.user_vocab.indices(src) if len(src) else np.empty(0, dtype=np.int64)
+        b = self.user_vocab.indices(dst) if len(dst) else np.empty(0, dtype=np.int64)
+        keep = (a >= 0) & (b >= 0) & (a != b)
+        n = self.n_users
+        a, b, w = a[keep], b[keep], w[keep]
+        # a repeated edge keeps its largest weight (CSR construction would add them up)
+        key = a * max(n, 1) + b
+        order = np.lexsort((-w, key))
+        first = order[np.r_[True, key[order][1:] != key[order][:-1]]] if len(order) else order
+        m = sp.csr_matrix((w[first], (a[first], b[first])), shape=(n, n))
+        return _check_social(m, n)
 
     def to_frame(self) -> pd.DataFrame:
         """A data frame of raw ids with columns user, item[, rating, timestamp, weight]."""
@@ -225,6 +295,34 @@ class Interactions:
         """Number of interactions per user index."""
         return np.bincount(self.users, minlength=self.n_users).astype(np.int64)
 
+    def trust_counts(self) -> IntArray:
+        """Number of users each user index trusts (out-degree in :attr:`social`; zeros without a graph)."""
+        if self.social is None:
+            return np.zeros(self.n_users, dtype=np.int64)
+        return np.asarray(np.diff(self.social.indptr), dtype=np.int64)
+
     def item_counts(self) -> IntArray:
         """Number of interactions per item index."""
         return np.bincount(self.items, minlength=self.n_items).astype(np.int64)
+
+
+def _check_social(matrix: sp.spmatrix, n_users: int) -> sp.csr_matrix:
+    """``matrix`` as canonical CSR float64 (sorted indices, explicit zeros dropped), validated.
+
+    Raises:
+        DataFormatError: wrong shape, non-finite or negative weights, or a self-loop.
+    """
+    if not sp.issparse(matrix):
+        raise DataFormatError("social must be a scipy sparse matrix (users x users)")
+    if matrix.shape != (n_users, n_users):
+        raise DataFormatError(f"social has shape {matrix.shape}, the user vocabulary needs ({n_users}, {n_users})")
+    m = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+    m.sum_duplicates()
+    if len(m.data) and (not np.isfinite(m.data).all() or (m.data < 0).any()):
+        raise DataFormatError("social edge weights must be finite and non-negative")
+    m.eliminate_zeros()
+    if n_users and m.diagonal().any():
+        k = int(np.flatnonzero(m.diagonal())[0])
+        raise DataFormatError(f"social has a self-loop at user index {k}; nobody trusts or follows themselves here")
+    m.sort_indices()
+    return m
