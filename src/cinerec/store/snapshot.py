@@ -2,6 +2,30 @@
 
 Vocabularies hold database ids, so the service can translate recommendations
 back to movies without any other mapping.
+
+What a member did with a film becomes one interaction (user, film, rating,
+weight, timestamp). A star rating always wins and keeps weight 1. For a film
+the member did *not* rate, the strongest of these implicit signals stands in,
+with a rating-scale value for models that read ratings and a confidence weight
+for implicit models (ALS, BPR, EASE read the weight):
+
+==========================  ==============  ========  ===========================================
+signal                      stand-in stars  weight    counted when
+==========================  ==============  ========  ===========================================
+rating                      the stars       1.0       always
+share of the film           4.5             0.8       not revoked (either audience)
+film on a list              4.0             0.6       the list is public
+like of a review            3.5             0.3       of a review of that film (any author)
+review without rating       3 + 2 x senti.  0.05-1.0  scored sentiment (:func:`review_signal`)
+==========================  ==============  ========  ===========================================
+
+Sharing a film recommends it to others, the strongest endorsement short of a
+rating; putting it on a public list is a curated but weaker one (lists also
+hold "films to see"); liking somebody's review of a film says the member cares
+about the film, not that they liked it (the review may pan it), hence the low
+weight and a middling stand-in. When one member has several of these for the
+same unrated film, the one with the highest weight counts. Revoked shares and
+private lists never count.
 """
 
 from __future__ import annotations
@@ -12,15 +36,35 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from cinerec.data.features import ItemFeatures, build_item_features, item_texts
 from cinerec.data.interactions import Interactions
 from cinerec.data.vocab import Vocabulary
-from cinerec.store.models import Credit, Genre, Movie, MovieGenre, Person, Rating, Review, Tag, User
+from cinerec.store.models import (
+    Credit,
+    Genre,
+    ListItem,
+    Movie,
+    MovieGenre,
+    MovieList,
+    Person,
+    Rating,
+    Review,
+    ReviewLike,
+    Share,
+    Tag,
+    User,
+)
 
 #: Weight of a review-only interaction at sentiment 0 and its rating-scale stand-in.
 REVIEW_BASE_WEIGHT = 0.5
+#: ``(stand-in stars, weight)`` of each social signal for a film the member did not rate (see the module docstring).
+SOCIAL_SIGNALS: dict[str, tuple[float, float]] = {
+    "share": (4.5, 0.8),
+    "list": (4.0, 0.6),
+    "like_review": (3.5, 0.3),
+}
 
 
 def review_signal(sentiment: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -34,7 +78,52 @@ def review_signal(sentiment: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.fl
     return 3.0 + 2.0 * s, np.clip(REVIEW_BASE_WEIGHT * (1.0 + s), 0.05, 1.0)
 
 
-def load_interactions(engine: Engine, *, all_movies: bool = True, reviews: bool = True) -> Interactions:
+def _social_rows(conn: Connection) -> pd.DataFrame:
+    """Shares, public-list items and review likes of films the member did not rate, one row per signal.
+
+    Returns:
+        Columns ``user, item, kind, updated_at`` (``kind`` a key of :data:`SOCIAL_SIGNALS`).
+    """
+    def unrated(user_col: Any, movie_col: Any) -> Any:
+        return ~select(Rating.id).where(Rating.user_id == user_col, Rating.movie_id == movie_col).exists()
+
+    shares = conn.execute(
+        select(Share.user_id, Share.movie_id, Share.created_at)
+        .where(Share.movie_id.is_not(None), Share.revoked_at.is_(None), unrated(Share.user_id, Share.movie_id))).all()
+    listed = conn.execute(
+        select(MovieList.user_id, ListItem.movie_id, ListItem.added_at)
+        .join(MovieList, MovieList.id == ListItem.list_id)
+        .where(MovieList.is_public.is_(True), unrated(MovieList.user_id, ListItem.movie_id))).all()
+    liked = conn.execute(
+        select(ReviewLike.user_id, Review.movie_id, ReviewLike.created_at)
+        .join(Review, Review.id == ReviewLike.review_id)
+        .where(unrated(ReviewLike.user_id, Review.movie_id))).all()
+    frames = [pd.DataFrame(rows, columns=["user", "item", "updated_at"]).assign(kind=kind)
+              for kind, rows in (("share", shares), ("list", listed), ("like_review", liked)) if rows]
+    if not frames:
+        return pd.DataFrame(columns=["user", "item", "kind", "updated_at"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def social_signal(kinds: pd.Series) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``(rating, weight)`` standing in for shares, list entries and review likes (see :data:`SOCIAL_SIGNALS`).
+
+    Args:
+        kinds: signal kinds, each a key of :data:`SOCIAL_SIGNALS`.
+
+    Returns:
+        The stand-in star values and the confidence weights, aligned with ``kinds``.
+
+    Raises:
+        KeyError: an unknown kind.
+    """
+    pairs = [SOCIAL_SIGNALS[str(k)] for k in kinds]
+    return (np.array([p[0] for p in pairs], dtype=np.float64),
+            np.array([p[1] for p in pairs], dtype=np.float64))
+
+
+def load_interactions(engine: Engine, *, all_movies: bool = True, reviews: bool = True,
+                      social: bool = True) -> Interactions:
     """All ratings as :class:`Interactions` keyed by database user and movie ids.
 
     Args:
@@ -43,6 +132,13 @@ def load_interactions(engine: Engine, *, all_movies: bool = True, reviews: bool 
         reviews: add scored reviews whose author did not rate the film as
             interactions weighted by sentiment (see :func:`review_signal`);
             ratings keep weight 1.
+        social: add shares (not revoked), films on public lists and liked
+            reviews' films that the member did not rate, weighted as the
+            module docstring's table says (:data:`SOCIAL_SIGNALS`).
+
+    Returns:
+        One interaction per (member, film): the rating when there is one,
+        else the implicit signal with the highest weight.
     """
     with engine.connect() as conn:
         rows = conn.execute(select(Rating.user_id, Rating.movie_id, Rating.value, Rating.updated_at)).all()
@@ -54,12 +150,24 @@ def load_interactions(engine: Engine, *, all_movies: bool = True, reviews: bool 
             select(Review.user_id, Review.movie_id, func.avg(Review.sentiment), func.max(Review.updated_at))
             .where(Review.sentiment.is_not(None), ~rated.exists())
             .group_by(Review.user_id, Review.movie_id)).all() if reviews else []
+        social_rows = _social_rows(conn) if social else None
     df = pd.DataFrame(rows, columns=["user", "item", "rating", "updated_at"])
+    implicit = []
     if review_rows:
         rv = pd.DataFrame(review_rows, columns=["user", "item", "sentiment", "updated_at"])
         rating, weight = review_signal(rv["sentiment"].to_numpy(dtype=np.float64))
-        df = pd.concat([df.assign(weight=1.0), rv.drop(columns="sentiment").assign(rating=rating, weight=weight)],
-                       ignore_index=True)
+        implicit.append(rv.drop(columns="sentiment").assign(rating=rating, weight=weight))
+    if social_rows is not None and len(social_rows):
+        rating, weight = social_signal(social_rows["kind"])
+        implicit.append(social_rows.drop(columns="kind").assign(rating=rating, weight=weight))
+    if implicit:
+        extra = pd.concat(implicit, ignore_index=True)
+        extra["updated_at"] = pd.to_datetime(extra["updated_at"], utc=True)
+        # the strongest signal per (member, film); the stable sort keeps the first listed on equal weights
+        extra = extra.sort_values("weight", ascending=False, kind="stable").drop_duplicates(["user", "item"])
+        rated = pd.DataFrame(df.assign(weight=1.0))
+        rated["updated_at"] = pd.to_datetime(rated["updated_at"], utc=True)
+        df = pd.concat([rated, extra], ignore_index=True)
     ts = pd.to_datetime(df["updated_at"], utc=True)
     df["timestamp"] = (ts.astype("int64") // 10**9).astype(np.int64) if len(df) else np.array([], dtype=np.int64)
     iv = Vocabulary(movies) if movies is not None else Vocabulary.from_values(df["item"].to_numpy())
