@@ -90,3 +90,17 @@ def test_social_signal_order_and_unknown_kind() -> None:
     assert list(rating) == [4.5, 4.0, 3.5]
     with pytest.raises(KeyError):
         social_signal(pd.Series(["follow"]))
+
+
+def test_follows_become_the_social_graph(engine: Engine) -> None:
+    from cinerec.store.models import Follow
+
+    u, _ = _seed(engine)
+    assert load_interactions(engine).social is None  # nobody follows anybody yet
+    with transaction(engine) as s:
+        s.add_all([Follow(follower_id=u[0], followee_id=u[1]), Follow(follower_id=u[3], followee_id=u[0])])
+    it = load_interactions(engine)
+    assert it.social is not None and it.social.shape == (4, 4)
+    edges = {(int(it.user_vocab.raw(a)), int(it.user_vocab.raw(b))) for a, b in zip(*it.social.nonzero(), strict=True)}
+    assert edges == {(u[0], u[1]), (u[3], u[0])}
+    assert load_interactions(engine, social=False).social is None

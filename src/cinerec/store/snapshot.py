@@ -43,6 +43,7 @@ from cinerec.data.interactions import Interactions
 from cinerec.data.vocab import Vocabulary
 from cinerec.store.models import (
     Credit,
+    Follow,
     Genre,
     ListItem,
     Movie,
@@ -134,7 +135,9 @@ def load_interactions(engine: Engine, *, all_movies: bool = True, reviews: bool 
             ratings keep weight 1.
         social: add shares (not revoked), films on public lists and liked
             reviews' films that the member did not rate, weighted as the
-            module docstring's table says (:data:`SOCIAL_SIGNALS`).
+            module docstring's table says (:data:`SOCIAL_SIGNALS`), and
+            carry the ``follows`` graph as :attr:`Interactions.social`
+            (follower -> followee, weight 1, dense user indices).
 
     Returns:
         One interaction per (member, film): the rating when there is one,
@@ -151,6 +154,7 @@ def load_interactions(engine: Engine, *, all_movies: bool = True, reviews: bool 
             .where(Review.sentiment.is_not(None), ~rated.exists())
             .group_by(Review.user_id, Review.movie_id)).all() if reviews else []
         social_rows = _social_rows(conn) if social else None
+        follows = conn.execute(select(Follow.follower_id, Follow.followee_id)).all() if social else []
     df = pd.DataFrame(rows, columns=["user", "item", "rating", "updated_at"])
     implicit = []
     if review_rows:
@@ -171,8 +175,12 @@ def load_interactions(engine: Engine, *, all_movies: bool = True, reviews: bool 
     ts = pd.to_datetime(df["updated_at"], utc=True)
     df["timestamp"] = (ts.astype("int64") // 10**9).astype(np.int64) if len(df) else np.array([], dtype=np.int64)
     iv = Vocabulary(movies) if movies is not None else Vocabulary.from_values(df["item"].to_numpy())
-    return Interactions.from_frame(df, user_vocab=Vocabulary(users), item_vocab=iv,
+    data = Interactions.from_frame(df, user_vocab=Vocabulary(users), item_vocab=iv,
                                    weight_col="weight" if "weight" in df else None)
+    if follows:
+        edges = np.array(follows, dtype=np.int64)
+        data = data.with_social_edges(edges[:, 0], edges[:, 1])
+    return data
 
 
 def load_item_features(engine: Engine, item_vocab: Vocabulary,
