@@ -34,6 +34,7 @@ from cinerec.data.readers.movielens import (
     read_ml_latest,
     read_movietweetings,
 )
+from cinerec.data.readers.trust import TRUST_FILE, TrustNetwork, read_trust
 from cinerec.errors import DataFormatError
 
 FORMATS = ("auto", "ml-100k", "ml-1m", "ml-latest", "movietweetings", "filmtrust", "librec", "csv")
@@ -52,11 +53,13 @@ __all__ = [
     "DELIMITED",
     "FORMATS",
     "MAX_REJECTED_SHARE",
+    "TRUST_FILE",
     "WHITESPACE",
     "Dataset",
     "Problem",
     "Problems",
     "RatingScale",
+    "TrustNetwork",
     "detect_format",
     "normalise_genre",
     "parse_columns_option",
@@ -64,6 +67,7 @@ __all__ = [
     "read_dataset",
     "read_ratings_csv",
     "read_table",
+    "read_trust",
     "safe_extract",
     "split_title",
 ]
@@ -115,7 +119,8 @@ def detect_format(path: Path) -> tuple[str, Path]:
     single folder inside the given one (as archives unpack) is looked into;
     any other ratings file is a delimited file whose content says whether it
     is FilmTrust (headerless ``user item rating`` on 0.5-4 stars, or
-    ``ratings.txt`` beside ``trust.txt``), LibRec-style (headerless,
+    ``ratings.txt`` beside ``trust.txt``; read with that ``trust.txt`` into
+    ``Dataset.trust``), LibRec-style (headerless,
     whitespace-separated) or a generic CSV.
 
     Raises:
@@ -257,6 +262,11 @@ def read_dataset(
     elif detected == "filmtrust":
         ds = read_ratings_csv(target, columns, sep=sep, header=False if header is None else header,
                               scale=scale or FILMTRUST_SCALE, fmt="filmtrust")
+        trust = target.parent / TRUST_FILE
+        if trust.is_file():
+            ds.trust = read_trust(trust, ds.problems)
+            ds.files.append(trust)
+            ds.notes.append(ds.trust.note())
     else:
         ds = read_ratings_csv(target, columns, sep=sep, header=header, scale=scale)
     if fmt == "auto":

@@ -11,6 +11,7 @@ import pandas as pd
 
 from cinerec.data.interactions import Interactions
 from cinerec.data.readers._table import MAX_TIMESTAMP, Problems, parse_numbers
+from cinerec.data.readers.trust import TrustNetwork
 from cinerec.errors import DataFormatError
 
 #: The star scale the site and the ``ratings`` table use.
@@ -162,6 +163,8 @@ class Dataset:
         scale: the dataset's own rating scale (``None``: infer it from the ratings).
         ratings_read: data rows in the ratings file before any was rejected.
         notes: how the files were read (encodings, separator, header, columns).
+        trust: the users' directed trust network (FilmTrust's ``trust.txt``),
+            or ``None``; its users may include people without ratings.
     """
 
     name: str
@@ -175,6 +178,7 @@ class Dataset:
     scale: RatingScale | None = None
     ratings_read: int = 0
     notes: list[str] = field(default_factory=list)
+    trust: TrustNetwork | None = None
 
     @property
     def rating_scale(self) -> RatingScale:
@@ -221,13 +225,22 @@ class Dataset:
         )
 
     def interactions(self) -> Interactions:
-        """The ratings as :class:`Interactions` (raw dataset ids in the vocabularies)."""
+        """The ratings as :class:`Interactions` (raw dataset ids in the vocabularies).
+
+        With a trust network, ``social`` holds its edges among the users who
+        have ratings (the user vocabulary); edges to or from people without
+        ratings are left out of the matrix (they are still imported as follows).
+        """
         df = self.ratings
         ts = df["timestamp"]
-        return Interactions.from_frame(
+        data = Interactions.from_frame(
             df.assign(timestamp=ts.fillna(0).astype(np.int64)),
             time_col="timestamp" if ts.notna().any() else None,
         )
+        if self.trust is not None:
+            e = self.trust.edges
+            data = data.with_social_edges(e["trustor"].to_numpy(), e["trustee"].to_numpy(), e["value"].to_numpy())
+        return data
 
     def summary(self) -> dict[str, int]:
         """Counts of users, movies, ratings and tags."""
