@@ -13,6 +13,11 @@ within 0.5-5, linear otherwise); the original value is kept in
 ``ratings.source_value``. Ratings of a file without a movie list that name
 films the database does not know create placeholder films ("Item 1234",
 ``is_placeholder``) instead of being rejected.
+
+A dataset with a trust network (FilmTrust's ``trust.txt``) also brings its
+edges as ``follows`` rows (the trustor follows the trustee), in the same
+transaction and as idempotently (``(follower, followee)`` is the key); every
+person of the network is a user of the source, with or without ratings.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from cinerec.store.db import transaction
 from cinerec.store.models import (
     RATING_MAX,
     RATING_MIN,
+    Follow,
     Genre,
     ImportRun,
     Movie,
@@ -56,7 +62,8 @@ class ImportReport:
     Attributes:
         source: the source tag rows were keyed by.
         format: the reader used.
-        counts: users, movies, ratings, tags in the imported data.
+        counts: users, movies, ratings, tags in the imported data (and
+            ``follows`` when the dataset has a trust network).
         rejected: rejected or dropped rows by reason.
         problems: every rejected row with file, line and field.
         seconds: wall time.
@@ -190,7 +197,10 @@ def import_dataset(
             n_placeholders = _add_placeholders(session, ratings["item"], movie_ids, src, progress)
             if n_placeholders:
                 movie_ids = source_id_map(session, Movie, src)
-        user_raw = pd.unique(pd.concat([ratings["user"], dataset.tags["user"] if dataset.tags is not None else pd.Series([], dtype=object)]))
+        trust = dataset.trust.edges if dataset.trust is not None else None
+        people = [ratings["user"], *([dataset.tags["user"]] if dataset.tags is not None else []),
+                  *([trust["trustor"], trust["trustee"]] if trust is not None else [])]
+        user_raw = pd.unique(pd.concat(people).astype(str))
         first_seen = _timestamps(session, [int(ratings["timestamp"].max()) if len(ratings) else 0]) * len(user_raw)
         nu = len(user_raw)
         user_cols: dict[str, Sequence[Any]] = {
@@ -229,10 +239,21 @@ def import_dataset(
             }
             _upsert(session, Tag.__table__, tag_cols, ["user_id", "movie_id", "tag"], [], progress, "tags")  # type: ignore[arg-type]
             n_tags = len(t)
+        if trust is not None and len(trust):
+            # the reader dropped self-trust and repeated edges, so no row breaks follows' key or its not_self check
+            follow_cols: dict[str, Sequence[Any]] = {
+                "follower_id": [user_ids[str(u)] for u in trust["trustor"].tolist()],
+                "followee_id": [user_ids[str(u)] for u in trust["trustee"].tolist()],
+                "created_at": first_seen[:1] * len(trust),
+            }
+            _upsert(session, Follow.__table__, follow_cols, ["follower_id", "followee_id"], [], progress, "follows")  # type: ignore[arg-type]
+        if _fail_after == "follows":
+            raise RuntimeError("injected failure after follows")
         aggregates.rebuild(session)  # per-film counts, means and histograms for the catalogue
         counts = {
             "users": nu, "movies": len(movie_ids) if dataset.movies is not None else int(ratings["item"].nunique()),
             "ratings": len(ratings), "tags": n_tags,
+            **({"follows": len(trust)} if trust is not None else {}),
         }
         session.add(ImportRun(source=src, path=str(dataset.files[0].parent if dataset.files else ""), format=dataset.format,
                               counts={**counts, "placeholder_movies": n_placeholders}, rejected=problems.by_reason()))
@@ -291,9 +312,9 @@ def _import_movies(session: Session, dataset: Dataset, src: str, progress: Progr
 
 
 def table_counts(engine: Engine) -> dict[str, int]:
-    """Row counts of the data tables (users, movies, genres, ratings, tags...)."""
+    """Row counts of the data tables (users, movies, genres, ratings, tags, follows)."""
     out: dict[str, int] = {}
     with Session(engine) as s:
-        for model in (User, Movie, Genre, MovieGenre, Rating, Tag):
+        for model in (User, Movie, Genre, MovieGenre, Rating, Tag, Follow):
             out[model.__tablename__] = int(s.scalar(select(func.count()).select_from(model)) or 0)
     return out
