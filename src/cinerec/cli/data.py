@@ -21,10 +21,11 @@ console = Console(stderr=True)
 
 @app.command()
 def fetch(
-    name: str = typer.Argument(..., help="ml-latest-small | ml-100k | ml-1m | ml-25m"),
-    path: Path | None = typer.Option(None, "--path", help="use this local archive instead of downloading"),
+    name: str = typer.Argument(..., help="ml-latest-small | ml-100k | ml-1m | ml-25m | filmtrust"),
+    path: Path | None = typer.Option(None, "--path", help="use this local archive (for filmtrust: a folder of its files) "
+                                     "instead of downloading"),
 ) -> None:
-    """Download NAME from GroupLens (checksummed, cached) and print its folder."""
+    """Download NAME (MovieLens from GroupLens; FilmTrust's files), verify its checksums, cache it and print its folder."""
     from cinerec.data.fetch import fetch as do_fetch
 
     s = settings()
@@ -115,8 +116,12 @@ def import_(
     films ("Item 1234"). Exits non-zero, importing nothing, when no rating is
     left or more than --max-rejected of the rows were rejected.
 
+    A FilmTrust folder (ratings.txt beside trust.txt) also brings its trust
+    network: each trust edge becomes a follow (the trustor follows the
+    trustee), in the same transaction.
+
     Examples:
-      cinerec data import ratings.txt --format filmtrust
+      cinerec data import ../shared/data/filmtrust --format filmtrust
       cinerec data import ratings.dat --sep :: --no-header --columns user=0,item=1,rating=2,time=3 --scale 0:10
     """
     from cinerec.store.importer import import_dataset
