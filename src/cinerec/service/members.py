@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from cinerec.errors import InvalidParameter, NotFound
 from cinerec.nlp.sentiment import SentimentAnalyzer, check_text
+from cinerec.service import social_signals
 from cinerec.service.accounts import Principal
 from cinerec.service.recommender import (
     MAX_K,
@@ -360,6 +361,9 @@ def _truthful(recs: RecommendationList, rated: dict[int, float]) -> Recommendati
 def recommendations(session: Session, recommender: RecommenderService, user_id: int, k: int = 10) -> RecommendationList:
     """Top-``k`` films for a member from their current history (never a rated or watched film).
 
+    A film that somebody the member follows shared (and did not revoke) leads
+    its reasons with ``{"kind": "shared_by", "username": ...}``.
+
     Raises:
         InvalidParameter: ``k`` outside 1..MAX_K.
         NotFound: no model is active yet.
@@ -367,7 +371,17 @@ def recommendations(session: Session, recommender: RecommenderService, user_id: 
     if not 1 <= k <= MAX_K:
         raise InvalidParameter(f"k must be 1-{MAX_K}")
     hist, exclude, rated = _history(session, user_id)
-    return _truthful(recommender.recommend(user_id, k, history=hist or None, exclude=exclude), rated)
+    recs = _truthful(recommender.recommend(user_id, k, history=hist or None, exclude=exclude), rated)
+    return _with_sharers(recs, social_signals.shared_by(session, user_id, [r.movie_id for r in recs.items]))
+
+
+def _with_sharers(recs: RecommendationList, sharers: dict[int, list[str]]) -> RecommendationList:
+    """A ``shared_by`` reason first on each film somebody the member follows shared (the newest sharer)."""
+    if not sharers:
+        return recs
+    items = [Recommendation(r.movie_id, r.score, [social_signals.shared_by_reason(sharers[r.movie_id][0]), *r.reasons])
+             if r.movie_id in sharers else r for r in recs.items]
+    return RecommendationList(recs.model_version, recs.algo, recs.strategy, items)
 
 
 def similar(session: Session, recommender: RecommenderService, movie_id: int, k: int = 10) -> RecommendationList:

@@ -85,6 +85,10 @@ class ReasonOut(BaseModel):
     movie_id: int | None = None
     movie_title: str | None = None
     rating: float | None = None
+    #: the member a social reason names (``shared_by``, ``following``)
+    username: str | None = None
+    #: how many people the member follows count for a ``following`` reason
+    count: int | None = None
 
 
 class RecommendationOut(BaseModel):

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from cinerec.service import members
+from cinerec.service import members, social_signals
 from cinerec.service.recommender import MAX_K
 from cinerec.web import security
 from cinerec.web.deps import CurrentUser, EngineDep, ServiceDep, SessionDep
@@ -18,6 +18,7 @@ from cinerec.web.schemas import (
     ListOut,
     MemberReviewOut,
     RatedMovieOut,
+    RecommendationOut,
     RecommendationsOut,
 )
 
@@ -104,3 +105,19 @@ def my_recommendations(me: CurrentUser, session: SessionDep, service: ServiceDep
     ``strategy`` say what produced the list.
     """
     return recommendations_out(session, members.recommendations(session, service, me.user_id, k))
+
+
+@router.get("/recommendations/social", response_model=ListOut[RecommendationOut], responses=_ERRORS)
+def my_social_recommendations(
+    me: CurrentUser, session: SessionDep,
+    k: Annotated[int, Query(ge=1, le=social_signals.MAX_K, description=f"how many, at most {social_signals.MAX_K}")] = 12,
+) -> ListOut[RecommendationOut]:
+    """Films popular with the people the caller follows: rated 4★ or more, shared or put on public lists lately.
+
+    Scored by distinct followees, each counting once with their strongest
+    signal discounted by age (see ``cinerec.service.social_signals``); never a
+    film the caller rated or marked watched; empty when the caller follows
+    nobody. Reasons: ``shared_by`` and ``following``, each with ``username``.
+    """
+    out = recommendations_out(session, social_signals.social_recommendations(session, me.user_id, k=k))
+    return ListOut[RecommendationOut](data=out.data, count=out.count)

@@ -49,6 +49,14 @@ def reason(r: Any, _: Gettext) -> str:
     rating = getattr(r, "rating", None)
     kind = getattr(r, "kind", "")
     text = str(getattr(r, "text", "") or "")
+    username = getattr(r, "username", None)
+    if kind == "shared_by" and username:
+        return _("shared by @{name}", name=username)
+    if kind == "following" and username:
+        n = int(getattr(r, "count", None) or 1)
+        if n > 1:
+            return _("liked by @{name} and {n} more you follow", name=username, n=n - 1)
+        return _("liked by @{name}, whom you follow", name=username)
     if kind == "similar_audience" and title:
         return _("liked by the people who liked {title}", title=title)
     if title and rating is not None:

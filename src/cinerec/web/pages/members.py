@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cinerec.errors import InvalidParameter
-from cinerec.service import members, views
+from cinerec.service import members, social_signals, views
 from cinerec.web.deps import AnalyzerDep, EngineDep, ServiceDep, SessionDep
 from cinerec.web.pages._render import (
     PAGE_SIZE,
@@ -41,11 +41,15 @@ MAX_REVIEW_CHARS = 10_000
 
 @router.get("/for-you", response_class=HTMLResponse)
 def for_you(request: Request, viewer: Viewer, session: SessionDep, service: ServiceDep) -> Response:
-    """The member's recommendations from their ratings and marks as they are now, each with its reason."""
+    """The member's recommendations from their ratings and marks as they are now, each with its reason,
+    and the films popular with the people they follow (a hint to follow people when they follow nobody)."""
     if viewer is None:
         return login_redirect(request)
     recs = views.for_you(session, service, viewer.user_id)
-    return render(request, "for_you.html", {"recs": recommendations_out(session, recs) if recs else None})
+    row = social_signals.for_you_row(session, viewer.user_id)
+    return render(request, "for_you.html", {"recs": recommendations_out(session, recs) if recs else None,
+                                            "social": recommendations_out(session, row.recs),
+                                            "following": row.following})
 
 
 @router.post("/movies/{movie_id}/rating")

@@ -1,0 +1,243 @@
+"""Recommendations from the people a member follows: "Popular with people you follow" and "shared by @name".
+
+**Score.** A film's score is a sum over the distinct followees who did
+something with it; each followee counts once, with their strongest signal,
+discounted by its age::
+
+    score(film) = sum over followees f of  max over f's signals s on the film of  w(s) * r(age(s))
+
+    w(share) = 1.0       w(film on a public list) = 0.7       w(rating v >= 4) = (v - 3) / 2   (4★ 0.5 … 5★ 1.0)
+    r(age)   = 0.25 + 0.75 * 2 ** (-age_days / 30)             (half-life 30 days; old signals keep a quarter)
+
+So a share from yesterday (about 1.0) weighs as much as four 5★ ratings
+from long ago (4 × 0.25), and one member's enthusiasm never counts more
+than once. Ties go to the film
+more followees touched, then to the more recent. Revoked shares, private
+lists, followees in a block relation with the member (either way) and
+inactive accounts never count; films the member rated or marked watched are
+left out.
+
+**Cost.** The reads take the newest :data:`SIGNAL_LIMIT` signals of each kind
+(ratings, shares, list entries) of the followees, so the work is bounded
+however active they are; the scored list is kept per member for
+:data:`CACHE_SECONDS` under the set of people they follow (followees' new activity shows within
+that time; a follow, unfollow or block at once), and the member's own
+ratings and watched marks are applied on every call (a film rated a second
+ago is gone at once).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from cinerec.errors import InvalidParameter
+from cinerec.service.cache import LRUCache, fingerprint
+from cinerec.service.recommender import Recommendation, RecommendationList
+from cinerec.store.models import utcnow
+from cinerec.store.repos import circle as circle_repo
+from cinerec.store.repos import users as user_repo
+from cinerec.store.repos import watchlist as list_repo
+
+#: The most films one call returns (``k`` above it is refused).
+MAX_K = 100
+#: The lowest rating of a followee's that counts as "rated highly".
+MIN_RATING = 4.0
+#: Weight of a followee's share of a film and of a film on their public list.
+SHARE_WEIGHT, LIST_WEIGHT = 1.0, 0.7
+#: Half-life of a signal's weight, in days, and the share of the weight an old signal keeps.
+HALF_LIFE_DAYS, RECENCY_FLOOR = 30.0, 0.25
+#: Newest signals of each kind read per call.
+SIGNAL_LIMIT = 5000
+#: Seconds a member's scored list is reused.
+CACHE_SECONDS = 60.0
+
+_cache: LRUCache[list[SocialPick]] = LRUCache(2048, ttl=CACHE_SECONDS)
+
+
+@dataclass(frozen=True)
+class SocialPick:
+    """A film popular with the people a member follows.
+
+    Attributes:
+        movie_id: the film.
+        score: the documented sum (module docstring).
+        followees: usernames of the followees who count for it, largest contribution first.
+        shared_by: usernames of the followees who shared it, newest share first.
+    """
+
+    movie_id: int
+    score: float
+    followees: list[str]
+    shared_by: list[str]
+
+
+def signal_weight(kind: str, value: float | None) -> float:
+    """``w(s)`` of the module docstring: a share 1.0, a public-list entry 0.7, a rating ``(v - 3) / 2``.
+
+    Raises:
+        ValueError: an unknown kind, or a rating without a value.
+    """
+    if kind == "share":
+        return SHARE_WEIGHT
+    if kind == "list":
+        return LIST_WEIGHT
+    if kind == "rate" and value is not None:
+        return max(0.0, (value - 3.0) / 2.0)
+    raise ValueError(f"unknown signal {kind!r} (value {value!r})")
+
+
+def recency(when: datetime, now: datetime) -> float:
+    """``r(age)`` of the module docstring: 1 now, halving every :data:`HALF_LIFE_DAYS` down to :data:`RECENCY_FLOOR`."""
+    t = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    age_days = max(0.0, (now - t).total_seconds() / 86400.0)
+    return RECENCY_FLOOR + (1.0 - RECENCY_FLOOR) * math.pow(2.0, -age_days / HALF_LIFE_DAYS)
+
+
+def score_signals(signals: list[circle_repo.CircleSignal], now: datetime) -> list[SocialPick]:
+    """Every film in ``signals`` scored and ordered as the module docstring says (best first).
+
+    Args:
+        signals: what the followees did (:func:`cinerec.store.repos.circle.signals`).
+        now: the time ages are measured from.
+
+    Returns:
+        One pick per film, best first (ties: more followees, newer signal, lower film id).
+    """
+    best: dict[int, dict[str, float]] = {}
+    newest: dict[int, datetime] = {}
+    sharers: dict[int, list[tuple[datetime, str]]] = {}
+    for s in signals:
+        w = signal_weight(s.kind, s.value) * recency(s.when, now)
+        per = best.setdefault(s.movie_id, {})
+        per[s.username] = max(per.get(s.username, 0.0), w)
+        t = s.when if s.when.tzinfo is not None else s.when.replace(tzinfo=UTC)
+        if s.movie_id not in newest or t > newest[s.movie_id]:
+            newest[s.movie_id] = t
+        if s.kind == "share":
+            sharers.setdefault(s.movie_id, []).append((t, s.username))
+    picks = []
+    for mid, per in best.items():
+        if not any(per.values()):
+            continue
+        names = sorted(per, key=lambda n: (-per[n], n))
+        shared = [n for _, n in sorted(sharers.get(mid, []), key=lambda x: (x[0], x[1]), reverse=True)]
+        picks.append(SocialPick(mid, sum(per.values()), names, list(dict.fromkeys(shared))))
+    picks.sort(key=lambda p: (-p.score, -len(p.followees), -newest[p.movie_id].timestamp(), p.movie_id))
+    return picks
+
+
+def _scored(session: Session, user_id: int) -> list[SocialPick]:
+    """The member's scored list from the cache, or read and scored now.
+
+    The key holds the set of people followed, so a follow, an unfollow or a
+    block changes the list at once; their own new activity shows within
+    :data:`CACHE_SECONDS`.
+    """
+    key = (str(session.get_bind().engine.url), user_id,
+           fingerprint((i, 0.0) for i in circle_repo.followee_ids(session, user_id)))
+    hit = _cache.get(key)
+    if hit is None:
+        hit = score_signals(circle_repo.signals(session, user_id, min_rating=MIN_RATING, limit=SIGNAL_LIMIT), utcnow())
+        _cache.put(key, hit)
+    return hit
+
+
+def popular_with_following(session: Session, user_id: int, *, k: int = 12) -> list[SocialPick]:
+    """Films the people the member follows rated highly, shared or listed lately (module docstring's score).
+
+    Args:
+        user_id: the member.
+        k: how many films, 1..:data:`MAX_K`.
+
+    Returns:
+        Up to ``k`` picks, best first; empty when the member follows nobody
+        (or nobody they follow did anything the member has not seen).
+
+    Raises:
+        InvalidParameter: ``k`` outside 1..:data:`MAX_K`.
+    """
+    if not 1 <= k <= MAX_K:
+        raise InvalidParameter(f"k must be 1-{MAX_K}",
+                               details={"fields": [{"loc": ["query", "k"], "msg": f"1-{MAX_K}", "type": "value_error"}]})
+    seen = {m for m, _ in user_repo.history(session, user_id)} | set(list_repo.movie_ids(session, "watched", user_id))
+    return [p for p in _scored(session, user_id) if p.movie_id not in seen][:k]
+
+
+def follows_anybody(session: Session, user_id: int) -> bool:
+    """Whether the member follows at least one active member they are not in a block relation with."""
+    return bool(circle_repo.followee_ids(session, user_id))
+
+
+def shared_by(session: Session, user_id: int, movie_ids: list[int]) -> dict[int, list[str]]:
+    """Usernames of the people the member follows who shared each of ``movie_ids`` (not revoked), newest first.
+
+    Args:
+        user_id: the member.
+        movie_ids: the films to look up (e.g. a recommendation list).
+
+    Returns:
+        ``movie id -> usernames`` for the films somebody shared; others absent.
+    """
+    out: dict[int, list[str]] = {}
+    for mid, name in circle_repo.sharers(session, user_id, movie_ids):
+        names = out.setdefault(mid, [])
+        if name not in names:
+            names.append(name)
+    return out
+
+
+def shared_by_reason(username: str) -> dict[str, object]:
+    """The ``shared_by`` reason of a recommendation (the same shape as the model's reasons)."""
+    return {"kind": "shared_by", "text": f"shared by @{username}", "weight": 0.0, "movie_id": None,
+            "username": username}
+
+
+def pick_reasons(pick: SocialPick) -> list[dict[str, object]]:
+    """A pick's reasons: who shared it (if anybody) and how many of the people followed count for it."""
+    reasons: list[dict[str, object]] = [shared_by_reason(pick.shared_by[0])] if pick.shared_by else []
+    top, n = pick.followees[0], len(pick.followees)
+    text = f"liked by @{top} and {n - 1} more you follow" if n > 1 else f"liked by @{top}, whom you follow"
+    reasons.append({"kind": "following", "text": text, "weight": round(pick.score, 4), "movie_id": None,
+                    "username": top, "count": n})
+    return reasons
+
+
+@dataclass(frozen=True)
+class SocialRow:
+    """The For-you page's "Popular with people you follow" row.
+
+    Attributes:
+        recs: the picks as a recommendation list (``strategy="popular_with_following"``), each with its reasons.
+        following: whether the member follows anybody (without: the page shows a hint to follow people).
+    """
+
+    recs: RecommendationList
+    following: bool
+
+
+def social_recommendations(session: Session, user_id: int, *, k: int = 12) -> RecommendationList:
+    """:func:`popular_with_following` as a recommendation list with reasons (what the API and the page show).
+
+    Each film's reasons are ``shared_by`` (the newest sharer among the people
+    followed, when somebody shared it) and ``following`` (the followee who
+    counts most, and how many count); ``score`` is the documented sum.
+
+    Raises:
+        InvalidParameter: ``k`` outside 1..:data:`MAX_K`.
+    """
+    picks = popular_with_following(session, user_id, k=k)
+    items = [Recommendation(p.movie_id, p.score, pick_reasons(p)) for p in picks]
+    return RecommendationList("social", "popular-with-following", "popular_with_following", items)
+
+
+def for_you_row(session: Session, user_id: int, *, k: int = 12) -> SocialRow:
+    """The For-you page's social row: the picks and whether the member follows anybody.
+
+    Raises:
+        InvalidParameter: ``k`` outside 1..:data:`MAX_K`.
+    """
+    return SocialRow(social_recommendations(session, user_id, k=k), follows_anybody(session, user_id))
