@@ -1,4 +1,4 @@
-"""Attempt throttling for login, sign-up and password changes (the ``limits`` library).
+"""Attempt throttling for login, sign-up, password changes and social writes (the ``limits`` library).
 
 Moving windows, in process memory by default (``memory://``) or in Redis when
 ``CINEREC_REDIS_URL`` is set, so several worker processes share one count.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import cast
+from typing import Literal, cast
 
 from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
@@ -25,6 +25,17 @@ LOGIN_PER_ACCOUNT = "10/minute"
 LOGIN_PER_IP = "50/minute"
 #: Accounts one client address may create in a moving hour.
 SIGNUP_PER_IP = "20/hour"
+#: Shares one member may make in a moving hour.
+SHARES_PER_USER = "30/hour"
+#: Follows and unfollows one member may make in a moving hour.
+FOLLOWS_PER_USER = "100/hour"
+#: Likes and unlikes (reviews and lists together) one member may make in a moving hour.
+LIKES_PER_USER = "300/hour"
+#: List writes (create, change, delete, items) one member may make in a moving hour.
+LIST_WRITES_PER_USER = "300/hour"
+
+#: The kinds of social write :meth:`Throttle.social` counts.
+SocialKind = Literal["share", "follow", "like", "list"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,10 @@ class Limits:
     login_per_account: str = LOGIN_PER_ACCOUNT
     login_per_ip: str = LOGIN_PER_IP
     signup_per_ip: str = SIGNUP_PER_IP
+    shares_per_user: str = SHARES_PER_USER
+    follows_per_user: str = FOLLOWS_PER_USER
+    likes_per_user: str = LIKES_PER_USER
+    list_writes_per_user: str = LIST_WRITES_PER_USER
 
 
 class Throttle:
@@ -53,6 +68,9 @@ class Throttle:
         self._account: RateLimitItem = parse(lim.login_per_account)
         self._ip: RateLimitItem = parse(lim.login_per_ip)
         self._signup: RateLimitItem = parse(lim.signup_per_ip)
+        self._social: dict[str, RateLimitItem] = {
+            "share": parse(lim.shares_per_user), "follow": parse(lim.follows_per_user),
+            "like": parse(lim.likes_per_user), "list": parse(lim.list_writes_per_user)}
 
     @classmethod
     def from_url(cls, redis_url: str | None) -> Throttle:
@@ -87,6 +105,20 @@ class Throttle:
         """
         self._refuse_if_spent(self._signup, "signup-ip", ip)
         self.limiter.hit(self._signup, "signup-ip", ip)
+
+    def social(self, kind: SocialKind, user_id: int) -> None:
+        """Count one social write of a member: a share, a follow change, a like change or a list write.
+
+        Args:
+            kind: ``share``, ``follow``, ``like`` or ``list`` (each has its own window in :class:`Limits`).
+            user_id: the member writing.
+
+        Raises:
+            RateLimited: the member used up the window (``retry_after`` seconds until it frees).
+        """
+        item = self._social[kind]
+        self._refuse_if_spent(item, f"social-{kind}", str(user_id))
+        self.limiter.hit(item, f"social-{kind}", str(user_id))
 
     def reset(self) -> None:
         """Forget every count (tests, or an operator after an incident)."""

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from cinerec.errors import Conflict, NotFound
 from cinerec.store.models import Event, Movie, Rating, User
-from cinerec.store.repos import aggregates
+from cinerec.store.repos import aggregates, likes
 
 
 def get_dataset_profile(session: Session, user_id: int) -> User:
@@ -96,9 +96,11 @@ def delete_account(session: Session, user_id: int) -> None:
 
     Events keep no link to the person: their ``user_id`` is cleared explicitly
     (the foreign key says SET NULL; done here so it also holds where foreign
-    keys are not enforced). The rated films' aggregates are recounted.
+    keys are not enforced). The rated films' aggregates are recounted, and the
+    like counts of the reviews and lists the account liked are taken down.
     """
     rated = list(session.scalars(select(Rating.movie_id).where(Rating.user_id == user_id)))
+    likes.release_user(session, user_id)
     session.execute(update(Event).where(Event.user_id == user_id).values(user_id=None))
     session.execute(delete(User).where(User.id == user_id))
     aggregates.recount(session, rated)

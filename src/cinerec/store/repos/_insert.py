@@ -1,0 +1,21 @@
+"""``INSERT ... ON CONFLICT DO NOTHING`` for the social tables, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+
+def insert_ignore(session: Session, table: Any, **values: Any) -> bool:
+    """Insert one row unless its primary key exists; returns whether a row was inserted.
+
+    One statement, so two concurrent writers never both insert (and a kept
+    counter is never bumped twice for one row).
+    """
+    dialect = session.get_bind().dialect.name
+    mod: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = mod.insert(table).values(**values).on_conflict_do_nothing()
+    result = session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))
