@@ -27,6 +27,7 @@ _PATHS: dict[str, str] = {
     "user-knn": "cinerec.algorithms.knn:UserKNN",
     "biased-mf": "cinerec.algorithms.mf:BiasedMF",
     "svdpp": "cinerec.algorithms.mf:SVDpp",
+    "trust-svd": "cinerec.algorithms.social:TrustSVD",
     "bayesian-mf": "cinerec.algorithms.mf:BayesianMF",
     "implicit-als": "cinerec.algorithms.implicit_mf:ImplicitALS",
     "bpr": "cinerec.algorithms.implicit_mf:BPR",
