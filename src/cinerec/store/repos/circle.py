@@ -142,6 +142,19 @@ def follow_pairs(session: Session, user_ids: Iterable[int]) -> set[tuple[int, in
     return out
 
 
+def followers_of(session: Session, user_ids: Iterable[int]) -> dict[int, list[int]]:
+    """``followee -> follower ids`` (ascending) for each of ``user_ids`` that has followers."""
+    ids = sorted(set(user_ids))
+    out: dict[int, list[int]] = {}
+    for s in range(0, len(ids), 500):
+        rows = session.execute(select(Follow.followee_id, Follow.follower_id)
+                               .where(Follow.followee_id.in_(ids[s:s + 500]))
+                               .order_by(Follow.followee_id, Follow.follower_id)).all()
+        for b, a in rows:
+            out.setdefault(int(b), []).append(int(a))
+    return out
+
+
 def blocked_pairs(session: Session) -> set[tuple[int, int]]:
     """Every ``(blocker, blocked)`` pair."""
     return {(int(a), int(b)) for a, b in session.execute(select(Block.blocker_id, Block.blocked_id)).all()}
