@@ -24,10 +24,59 @@ from cinerec.cli.data import (
 from cinerec.evaluation.protocols import SPLIT_HELP
 
 
+def split_algo_option(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """``"bias,trust-svd[use_trust=false;reg=0.5]"`` -> ``[("bias", {}), ("trust-svd", {"use_trust": False, "reg": 0.5})]``.
+
+    Entries are separated by commas outside brackets; bracketed ``key=value``
+    pairs are separated by ``;`` and their values read as JSON when they can
+    be (else kept as strings), as ``--param`` values are.
+
+    Raises:
+        InvalidParameter: unbalanced brackets or a pair without ``=``.
+    """
+    import json
+
+    from cinerec.errors import InvalidParameter
+
+    entries: list[str] = []
+    depth, start = 0, 0
+    for k, ch in enumerate(text + ","):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth < 0:
+                raise InvalidParameter(f"--algo {text!r}: ']' without '['")
+        elif ch == "," and depth == 0:
+            entries.append(text[start:k].strip())
+            start = k + 1
+    if depth:
+        raise InvalidParameter(f"--algo {text!r}: '[' without ']'")
+    out: list[tuple[str, dict[str, Any]]] = []
+    for entry in filter(None, entries):
+        name, _, rest = entry.partition("[")
+        inline: dict[str, Any] = {}
+        if rest:
+            if not rest.endswith("]"):
+                raise InvalidParameter(f"--algo entry {entry!r}: parameters go last, as NAME[key=value;key=value]")
+            for pair in filter(None, (p.strip() for p in rest[:-1].split(";"))):
+                if "=" not in pair:
+                    raise InvalidParameter(f"--algo entry {entry!r}: {pair!r} is not key=value")
+                key, raw = (x.strip() for x in pair.split("=", 1))
+                try:
+                    inline[key] = json.loads(raw)
+                except json.JSONDecodeError:
+                    inline[key] = raw
+        out.append((name.strip(), inline))
+    return out
+
+
 def evaluate(
     data: Path = typer.Option(..., "--data", help="dataset folder, ratings file or .zip (any importable format)"),
     split: str = typer.Option("kfold:5", "--split", help=SPLIT_HELP),
-    algo: str = typer.Option("bias,item-knn,biased-mf", "--algo", help="comma-separated algorithm names"),
+    algo: str = typer.Option("bias,item-knn,biased-mf", "--algo", help="comma-separated algorithm names; "
+                             "NAME[key=value;key=value] gives one entry its own parameters (JSON values), so one "
+                             "algorithm can appear twice, e.g. trust-svd,trust-svd[use_trust=false]"),
     param: list[str] | None = typer.Option(None, "--param", help="ALGO.key=value (JSON value), repeatable"),
     k: int = typer.Option(10, "--k", min=1, max=1000, help="list length for ranking metrics"),
     json_out: Path | None = typer.Option(None, "--json", help="write per-fold results and a summary as JSON"),
@@ -50,13 +99,19 @@ def evaluate(
     Examples:
       cinerec evaluate --data ml-100k --split ml100k-folds --algo bias,item-knn,svdpp
       cinerec evaluate --data ratings.csv --split stratified:0.75 --algo ease,implicit-als --k 10 --json out.json
+      cinerec evaluate --data ../shared/data/filmtrust --format filmtrust --algo bias,svdpp,trust-svd,trust-svd[use_trust=false]
+
+    A FilmTrust folder brings its trust network: the folds keep it whole (only
+    ratings are held out) and trust-aware models (trust-svd) learn from it.
     """
     from cinerec.evaluation.protocols import AlgoSpec, cross_validate, make_splits
     from cinerec.evaluation.report import learned_lines, table_rows, write_report
 
-    algos = algo_names(algo)
+    entries = split_algo_option(algo)
+    algos = algo_names(",".join(name for name, _ in entries))
     params = parse_params(param, algos)
-    specs = [AlgoSpec(a, runtime_params(a, params[a], device, progress=False, strict=False)) for a in algos]
+    specs = [AlgoSpec(a, runtime_params(a, {**params[a], **inline}, device, progress=False, strict=False))
+             for a, (_, inline) in zip(algos, entries, strict=True)]
     for s in specs:
         s.build()  # fail fast on unknown names or parameters
     dataset = None

@@ -198,8 +198,8 @@ class Results:
 
 
 def label_of(spec: AlgoSpec, specs: Sequence[AlgoSpec]) -> str:
-    """A unique label: the name, or name[params] when the name repeats."""
-    if sum(s.name == spec.name for s in specs) == 1:
+    """A label: the name, or name[params] when the name repeats (the entry without parameters keeps the bare name)."""
+    if sum(s.name == spec.name for s in specs) == 1 or not spec.params:
         return spec.name
     return spec.name + "[" + ",".join(f"{k}={v}" for k, v in sorted(spec.params.items())) + "]"
 
