@@ -4,23 +4,46 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from cinerec.service.feed import FeedPage
 from cinerec.service.members import PublicProfile
 from cinerec.service.recommender import RecommendationList
 from cinerec.service.reviews import AudienceInsights
+from cinerec.service.social import (
+    FriendRating,
+    ListSummary,
+    ListView,
+    MemberCard,
+    NotificationPage,
+    ShareView,
+)
 from cinerec.store.models import Movie, Rating, Review, User
 from cinerec.store.repos import movies as movie_repo
 from cinerec.web.schemas import (
     AccountOut,
+    FeedItemOut,
+    FeedListOut,
+    FeedOut,
+    FeedReviewOut,
+    FeedShareOut,
+    FriendRatingOut,
     InsightsOut,
     KeywordOut,
+    ListDetailOut,
+    ListEntryOut,
+    ListSummaryOut,
+    MemberOut,
     MemberReviewOut,
     MovieOut,
+    NotificationListOut,
+    NotificationOut,
+    NotificationsOut,
     PublicProfileOut,
     RatedMovieOut,
     ReasonOut,
     RecommendationOut,
     RecommendationsOut,
     ReviewOut,
+    ShareOut,
 )
 
 
@@ -53,7 +76,8 @@ def recommendations_out(session: Session, recs: RecommendationList) -> Recommend
 def review_out(review: Review, author: str) -> ReviewOut:
     """A :class:`ReviewOut` from a review row and its author's name."""
     return ReviewOut(id=review.id, movie_id=review.movie_id, author=author, text=review.text,
-                     language=review.language, sentiment=review.sentiment, created_at=review.created_at)
+                     language=review.language, sentiment=review.sentiment, created_at=review.created_at,
+                     like_count=review.like_count or 0)
 
 
 def insights_out(movie_id: int, ins: AudienceInsights) -> InsightsOut:
@@ -89,3 +113,68 @@ def public_profile_out(p: PublicProfile) -> PublicProfileOut:
     return PublicProfileOut(username=p.username, display_name=p.display_name, joined=p.joined, n_ratings=p.n_ratings,
                             n_reviews=p.n_reviews, ratings=[rated_out(r, m) for r, m in p.recent_ratings],
                             reviews=[member_review_out(r, m, p.username) for r, m in p.recent_reviews])
+
+
+# --- sharing ---------------------------------------------------------------------------------------
+
+
+def member_out(card: MemberCard) -> MemberOut:
+    """A member as others see them (no id, email or role)."""
+    return MemberOut(username=card.username, display_name=card.display_name)
+
+
+def list_summary_out(x: ListSummary) -> ListSummaryOut:
+    """A list without its films."""
+    return ListSummaryOut(id=x.id, owner=member_out(x.owner), title=x.title, description=x.description,
+                          public=x.is_public, item_count=x.item_count, like_count=x.like_count,
+                          created_at=x.created_at, updated_at=x.updated_at)
+
+
+def list_detail_out(view: ListView) -> ListDetailOut:
+    """A list with its films in order."""
+    return ListDetailOut(**list_summary_out(view.summary).model_dump(), liked=view.liked,
+                         items=[ListEntryOut(movie=movie_out(e.movie), position=e.position, note=e.note,
+                                             added_at=e.added_at) for e in view.items])
+
+
+def share_out(view: ShareView) -> ShareOut:
+    """A share with its public link (``url``) when it has one."""
+    return ShareOut(id=view.id, audience="public" if view.audience == "public" else "followers", note=view.note,
+                    url=view.url, created_at=view.created_at, revoked_at=view.revoked_at,
+                    sharer=member_out(view.sharer), movie=movie_out(view.movie) if view.movie is not None else None,
+                    list=list_summary_out(view.list) if view.list is not None else None)
+
+
+def friend_rating_out(x: FriendRating) -> FriendRatingOut:
+    """A followed member's rating of a film."""
+    return FriendRatingOut(member=member_out(x.member), rating=x.rating, rated_at=x.rated_at)
+
+
+def feed_out(page: FeedPage) -> FeedOut:
+    """A page of the activity feed."""
+    data = []
+    for i in page.items:
+        share = None
+        if i.share is not None:
+            share = FeedShareOut(id=i.share.id, note=i.share.note,
+                                 audience="public" if i.share.audience == "public" else "followers",
+                                 url=f"/s/{i.share.token}" if i.share.token else None)
+        data.append(FeedItemOut(
+            id=i.id, kind=i.kind, actor=member_out(i.actor), created_at=i.created_at,
+            movie=movie_out(i.movie) if i.movie is not None else None, rating=i.rating,
+            review=(FeedReviewOut(id=i.review.id, excerpt=i.review.excerpt, like_count=i.review.like_count)
+                    if i.review is not None else None),
+            share=share, list=FeedListOut(id=i.list.id, title=i.list.title, item_count=i.list.item_count)
+            if i.list is not None else None))
+    return FeedOut(data=data, next_cursor=page.next_cursor)
+
+
+def notifications_out(page: NotificationPage) -> NotificationsOut:
+    """A page of notices with the unread count."""
+    data = [NotificationOut(id=n.id, kind=n.kind, actor=member_out(n.actor),  # type: ignore[arg-type]
+                            created_at=n.created_at, read=n.read,
+                            movie=movie_out(n.movie) if n.movie is not None else None, review_id=n.review_id,
+                            list=NotificationListOut(id=n.list.id, title=n.list.title) if n.list is not None else None,
+                            share_id=n.share_id, share_url=f"/s/{n.share_token}" if n.share_token else None)
+            for n in page.items]
+    return NotificationsOut(data=data, unread=page.unread, next_cursor=page.next_cursor)

@@ -53,6 +53,8 @@ class ReviewOut(BaseModel):
     language: str | None
     sentiment: float | None
     created_at: UtcDatetime
+    #: how many members like the review
+    like_count: int = 0
 
 
 class KeywordOut(BaseModel):
@@ -300,3 +302,219 @@ class JobOut(BaseModel):
     status: Literal["running", "succeeded", "failed"]
     exit_code: int | None = None
     started_at: UtcDatetime
+
+
+# --- sharing: follows, blocks, shares, lists, likes, feed, notifications (bodies forbid unknown fields) ---
+
+#: A database id in a body: a JSON integer (no strings, no booleans) from 1.
+BodyId = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
+#: A note on a share or a list item (at most 1000 characters).
+Note = Annotated[CleanStr, Field(max_length=1000)]
+
+
+class MemberOut(BaseModel):
+    """A member as other members see them: username and display name."""
+
+    username: str
+    display_name: str | None
+
+
+class FollowOut(BaseModel):
+    """The caller's follow of a member after a change."""
+
+    username: str
+    following: bool
+    changed: bool
+
+
+class BlockOut(BaseModel):
+    """The caller's block of a member after a change."""
+
+    username: str
+    blocked: bool
+    changed: bool
+
+
+class ShareIn(In):
+    """Share a film (``movie_id``) or a public list (``list_id``): exactly one of the two."""
+
+    movie_id: BodyId | None = None
+    list_id: BodyId | None = None
+    note: Note | None = None
+    audience: Literal["followers", "public"] = "followers"
+
+
+class ListSummaryOut(BaseModel):
+    """A list without its films."""
+
+    id: int
+    owner: MemberOut
+    title: str
+    description: str | None
+    public: bool
+    item_count: int
+    like_count: int
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class ShareOut(BaseModel):
+    """A share; ``url`` is the public link (``/s/{token}``), only for ``audience`` ``public``."""
+
+    id: int
+    audience: Literal["followers", "public"]
+    note: str | None
+    url: str | None
+    created_at: UtcDatetime
+    revoked_at: UtcDatetime | None
+    sharer: MemberOut
+    movie: MovieOut | None
+    list: ListSummaryOut | None
+
+
+class ListIn(In):
+    """A new list."""
+
+    title: Annotated[CleanStr, Field(min_length=1, max_length=200)]
+    description: Annotated[CleanStr | None, Field(max_length=5000)] = None
+    public: Annotated[bool, Field(strict=True)] = True
+
+
+class ListPatchIn(In):
+    """Changes to a list; a field left out (or null) stays as it is, ``description: ""`` clears it."""
+
+    title: Annotated[CleanStr | None, Field(min_length=1, max_length=200)] = None
+    description: Annotated[CleanStr | None, Field(max_length=5000)] = None
+    public: Annotated[bool | None, Field(strict=True)] = None
+
+
+class ListItemIn(In):
+    """Where a film goes on a list and its note; both optional.
+
+    ``position`` 0 is first; past the end means last; left out, a new film goes
+    last and a film already there stays. ``note`` replaces the note (``""``
+    clears it; left out keeps it).
+    """
+
+    note: Note | None = None
+    position: Annotated[int | None, Field(strict=True, ge=0, le=10_000)] = None
+
+
+class ListEntryOut(BaseModel):
+    """A film on a list with its place (0 first) and note."""
+
+    movie: MovieOut
+    position: int
+    note: str | None
+    added_at: UtcDatetime
+
+
+class ListDetailOut(ListSummaryOut):
+    """A list with its films in order and whether the caller likes it."""
+
+    items: list[ListEntryOut]
+    liked: bool
+
+
+class LikeOut(BaseModel):
+    """Whether the caller likes the review or list now, and its like count."""
+
+    liked: bool
+    like_count: int
+
+
+class FriendRatingOut(BaseModel):
+    """A rating of the film by somebody the caller follows."""
+
+    member: MemberOut
+    rating: float
+    rated_at: UtcDatetime
+
+
+class FeedReviewOut(BaseModel):
+    """A review in the feed: the start of its text (at most 280 characters)."""
+
+    id: int
+    excerpt: str
+    like_count: int
+
+
+class FeedShareOut(BaseModel):
+    """A share in the feed; ``url`` only for a public link."""
+
+    id: int
+    note: str | None
+    audience: Literal["followers", "public"]
+    url: str | None
+
+
+class FeedListOut(BaseModel):
+    """A list in the feed."""
+
+    id: int
+    title: str
+    item_count: int
+
+
+class FeedItemOut(BaseModel):
+    """One thing somebody the caller follows did (``kind``: rate, review, share, list, like_review, like_list)."""
+
+    id: int
+    kind: str
+    actor: MemberOut
+    created_at: UtcDatetime
+    movie: MovieOut | None
+    rating: float | None
+    review: FeedReviewOut | None
+    share: FeedShareOut | None
+    list: FeedListOut | None
+
+
+class FeedOut(BaseModel):
+    """A page of the feed; pass ``next_cursor`` as ``cursor`` for the next page (``null``: no more)."""
+
+    data: list[FeedItemOut]
+    next_cursor: int | None
+
+
+class NotificationListOut(BaseModel):
+    """The list a notification is about."""
+
+    id: int
+    title: str
+
+
+class NotificationOut(BaseModel):
+    """A notice (``kind``: follow, like_review, like_list, share)."""
+
+    id: int
+    kind: Literal["follow", "like_review", "like_list", "share"]
+    actor: MemberOut
+    created_at: UtcDatetime
+    read: bool
+    movie: MovieOut | None
+    review_id: int | None
+    list: NotificationListOut | None
+    share_id: int | None
+    share_url: str | None
+
+
+class NotificationsOut(BaseModel):
+    """A page of notices, the unread count, and ``next_cursor`` to pass as ``before`` (``null``: no more)."""
+
+    data: list[NotificationOut]
+    unread: int
+    next_cursor: int | None
+
+
+class NotificationsReadIn(In):
+    """Mark notices read: those with id up to ``up_to_id``, or all of them when it is left out."""
+
+    up_to_id: Annotated[int | None, Field(strict=True, ge=1, le=2**63 - 1)] = None
+
+
+class NotificationsReadOut(BaseModel):
+    """How many notices were marked read and how many stay unread."""
+
+    marked: int
+    unread: int

@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from cinerec.web.api import admin, auth, explore, me, members, models, movies, users
+from cinerec.web.api import admin, auth, explore, lists, me, members, models, movies, social, users
 from cinerec.web.schemas import ErrorOut
 
 #: Errors any operation may answer: a body that is not valid JSON (400), a body over the size limit (413),
@@ -24,5 +24,7 @@ router.include_router(users.router)
 router.include_router(me.router)
 router.include_router(members.router)
 router.include_router(admin.router)
+router.include_router(social.router)
+router.include_router(lists.router)
 
 __all__ = ["router"]
