@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
 from cinerec.algorithms.registry import names as algorithm_names
 from cinerec.errors import NotFound
-from cinerec.service import members
+from cinerec.service import members, social
+from cinerec.service.accounts import Principal
 from cinerec.service.cache import LRUCache
 from cinerec.service.recommender import (
     MAX_K,
@@ -29,6 +30,7 @@ from cinerec.store.models import Movie, Review, User, utcnow
 from cinerec.store.repos import activity as activity_repo
 from cinerec.store.repos import aggregates as aggregate_repo
 from cinerec.store.repos import credits as credit_repo
+from cinerec.store.repos import feed as feed_repo
 from cinerec.store.repos import movies as movie_repo
 from cinerec.store.repos import ratings as rating_repo
 from cinerec.store.repos import reviews as review_repo
@@ -84,6 +86,46 @@ class HomeView:
 
 
 @dataclass(frozen=True)
+class FilmSocial:
+    """What the people around the viewer did with a film, for its page.
+
+    Attributes:
+        friends: ratings of the film by the members the viewer follows, newest first.
+        lists: public lists that hold the film, most liked first.
+        my_lists: the viewer's own lists, to add the film to.
+        liked_reviews: ids of the shown reviews the viewer liked.
+        like_counts: each shown review's like count, read now (the reviews themselves may be a few seconds old).
+        shared: the share the viewer just made of this film (``?shared=`` after sharing), else ``None``.
+    """
+
+    friends: list[social.FriendRating]
+    lists: list[social.ListSummary]
+    my_lists: list[social.ListSummary]
+    liked_reviews: set[int]
+    like_counts: dict[int, int]
+    shared: social.ShareView | None
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """A member's public page.
+
+    Attributes:
+        profile: name, join date, counts, latest ratings and public reviews.
+        n_followers: how many members follow them.
+        n_following: how many members they follow.
+        relation: follows and blocks between the viewer and them (``None`` for a visitor or the member themself).
+        lists: their first public lists (all of them for the member themself) and how many there are.
+    """
+
+    profile: members.PublicProfile
+    n_followers: int
+    n_following: int
+    relation: social.Relation | None
+    lists: members.Page[social.ListSummary]
+
+
+@dataclass(frozen=True)
 class MovieView:
     """A film's page.
 
@@ -97,6 +139,7 @@ class MovieView:
         my_rating: the viewer's rating.
         on_watchlist: the viewer wants to watch it.
         watched: the viewer marked it watched.
+        social: friends' ratings, lists, likes and the viewer's fresh share (see :func:`film_page`).
     """
 
     row: MovieRow
@@ -108,6 +151,7 @@ class MovieView:
     my_rating: float | None
     on_watchlist: bool
     watched: bool
+    social: FilmSocial | None = None
 
 
 @dataclass(frozen=True)
@@ -255,6 +299,66 @@ def movie(session: Session, recommender: RecommenderService, movie_id: int, view
         similar=similar, my_rating=float(mine.value) if mine is not None else None,
         on_watchlist=viewer_id is not None and list_repo.contains(session, "watchlist", viewer_id, movie_id),
         watched=viewer_id is not None and list_repo.contains(session, "watched", viewer_id, movie_id),
+    )
+
+
+#: How many of their lists a member's page shows, and how many lists holding a film a film's page shows.
+N_LISTS = 6
+#: The most lists of the viewer's own a film page offers to add the film to.
+N_MY_LISTS = 100
+
+
+def film_page(session: Session, recommender: RecommenderService, movie_id: int, viewer: Principal | None, *,
+              shared_id: int | None = None) -> MovieView:
+    """A film's page (:func:`movie`) with its social side: who the viewer follows rated it, lists, review likes.
+
+    ``shared_id`` is a share the viewer has just made (the page then shows its
+    public link); another member's share id, or one of another film, is ignored.
+
+    Raises:
+        NotFound: unknown film.
+    """
+    view = movie(session, recommender, movie_id, viewer.user_id if viewer else None)
+    review_ids = [r.id for r, _ in view.reviews]
+    counts = {i: r.like_count for i, r in feed_repo.reviews_by_ids(session, review_ids).items()}
+    lists = social.lists_with_movie(session, viewer, movie_id, N_LISTS)
+    if viewer is None:
+        return replace(view, social=FilmSocial([], lists, [], set(), counts, None))
+    shared = None
+    if shared_id is not None:
+        try:
+            shared = social.get_share(session, viewer, shared_id)
+        except NotFound:
+            shared = None
+        if shared is not None and (shared.movie is None or shared.movie.id != movie_id):
+            shared = None
+    return replace(view, social=FilmSocial(
+        friends=social.friends_ratings(session, viewer.user_id, movie_id),
+        lists=lists,
+        my_lists=social.lists_of(session, viewer, viewer.username, limit=N_MY_LISTS).items,
+        liked_reviews=social.review_likes_of(session, viewer.user_id, review_ids),
+        like_counts=counts,
+        shared=shared,
+    ))
+
+
+def member(session: Session, viewer: Principal | None, username: str, *, n: int = 24) -> MemberView:
+    """A member's public page with follower counts, the viewer's relation to them and their lists.
+
+    Raises:
+        NotFound: no active member with that username.
+    """
+    profile = members.public_profile(session, username, n=n)
+    user = user_repo.by_username(session, profile.username)
+    relation = None
+    if viewer is not None and user is not None and user.id != viewer.user_id:
+        relation = social.relationship(session, viewer.user_id, user.id)
+    return MemberView(
+        profile=profile,
+        n_followers=social.followers(session, profile.username, limit=1).total,
+        n_following=social.following(session, profile.username, limit=1).total,
+        relation=relation,
+        lists=social.lists_of(session, viewer, profile.username, limit=N_LISTS),
     )
 
 

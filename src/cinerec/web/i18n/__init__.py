@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -134,14 +134,35 @@ def format_when(value: date | datetime | None, locale: str) -> str:
     return str(format_date(value, format="medium", locale=locale))
 
 
+#: How long ago something may be and still be told as "3 hours ago"; older things show their date.
+RELATIVE_UNTIL = timedelta(days=7)
+
+
+def format_ago(value: datetime | None, locale: str, now: datetime | None = None) -> str:
+    """A recent moment relative to now in the locale (``3 hours ago`` / ``3小时前``); after a week, its date.
+
+    Naive date-times (SQLite gives them back so) are taken as UTC.
+    """
+    if value is None:
+        return ""
+    when = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    delta = when - (now or datetime.now(UTC))
+    if -delta >= RELATIVE_UNTIL:
+        return format_when(when.date(), locale)
+    delta = min(delta, timedelta(seconds=-1))  # a clock a little ahead must not say "in 2 seconds"
+    return str(format_timedelta(delta, add_direction=True, threshold=1.1, locale=locale))
+
+
 def template_globals(locale: str) -> dict[str, Any]:
     """What every template gets for ``locale``: ``_``, ``ngettext``, formatters and the ``<html lang>``.
 
-    ``fmt_date`` shows the day only (also for date-times); ``fmt_datetime`` adds the time.
+    ``fmt_date`` shows the day only (also for date-times); ``fmt_datetime`` adds the time; ``fmt_ago``
+    says how long ago a recent date-time was (see :func:`format_ago`).
     """
     return {
         "_": gettext_for(locale), "ngettext": ngettext_for(locale), "locale": locale, "html_lang": HTML_LANG[locale],
         "locales": LABELS, "fmt_number": lambda v, d=None: format_number(v, locale, d),
         "fmt_date": lambda v: format_when(v.date() if isinstance(v, datetime) else v, locale),
         "fmt_datetime": lambda v: format_when(v, locale),
+        "fmt_ago": lambda v: format_ago(v, locale),
     }

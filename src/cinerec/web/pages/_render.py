@@ -3,8 +3,11 @@
 Every template gets, through :func:`page_context` (a Jinja2 context
 processor, so error pages get it too): ``_``/``ngettext`` and the number and
 date formatters of the request's locale, ``html_lang``, the logged-in
-``viewer`` (or ``None``), the form ``csrf_token`` and ``here`` (the current
-path, for "come back here" links).
+``viewer`` (or ``None``), the form ``csrf_token``, ``here`` (the current
+path, for "come back here" links), ``site_url`` (scheme and host, for links
+that leave the site such as a share's public link), ``fill`` (see
+:func:`fill`) and ``unread_count()`` (the member's unread notifications for
+the navigation bar, read when the template calls it).
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from markupsafe import Markup, escape
+from sqlalchemy.exc import SQLAlchemyError
 
 from cinerec.errors import PermissionDenied
+from cinerec.service import social
 from cinerec.service.accounts import Principal, authenticate
 from cinerec.web import i18n, security
 from cinerec.web.deps import OptionalUser
@@ -82,8 +88,37 @@ def page_context(request: Request) -> dict[str, Any]:
     locale = locale_of(request)
     ctx = i18n.template_globals(locale)
     ctx.update({"viewer": viewer_of(request), "csrf_token": _csrf(request), "here": here(request),
-                "stars": stars_text, "reason": labels.reason})
+                "stars": stars_text, "reason": labels.reason, "unread_count": lambda: unread_count(request),
+                "site_url": site_url(request), "fill": fill})
     return ctx
+
+
+def site_url(request: Request) -> str:
+    """The site's own origin as the request reached it (``https://films.example``), without a trailing slash."""
+    return str(request.base_url).rstrip("/")
+
+
+def fill(sentence: str, **fields: Any) -> Markup:
+    """A translated sentence whose fields are HTML made by template macros (links to a member or a film).
+
+    The sentence is escaped; each field is escaped too unless it is already
+    markup (a macro's output, which escaped its own data), so no user text
+    ever reaches the page unescaped: ``fill(_("{name} rated {film}"),
+    name=ui.member_link(card), film=ui.film_link(m))``.
+    """
+    return Markup(escape(sentence)).format(**fields)
+
+
+def unread_count(request: Request) -> int:
+    """The viewer's unread notifications (0 for a visitor, or when the database cannot answer on an error page)."""
+    viewer = viewer_of(request)
+    if viewer is None:
+        return 0
+    try:
+        with request.app.state.sessionmaker() as session:
+            return social.unread_count(session, viewer.user_id)
+    except SQLAlchemyError:  # the navigation bar of an error page must render even when the database is down
+        return 0
 
 
 def stars_text(value: float | None) -> str:

@@ -55,10 +55,12 @@ def browse(
 
 
 @router.get("/movies/{movie_id}", response_class=HTMLResponse)
-def movie_page(request: Request, movie_id: MovieId, viewer: Viewer, session: SessionDep,
-               service: ServiceDep) -> HTMLResponse:
-    """One film: poster, facts, people, audience rating and histogram, my rating and marks, reviews, similar films."""
-    view = views.movie(session, service, movie_id, viewer.user_id if viewer else None)
+def movie_page(request: Request, movie_id: MovieId, viewer: Viewer, session: SessionDep, service: ServiceDep,
+               shared: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> HTMLResponse:
+    """One film: poster, facts, people, audience rating and histogram, my rating and marks, reviews, similar films;
+    the share form (and, after sharing, the link), adding it to a list, ratings by people I follow, review likes
+    and the public lists holding it."""
+    view = views.film_page(session, service, movie_id, viewer, shared_id=shared)
     return render(request, "movie.html", {
         "view": view, "m": view.row.movie, "row": view.row,
         "similar": recommendations_out(session, view.similar) if view.similar else None,

@@ -1,4 +1,4 @@
-"""Member pages: "For you", rating and marking films, reviews, my lists and public profiles.
+"""Member pages: "For you", rating and marking films, reviews, the watchlist and watched films.
 
 Writes are form posts with a CSRF token, answered with a 303 to a GET page.
 A member only ever sees or changes their own private lists; somebody else's
@@ -148,10 +148,3 @@ def my_list(request: Request, kind: Literal["watchlist", "watched"], viewer: Vie
     result = members.my_list(session, kind, viewer.user_id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render(request, "my_list.html", {"kind": kind, "items": result.items, "total": result.total, "page": page,
                                             "pages": _pages(result.total)})
-
-
-@router.get("/u/{username}", response_class=HTMLResponse)
-def public_profile(request: Request, viewer: Viewer, session: SessionDep,
-                   username: Annotated[str, Path(min_length=1, max_length=64)]) -> Response:
-    """A member's public page: name, join date, latest ratings and public reviews (nothing private)."""
-    return render(request, "member.html", {"p": members.public_profile(session, username, n=24)})
