@@ -29,3 +29,9 @@ def test_demo_sets_up_data_metadata_model_and_map(tmp_path: Path, datasets: Path
     assert n_directors > n_movies // 2  # HetRec directors cover most of it
     assert list((tmp_path / "home" / "models").glob("active.json"))
     assert (tmp_path / "home" / "map" / "catalogue.png").is_file()
+    # the seeded social graph: follows among the profiles, shares, public lists, and their events
+    assert "social graph:" in r.stdout
+    n_follows, n_shares = db.execute("SELECT (SELECT count(*) FROM follows), (SELECT count(*) FROM shares)").fetchone()
+    n_lists = db.execute("SELECT count(*) FROM movie_lists WHERE is_public").fetchone()[0]
+    n_events = db.execute("SELECT count(*) FROM events WHERE kind IN ('share', 'list', 'follow')").fetchone()[0]
+    assert n_follows > 0 and n_shares > 0 and n_lists > 0 and n_events >= n_follows + n_shares + n_lists

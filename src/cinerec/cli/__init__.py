@@ -13,7 +13,9 @@ app = typer.Typer(help="cinerec: movie sharing and recommendation platform.", no
 
 
 def _register() -> None:
-    from cinerec.cli import data, db, evaluate, models, reviews, serve, users
+    from cinerec.cli import data, db, evaluate, models, reviews, serve, social, users
+
+    data.app.command("seed-social")(social.seed_social)
 
     app.add_typer(data.app, name="data", help="Fetch and import datasets.")
     app.add_typer(db.app, name="db", help="Database schema migrations.")

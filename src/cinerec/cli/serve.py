@@ -56,10 +56,12 @@ def demo(
                              "content alone for profiles under 5 ratings)"),
     retrain: bool = typer.Option(False, "--retrain", help="train even if a model is already active"),
     serve_site: bool = typer.Option(True, "--serve/--no-serve", help="start the site after setting up"),
+    social: bool = typer.Option(True, "--social/--no-social", help="seed a social graph among the imported profiles "
+                                "(follows by taste, shares, public lists; `cinerec data seed-social`)"),
     host: str | None = typer.Option(None, help="interface"),
     port: int | None = typer.Option(None, help="port"),
 ) -> None:
-    """One command: create the database, get and import a dataset, train a model, serve the site."""
+    """One command: create the database, get and import a dataset, seed a social graph, train a model, serve the site."""
     from cinerec.cli.data import print_report
     from cinerec.data.fetch import fetch
     from cinerec.data.readers import read_dataset
@@ -80,6 +82,12 @@ def demo(
         r = import_metadata(engine(s), read_metadata(meta), source=ds.name if meta.is_dir() else None)
         typer.echo(f"metadata {meta.name}: {r.matched_films} films matched, {r.overviews} overviews, "
                    f"{r.credits} new credits, {r.keywords} keywords/tags")
+    if social:
+        from cinerec.service.social_seed import seed_social
+
+        seeded = seed_social(engine(s))
+        typer.echo(f"social graph: {seeded.follows} follows, {seeded.shares} shares, {seeded.lists} lists added "
+                   "(`cinerec data seed-social --member NAME` lets your account join it)")
     registry = ModelRegistry(s.models_dir)
     if retrain or registry.active_version() is None:
         params = DEMO_HYBRID if algo == "hybrid" else {}
