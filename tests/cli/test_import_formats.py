@@ -52,7 +52,13 @@ def test_filmtrust_imports_and_evaluates_on_its_scale(env: dict[str, str], datas
     assert r.returncode == 0, r.stderr
     assert f"filmtrust (filmtrust): {pairs} ratings kept of {rows} rows in ratings.txt; 0 rejected" in r.stderr
     assert "dropped (not an error): duplicate row" in r.stderr and "format filmtrust" in r.stderr
-    assert "│ ratings " in r.stdout and str(pairs) in r.stdout and str(items) in r.stdout and str(users) in r.stdout
+    # the trust.txt beside ratings.txt comes along: its people are users too (some rated nothing), its edges follows
+    trust = [ln.split()[:2] for ln in (f.parent / "trust.txt").read_text().split("\n") if ln.strip()]
+    raters = {ln.split(",")[0] for ln in f.read_text().split("\n") if ln.strip()}
+    assert len(raters) == users
+    people = len(raters | {u for e in trust for u in e})
+    assert "│ ratings " in r.stdout and str(pairs) in r.stdout and str(items) in r.stdout and str(people) in r.stdout
+    assert "│ follows " in r.stdout and str(len(trust)) in r.stdout
     assert "rating scale 0.5-4 in steps of 0.5: stored as stars unchanged" in r.stdout
     out = tmp_path / "r.json"
     r = cli("evaluate", "--data", str(f), "--split", "stratified:0.75", "--algo", "bias", "--json", str(out), env=env)

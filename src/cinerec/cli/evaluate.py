@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -150,7 +151,7 @@ def evaluate(
     for h in header:
         table.add_column(h, justify="left" if h == "algo" else "right")
     for r in rows:
-        table.add_row(*r)
+        table.add_row(*(escape(c) for c in r))  # labels such as trust-svd[use_trust=False] are not markup
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     for line in learned_lines(results):
         typer.echo(line)
