@@ -18,11 +18,11 @@ from tests.service.test_social import person
 
 
 @pytest.fixture
-def engine(sqlite_url: str) -> Iterator[Engine]:
+def engine(db_url: str) -> Iterator[Engine]:
     from cinerec.store.migrate import upgrade
 
-    upgrade(sqlite_url)
-    eng = make_engine(sqlite_url)
+    upgrade(db_url)
+    eng = make_engine(db_url)
     with transaction(eng) as s:
         s.add_all([Movie(id=i, title=f"Film {i}", year=2000 + i) for i in range(1, 13)])
     yield eng

@@ -16,6 +16,7 @@ def insert_ignore(session: Session, table: Any, **values: Any) -> bool:
     """
     dialect = session.get_bind().dialect.name
     mod: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = mod.insert(table).values(**values).on_conflict_do_nothing()
-    result = session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0))
+    core = table.__table__
+    # RETURNING, not rowcount: the drivers do not agree on rowcount for a conflict that inserted nothing
+    stmt = mod.insert(core).values(**values).on_conflict_do_nothing().returning(*core.primary_key.columns)
+    return session.execute(stmt).first() is not None
