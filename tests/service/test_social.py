@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from cinerec.errors import Gone, InvalidParameter, NotFound, PermissionDenied, RateLimited
-from cinerec.service import accounts, social
+from cinerec.service import _lists, accounts, social
 from cinerec.service.accounts import Principal
 from cinerec.service.throttle import Limits, Throttle
 from cinerec.store.db import make_engine, transaction
@@ -215,7 +215,7 @@ def test_lists_items_positions_stay_dense(engine: Engine, throttle: Throttle) ->
 def test_list_is_full_at_the_limit(engine: Engine, throttle: Throttle, monkeypatch: pytest.MonkeyPatch) -> None:
     a = person(engine, "alice")
     lst = social.create_list(engine, throttle, a, title="Short")
-    monkeypatch.setattr(social, "MAX_LIST_ITEMS", 3)
+    monkeypatch.setattr(_lists, "MAX_LIST_ITEMS", 3)
     for m in (1, 2, 3):
         social.put_list_item(engine, a, lst.id, m)
     with pytest.raises(InvalidParameter) as exc:
