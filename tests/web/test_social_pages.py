@@ -465,3 +465,15 @@ def test_list_titles_notes_and_share_notes_are_escaped(site: TestClient) -> None
     share_page = browser(site).get(f"/s/{token}").text
     assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in share_page and "{{7*7}}" in share_page
     assert _meta(share_page, "og:description") == img + script + " {{7*7}}"
+
+
+def test_a_run_of_list_changes_is_one_feed_row(site: TestClient) -> None:
+    a, name_a = page_signup(site)
+    b, _ = page_signup(site)
+    follow(b, name_a)
+    list_id = make_list(a, "Folded list", films=(41, 42, 43))
+    feed = b.get("/feed").text
+    assert feed.count(f'href="/lists/{list_id}"') == 1 and "updated the list" in feed
+    films = feed[feed.index('<ul class="feed-films">'):]
+    films = films[:films.index("</ul>")]
+    assert re.findall(r'href="/movies/(\d+)"', films) == ["43", "42", "41"]

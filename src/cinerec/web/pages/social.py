@@ -11,6 +11,7 @@ page.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Path, Query, Request
@@ -18,6 +19,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from cinerec.errors import Gone
 from cinerec.service import feed, social, views
+from cinerec.service.feed import FeedItem
+from cinerec.store.models import Movie
 from cinerec.web.deps import EngineDep, SessionDep, ThrottleDep
 from cinerec.web.pages._render import (
     PAGE_SIZE,
@@ -56,13 +59,48 @@ def pages_of(total: int, size: int = PAGE_SIZE) -> int:
 # --------------------------------------------------------------------------- feed and notifications
 
 
+#: Most film thumbnails a folded run of list changes shows.
+MAX_RUN_FILMS = 6
+
+
+@dataclass
+class FeedRow:
+    """One row of the feed page: an item, or a run of changes one member made to one list, folded into one row.
+
+    Attributes:
+        item: the (newest) item of the row.
+        films: for a list row, the films the run touched (newest first, at most :data:`MAX_RUN_FILMS`).
+    """
+
+    item: FeedItem
+    films: list[Movie] = field(default_factory=list)
+
+
+def feed_rows(items: list[FeedItem]) -> list[FeedRow]:
+    """Fold consecutive ``list`` items of the same member and list into one row (adding five films is one row)."""
+    rows: list[FeedRow] = []
+    for it in items:
+        prev = rows[-1].item if rows else None
+        if (it.kind == "list" and it.list is not None and prev is not None and prev.kind == "list"
+                and prev.list is not None and prev.list.id == it.list.id and prev.actor.user_id == it.actor.user_id):
+            films = rows[-1].films
+        else:
+            rows.append(FeedRow(it))
+            films = rows[-1].films
+        if (it.kind == "list" and it.movie is not None and len(films) < MAX_RUN_FILMS
+                and all(m.id != it.movie.id for m in films)):
+            films.append(it.movie)
+    return rows
+
+
+
 @router.get("/feed", response_class=HTMLResponse)
 def feed_page(request: Request, viewer: Viewer, session: SessionDep, cursor: Cursor = None) -> Response:
     """What the members I follow rated, reviewed, shared, listed and liked, newest first; "older" pages by cursor."""
     if viewer is None:
         return login_redirect(request)
     page = feed.feed(session, viewer.user_id, cursor=cursor, limit=FEED_PAGE)
-    return render(request, "feed.html", {"page": page, "cursor": cursor})
+    return render(request, "feed.html", {"page": page, "rows": feed_rows(page.items), "cursor": cursor})
 
 
 @router.get("/notifications", response_class=HTMLResponse)

@@ -26,6 +26,11 @@
       });
     });
 
+    /* A share's public link is selected whole when clicked, ready to copy. */
+    document.querySelectorAll("input[data-select]").forEach(function (input) {
+      input.addEventListener("focus", function () { input.select(); });
+    });
+
     /* Close the account menu when clicking elsewhere. */
     document.addEventListener("click", function (event) {
       document.querySelectorAll("details.menu[open]").forEach(function (menu) {
