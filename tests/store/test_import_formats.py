@@ -55,7 +55,11 @@ def test_real_filmtrust_imports_all_rows_on_its_own_scale(engine: Engine, datase
     ds = read_dataset(f)
     values = ds.ratings["rating"]
     rep = import_dataset(engine, ds)
-    assert rep.counts == {"users": users, "movies": items, "ratings": pairs, "tags": 0}
+    # the trust.txt beside ratings.txt comes along: its people are users too (some rated nothing), its edges follows
+    trust = [ln.split()[:2] for ln in (f.parent / "trust.txt").read_text().split("\n") if ln.strip()]
+    people = {ln.split(",")[0] for ln in f.read_text().split("\n") if ln.strip()} | {u for e in trust for u in e}
+    assert len(people) > users
+    assert rep.counts == {"users": len(people), "movies": items, "ratings": pairs, "tags": 0, "follows": len(trust)}
     assert rep.placeholders == items and rep.mapping == "identity" and rep.rows_read == rows
     with engine.connect() as conn:
         scale = conn.execute(text("SELECT low, high, step, mapping FROM rating_scales WHERE source = 'filmtrust'")).one()
