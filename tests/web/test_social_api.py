@@ -360,3 +360,50 @@ def test_deleting_an_account_with_social_data(site: TestClient) -> None:
         assert s.get(MovieList, lid).like_count == 0  # type: ignore[union-attr]
     assert site.get(f"{API}/users/{a_name}/followers").json()["count"] == 0
     assert site.get(f"{API}/me/notifications", headers=a).json()["data"] == []
+
+
+def test_s9_b1_likes_shares_follows_and_blocks_with_foreign_or_bad_ids(site: TestClient) -> None:
+    _, a = member(site, "a")
+    _, b = member(site, "b")
+    rid = site.post(f"{API}/movies/12/reviews", json={"text": "A's draft thoughts"}, headers=a).json()["id"]
+    private = site.post(f"{API}/lists", json={"title": "A's hidden", "public": False}, headers=a).json()["id"]
+    with transaction(site.app.state.engine) as s:
+        review = s.get(Review, rid)
+        assert review is not None
+        review.visibility = "draft"
+    # B acting on A's hidden things: 404 alike, nothing changes
+    for method, url, body in (("put", f"/reviews/{rid}/like", None), ("delete", f"/reviews/{rid}/like", None),
+                              ("post", "/shares", {"list_id": private, "audience": "public"})):
+        kw = {"json": body} if body is not None else {}
+        r = site.request(method.upper(), API + url, headers=b, **kw)
+        assert r.status_code == 404 and "A's" not in r.text, url
+    assert _count(site, ReviewLike, review_id=rid) == 0 and _count(site, Share, list_id=private) == 0
+    with transaction(site.app.state.engine, write=False) as s:
+        assert s.get(Review, rid).like_count == 0  # type: ignore[union-attr]
+    # malformed ids and names: 422 naming the field, nothing written
+    b_id = _id(site, b)
+    for method, url, field in (("delete", "/shares/x", "share_id"), ("delete", "/shares/0", "share_id"),
+                               ("put", "/reviews/x/like", "review_id"), ("delete", "/reviews/-1/like", "review_id"),
+                               ("put", "/lists/x/like", "list_id"), ("patch", "/lists/x", "list_id"),
+                               ("put", "/users/-bad name-/follow", "username"),
+                               ("put", "/users/-bad name-/block", "username")):
+        kw = {"json": {"title": "t"}} if method == "patch" else {}
+        r = site.request(method.upper(), API + url, headers=b, **kw)
+        assert r.status_code == 422 and field in _fields(r), (url, r.text)
+    r = site.post(f"{API}/me/notifications/read", json={"everything": True}, headers=b)
+    assert r.status_code == 422 and _fields(r) == {"everything"}
+    assert _count(site, Follow, follower_id=b_id) == 0 and _count(site, ReviewLike, user_id=b_id) == 0
+
+
+def test_s7_list_patch_and_display_names_verbatim(site: TestClient) -> None:
+    a_name, a = member(site, "a")
+    b_name, b = member(site, "b")
+    lid = site.post(f"{API}/lists", json={"title": "plain"}, headers=a).json()["id"]
+    for payload in XSS:
+        r = site.patch(f"{API}/lists/{lid}", json={"title": payload, "description": payload}, headers=a)
+        assert r.status_code == 200 and r.json()["title"] == payload and r.json()["description"] == payload
+        site.patch(f"{API}/users/me", json={"display_name": payload}, headers=a)
+        site.put(f"{API}/users/{a_name}/follow", headers=b)
+        followed = site.get(f"{API}/users/{b_name}/following").json()["data"]
+        assert followed == [{"username": a_name, "display_name": payload}]
+        assert site.get(f"{API}/lists/{lid}").json()["owner"]["display_name"] == payload
