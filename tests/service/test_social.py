@@ -364,3 +364,28 @@ def test_social_writes_are_throttled(engine: Engine) -> None:
     with pytest.raises(RateLimited):
         social.like_review(engine, low, a, rid, True)
     assert count(engine, Share, user_id=a.user_id) == 2 and count(engine, MovieList, user_id=a.user_id) == 1
+
+
+def test_concurrent_item_writes_keep_positions_dense(engine: Engine, throttle: Throttle) -> None:
+    import threading
+
+    a = person(engine, "alice")
+    lst = social.create_list(engine, throttle, a, title="Busy")
+    errors: list[BaseException] = []
+
+    def add(movie_ids: range) -> None:
+        try:
+            for m in movie_ids:
+                social.put_list_item(engine, a, lst.id, m)
+        except BaseException as exc:  # reported below: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=(range(start, start + 4),)) for start in (1, 5, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with transaction(engine, write=False) as s:
+        view = social.get_list(s, a, lst.id)
+    assert sorted(e.position for e in view.items) == list(range(12)) and view.summary.item_count == 12

@@ -35,8 +35,13 @@ def get(session: Session, list_id: int) -> MovieList | None:
 
 
 def get_for_update(session: Session, list_id: int) -> MovieList | None:
-    """One list by id, re-read from the database (inside a write transaction)."""
-    return session.get(MovieList, list_id, populate_existing=True)
+    """One list by id, re-read and locked until the transaction ends (``FOR UPDATE`` on PostgreSQL).
+
+    Item writes read ``item_count`` for the next position: the lock keeps two
+    concurrent writers of one list from taking the same place (SQLite's
+    ``BEGIN IMMEDIATE`` already serialises writers).
+    """
+    return session.get(MovieList, list_id, populate_existing=True, with_for_update=True)
 
 
 def update_fields(session: Session, list_id: int, now: datetime, **fields: object) -> None:
