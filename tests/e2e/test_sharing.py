@@ -4,8 +4,9 @@ Member A shares a film with a note as a public link and makes a public list
 with notes; member B follows A and sees both in the feed; a logged-out
 visitor opens A's link and sees the film, the note and the OpenGraph tags; A
 withdraws the link and the visitor gets the "withdrawn" page (410).
-Screenshots of the feed, a list, the public share page and the film page
-after sharing, in English and Chinese, at phone (390x844) and desktop
+Screenshots of the feed, a list (as a member and as its owner), the public
+share page, the film page after sharing, a profile, notifications, the public
+lists and "my shares", in English and Chinese, at phone (390x844) and desktop
 (1280x900) width, go to ``test-artifacts/screenshots/sharing-*.png``.
 
 Uses the server of :mod:`tests.e2e.test_browser` (ml-latest-small with its
@@ -159,7 +160,10 @@ def test_share_follow_feed_public_link_and_withdrawal(server: str, chromium: obj
     # screenshots of the feed, the list, the public page and the film page after sharing
     shots = {"feed": (b.context.cookies(), "/feed"), "list": (b.context.cookies(), list_url),  # type: ignore[attr-defined]
              "list-owner": (a.context.cookies(), list_url),  # type: ignore[attr-defined]
-             "share-public": (None, link), "film-shared": (a.context.cookies(), shared_url.split("#")[0])}  # type: ignore[attr-defined]
+             "share-public": (None, link), "film-shared": (a.context.cookies(), shared_url.split("#")[0]),
+             "member": (b.context.cookies(), f"/u/{name_a}"),  # type: ignore[attr-defined]
+             "notifications": (a.context.cookies(), "/notifications"),  # type: ignore[attr-defined]
+             "lists": (None, "/lists"), "my-shares": (a.context.cookies(), "/me/shares")}  # type: ignore[attr-defined]  # type: ignore[attr-defined]
     for locale in ("en", "zh_CN"):
         for width_name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
             for shot, (cookies, url) in shots.items():
