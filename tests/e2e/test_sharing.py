@@ -158,12 +158,12 @@ def test_share_follow_feed_public_link_and_withdrawal(server: str, chromium: obj
     if image.startswith(server):
         assert visitor.request.get(image).status == 200  # type: ignore[attr-defined]
     # screenshots of the feed, the list, the public page and the film page after sharing
-    shots = {"feed": (b.context.cookies(), "/feed"), "list": (b.context.cookies(), list_url),  # type: ignore[attr-defined]
-             "list-owner": (a.context.cookies(), list_url),  # type: ignore[attr-defined]
-             "share-public": (None, link), "film-shared": (a.context.cookies(), shared_url.split("#")[0]),
-             "member": (b.context.cookies(), f"/u/{name_a}"),  # type: ignore[attr-defined]
-             "notifications": (a.context.cookies(), "/notifications"),  # type: ignore[attr-defined]
-             "lists": (None, "/lists"), "my-shares": (a.context.cookies(), "/me/shares")}  # type: ignore[attr-defined]  # type: ignore[attr-defined]
+    cookies_a = a.context.cookies()  # type: ignore[attr-defined]
+    cookies_b = b.context.cookies()  # type: ignore[attr-defined]
+    shots = {"feed": (cookies_b, "/feed"), "list": (cookies_b, list_url), "list-owner": (cookies_a, list_url),
+             "share-public": (None, link), "film-shared": (cookies_a, shared_url.split("#")[0]),
+             "member": (cookies_b, f"/u/{name_a}"), "notifications": (cookies_a, "/notifications"),
+             "lists": (None, "/lists"), "my-shares": (cookies_a, "/me/shares")}
     for locale in ("en", "zh_CN"):
         for width_name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
             for shot, (cookies, url) in shots.items():

@@ -275,6 +275,7 @@ def test_another_members_private_list_is_not_found(site: TestClient) -> None:
 def test_another_members_share_cannot_be_seen_or_withdrawn(site: TestClient) -> None:
     a, _ = page_signup(site)
     share_id, token = share_film(a, 14, "my own note")
+    assert token is not None
     b, _ = page_signup(site)
     page = b.get(f"/movies/14?shared={share_id}").text
     assert token not in page and "my own note" not in page

@@ -94,7 +94,8 @@ class FilmSocial:
         lists: public lists that hold the film, most liked first.
         my_lists: the viewer's own lists, to add the film to.
         liked_reviews: ids of the shown reviews the viewer liked.
-        like_counts: each shown review's like count, read now (the reviews themselves may be a few seconds old).
+        like_counts: for a member, each shown review's like count read now (the cached reviews may be a few
+            seconds old, and a member who just pressed "like" must see it counted); empty for a visitor.
         shared: the share the viewer just made of this film (``?shared=`` after sharing), else ``None``.
     """
 
@@ -319,11 +320,11 @@ def film_page(session: Session, recommender: RecommenderService, movie_id: int, 
         NotFound: unknown film.
     """
     view = movie(session, recommender, movie_id, viewer.user_id if viewer else None)
+    lists = social.lists_with_movie(session, viewer, movie_id, N_LISTS)
+    if viewer is None:  # a visitor cannot like: the cached counts (at most a few seconds old) do
+        return replace(view, social=FilmSocial([], lists, [], set(), {}, None))
     review_ids = [r.id for r, _ in view.reviews]
     counts = {i: r.like_count for i, r in feed_repo.reviews_by_ids(session, review_ids).items()}
-    lists = social.lists_with_movie(session, viewer, movie_id, N_LISTS)
-    if viewer is None:
-        return replace(view, social=FilmSocial([], lists, [], set(), counts, None))
     shared = None
     if shared_id is not None:
         try:
