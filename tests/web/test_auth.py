@@ -190,6 +190,12 @@ def test_s6_cookie_writes_must_be_same_origin(site: TestClient, member_settings:
     ok = c.put("/api/v1/movies/1/rating", json={"rating": 4}, headers={"Origin": "http://testserver",
                                                                        "Sec-Fetch-Site": "same-origin"})
     assert ok.status_code == 200
+    fan = signup(site)  # an unread notification and a feed item, so those pages have something to (not) mark
+    fan_auth = login(site, fan)
+    assert site.put(f"/api/v1/users/{name}/follow", headers=fan_auth).status_code in (200, 201, 204)
+    assert c.put(f"/api/v1/users/{fan}/follow", headers={"Origin": "http://testserver"}).status_code in (200, 201, 204)
+    assert site.put("/api/v1/movies/2/rating", json={"rating": 5}, headers=fan_auth).status_code == 200
+    assert c.get("/api/v1/me/notifications").json()["unread"] >= 1
     # GETs never write: the database file is byte-identical before and after
     db_file = Path(member_settings.resolved_database_url.removeprefix("sqlite:///"))
     c.app.state.engine.dispose()
@@ -199,7 +205,10 @@ def test_s6_cookie_writes_must_be_same_origin(site: TestClient, member_settings:
 
     before = digest()
     for url in ("/api/v1/users/me", "/api/v1/me/ratings", "/api/v1/me/watchlist", "/api/v1/me/recommendations",
-                f"/api/v1/users/{name}"):
+                f"/api/v1/users/{name}", "/api/v1/me/feed", "/api/v1/me/notifications", "/api/v1/me/shares",
+                "/api/v1/me/recommendations/social", "/api/v1/lists", f"/api/v1/users/{name}/followers",
+                "/", "/feed", "/notifications", "/lists", "/me/lists", "/me/shares", "/for-you", f"/u/{name}",
+                "/movies/1"):
         assert c.get(url).status_code == 200
         assert c.get(url).status_code == 200
     c.app.state.engine.dispose()

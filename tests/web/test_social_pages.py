@@ -158,7 +158,7 @@ def test_feed_shows_what_followed_members_do_and_pages_by_cursor(site: TestClien
     assert "A note for my followers" not in c.get("/feed").text and "Cursor test list" not in c.get("/feed").text
 
 
-def test_notifications_are_listed_and_marked_read_when_viewed(site: TestClient) -> None:
+def test_notifications_are_listed_and_marked_read_by_the_form(site: TestClient) -> None:
     a, name_a = page_signup(site)
     b, name_b = page_signup(site)
     assert 'class="count"' not in a.get("/").text
@@ -166,9 +166,17 @@ def test_notifications_are_listed_and_marked_read_when_viewed(site: TestClient) 
     home = a.get("/").text
     assert re.search(r'<span class="count">1</span>', home) and "1 unread notification" in home
     page = a.get("/notifications").text
-    assert f'<a class="member" href="/u/{name_b}">' in page and "started following you" in page and "New" in page
+    assert f'<a class="member" href="/u/{name_b}">' in page and "started following you" in page and "New</span>" in page
+    assert re.search(r'<span class="count">1</span>', a.get("/").text), "viewing the page marks nothing read"
+    up_to = re.search(r'name="up_to" value="(\d+)"', page)
+    assert up_to
+    t = form_token(a, "/notifications")
+    assert a.post("/notifications/read", data={"up_to": up_to.group(1)}).status_code == 403  # no token
+    assert re.search(r'<span class="count">1</span>', a.get("/").text)
+    _location(a.post("/notifications/read", data={"up_to": up_to.group(1), "csrf_token": t}))
     assert 'class="count"' not in a.get("/").text
-    assert "New</span>" not in a.get("/notifications").text
+    page = a.get("/notifications").text
+    assert "New</span>" not in page and 'name="up_to"' not in page
 
 
 # --------------------------------------------------------------------------- S6: every form needs its token

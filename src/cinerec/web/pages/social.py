@@ -104,15 +104,24 @@ def feed_page(request: Request, viewer: Viewer, session: SessionDep, cursor: Cur
 
 
 @router.get("/notifications", response_class=HTMLResponse)
-def notifications_page(request: Request, viewer: Viewer, session: SessionDep, engine: EngineDep,
-                       before: Cursor = None) -> Response:
-    """My notifications, newest first; the ones shown are marked read (they still show as new this once)."""
+def notifications_page(request: Request, viewer: Viewer, session: SessionDep, before: Cursor = None) -> Response:
+    """My notifications, newest first; unread ones are marked "new" until I mark them read (a GET writes nothing)."""
     if viewer is None:
         return login_redirect(request)
     page = social.notifications(session, viewer.user_id, limit=FEED_PAGE, before=before)
-    if any(not n.read for n in page.items):
-        social.mark_notifications_read(engine, viewer.user_id, up_to_id=max(n.id for n in page.items))
-    return render(request, "notifications.html", {"page": page, "before": before})
+    newest = max((n.id for n in page.items if not n.read), default=None)
+    return render(request, "notifications.html", {"page": page, "before": before, "newest_unread": newest})
+
+
+@router.post("/notifications/read")
+def mark_notifications_read(request: Request, viewer: Viewer, engine: EngineDep,
+                            up_to: Annotated[int, Form(ge=1, le=2**62)], csrf_token: Token = "") -> Response:
+    """Mark my notifications read, up to the newest one the page showed (newer ones stay unread)."""
+    if viewer is None:
+        return login_redirect(request)
+    check_form(request, csrf_token)
+    social.mark_notifications_read(engine, viewer.user_id, up_to_id=up_to)
+    return redirect("/notifications")
 
 
 # --------------------------------------------------------------------------- shares
