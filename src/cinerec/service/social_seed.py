@@ -29,9 +29,10 @@ you follow" have something to show:
 The plan is a pure function of the ratings, the genres and the parameters
 (:func:`plan_social_graph`), deterministic for a ``seed``, so the simulation
 benchmark can build the same kind of graph from training ratings alone.
-Writing it (:func:`seed_social`) is idempotent: follows, shares (per member
-and film), lists (per member and title) and likes that exist are skipped,
-and only new rows get events and notifications.
+Writing it (:func:`seed_social`) goes through the same repository writers
+as members' own actions and is idempotent: follows, shares (per member and
+film), lists (per member and title) and likes that exist are skipped, and
+only new rows get events and notifications.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ from cinerec.errors import InvalidParameter, NotFound
 from cinerec.store.db import transaction
 from cinerec.store.models import utcnow
 from cinerec.store.repos import circle as circle_repo
+from cinerec.store.repos import events as event_repo
+from cinerec.store.repos import follows as follow_repo
+from cinerec.store.repos import likes as like_repo
+from cinerec.store.repos import lists as list_repo
+from cinerec.store.repos import notifications as notification_repo
+from cinerec.store.repos import shares as share_repo
 from cinerec.store.repos import users as user_repo
 
 #: Share notes a profile writing in English picks from.
@@ -378,69 +385,72 @@ def seed_social(engine: Engine, params: SeedParams | None = None, *, member: str
 
 
 def _write(engine: Engine, plan: SocialPlan, now: datetime) -> SeedReport:
-    """Insert what of ``plan`` does not exist yet, with events and notifications, in one transaction."""
+    """Insert what of ``plan`` does not exist yet, with events and notifications, in one transaction.
+
+    Rows go through the same repository writers as members' own actions
+    (follows, shares, lists with their kept ``item_count``, likes with their
+    kept ``like_count``, the share fan-out of notifications); events are
+    written last, in time order, so event ids grow with time.
+    """
     def at(days_ago: float) -> datetime:
         return now - timedelta(days=days_ago)
 
     events: list[tuple[datetime, int, str, int | None, int]] = []  # (when, user, kind, movie, object)
-    notes: list[tuple[datetime, int, int, str, int | None, int | None]] = []  # (when, to, actor, kind, list, share)
+    n_notes = 0
     with transaction(engine) as session:
-        existing = circle_repo.follow_pairs(session, {a for a, _, _ in plan.follows})
         blocked = circle_repo.blocked_pairs(session)
 
         def apart(a: int, b: int) -> bool:
             return (a, b) in blocked or (b, a) in blocked
 
-        new_follows = []
-        for a, b, d in plan.follows:
-            if a == b or (a, b) in existing or apart(a, b):
-                continue
-            existing.add((a, b))
-            new_follows.append((a, b, at(d)))
-            events.append((at(d), a, "follow", None, b))
-            notes.append((at(d), b, a, "follow", None, None))
-        circle_repo.add_follows(session, new_follows)
+        n_follows = 0
+        with session.no_autoflush:  # the follow notices are flushed once, in a batch, not before every insert
+            for a, b, d in sorted(plan.follows, key=lambda f: -f[2]):  # oldest first
+                if a == b or apart(a, b) or not follow_repo.add(session, a, b, at(d)):
+                    continue
+                n_follows += 1
+                events.append((at(d), a, "follow", None, b))
+                notification_repo.add(session, b, a, "follow", now=at(d))
+                n_notes += 1
+        session.flush()
 
         done = circle_repo.shared_movies(session)
-        todo = [x for x in plan.shares if (x.user, x.movie) not in done]
-        ids = circle_repo.add_shares(session, [
-            {"user_id": x.user, "movie_id": x.movie, "note": x.note, "audience": "public" if x.public else "followers",
-             "token": secrets.token_urlsafe(32) if x.public else None, "created_at": at(x.days_ago)} for x in todo])
-        followers = circle_repo.followers_of(session, {x.user for x in todo})
-        for x, sid in zip(todo, ids, strict=True):
-            events.append((at(x.days_ago), x.user, "share", x.movie, sid))
-            notes += [(at(x.days_ago), f, x.user, "share", None, sid) for f in followers.get(x.user, [])
-                      if not apart(f, x.user)]
+        n_shares = 0
+        for x in sorted(plan.shares, key=lambda x: -x.days_ago):
+            if (x.user, x.movie) in done:
+                continue
+            done.add((x.user, x.movie))
+            share = share_repo.create(session, x.user, movie_id=x.movie, list_id=None, note=x.note,
+                                      audience="public" if x.public else "followers",
+                                      token=secrets.token_urlsafe(32) if x.public else None, now=at(x.days_ago))
+            n_shares += 1
+            events.append((at(x.days_ago), x.user, "share", x.movie, share.id))
+            n_notes += notification_repo.fan_out_share(session, x.user, share.id, at(x.days_ago))
 
         titles = circle_repo.list_titles(session)
         n_lists = n_items = 0
         for lst in plan.lists:
             if (lst.user, lst.title) in titles:
                 continue
-            lid = circle_repo.add_list(session, lst.user, lst.title, lst.description, lst.movies,
-                                       [None] * len(lst.movies), at(lst.days_ago))
-            titles[(lst.user, lst.title)] = lid
+            row = list_repo.create(session, lst.user, title=lst.title, description=lst.description, public=True,
+                                   now=at(lst.days_ago))
+            for m in lst.movies:
+                list_repo.append(session, row.id, m, note=None, now=at(lst.days_ago))
+            titles[(lst.user, lst.title)] = row.id
             n_lists += 1
             n_items += len(lst.movies)
-            events.append((at(lst.days_ago), lst.user, "list", None, lid))
+            events.append((at(lst.days_ago), lst.user, "list", None, row.id))
 
-        liked = circle_repo.list_like_pairs(session)
-        new_likes = []
+        n_likes = 0
         for a, key, d in plan.list_likes:
             target = titles.get(key)
-            if target is None or (a, target) in liked or apart(a, key[0]):
+            if target is None or apart(a, key[0]) or not like_repo.set_list_like(session, a, target, True, at(d))[0]:
                 continue
-            liked.add((a, target))
-            new_likes.append((a, target, at(d)))
+            n_likes += 1
             events.append((at(d), a, "like_list", None, target))
-            notes.append((at(d), key[0], a, "like_list", target, None))
-        circle_repo.add_list_likes(session, new_likes)
+            notification_repo.add(session, key[0], a, "like_list", now=at(d), list_id=target)
+            n_notes += 1
 
-        events.sort(key=lambda e: (e[0], e[1], e[2], e[4]))
-        circle_repo.add_events(session, [{"user_id": u, "kind": k, "movie_id": m, "object_id": o, "value": 1.0,
-                                          "created_at": t} for t, u, k, m, o in events])
-        notes.sort(key=lambda n: (n[0], n[1], n[2], n[3]))
-        circle_repo.add_notifications(session, [
-            {"user_id": to, "actor_id": actor, "kind": kind, "review_id": None, "list_id": lid, "share_id": sid,
-             "created_at": t} for t, to, actor, kind, lid, sid in notes])
-    return SeedReport(len(new_follows), len(todo), n_lists, n_items, len(new_likes), len(events), len(notes))
+        for when, actor, kind, film, obj in sorted(events, key=lambda e: (e[0], e[1], e[2], e[4])):
+            event_repo.record(session, actor, kind, movie_id=film, value=1.0, object_id=obj, when=when)
+    return SeedReport(n_follows, n_shares, n_lists, n_items, n_likes, len(events), n_notes)

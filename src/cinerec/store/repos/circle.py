@@ -1,32 +1,30 @@
-"""A member's circle: what the people they follow rated, shared and listed, and the demo graph's bulk writes.
+"""A member's circle: what the people they follow rated, shared and listed, and the demo graph's bulk reads.
 
 Reads leave out followees in a block relation with the member (either way)
 and inactive accounts; shares count unless revoked (both audiences reach
-followers), list entries only on public lists. The bulk writers serve the
-demo's social-graph generator (:mod:`cinerec.service.social_seed`): they
-insert many rows in the caller's transaction and return what they wrote.
+followers), list entries only on public lists. The whole-table reads at the
+end serve the demo's social-graph generator (:mod:`cinerec.service.social_seed`),
+which writes through the sharing repositories (follows, shares, lists, likes,
+notifications).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from cinerec.store.models import (
     Block,
-    Event,
     Follow,
     Genre,
     ListItem,
-    ListLike,
     MovieGenre,
     MovieList,
-    Notification,
     Rating,
     Share,
     User,
@@ -115,7 +113,7 @@ def sharers(session: Session, user_id: int, movie_ids: Sequence[int]) -> list[tu
     return [(int(m or 0), str(n)) for m, n in rows]  # movie_id IS NOT NULL by the IN filter
 
 
-# ------------------------------------------------------------------ the demo graph's reads and bulk writes
+# ------------------------------------------------------------------ the demo graph's whole-table reads
 def dataset_ratings(session: Session) -> list[tuple[int, int, float]]:
     """``(user id, movie id, stars)`` of every rating by a profile imported from a dataset (``users.source`` set)."""
     rows = session.execute(select(Rating.user_id, Rating.movie_id, Rating.value)
@@ -128,30 +126,6 @@ def movie_genres(session: Session) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
     for mid, name in session.execute(select(MovieGenre.movie_id, Genre.name).join(Genre)).all():
         out.setdefault(int(mid), []).append(str(name))
-    return out
-
-
-def follow_pairs(session: Session, user_ids: Iterable[int]) -> set[tuple[int, int]]:
-    """Existing ``(follower, followee)`` pairs whose follower is one of ``user_ids``."""
-    ids = sorted(set(user_ids))
-    out: set[tuple[int, int]] = set()
-    for s in range(0, len(ids), 500):
-        rows = session.execute(select(Follow.follower_id, Follow.followee_id)
-                               .where(Follow.follower_id.in_(ids[s:s + 500]))).all()
-        out.update((int(a), int(b)) for a, b in rows)
-    return out
-
-
-def followers_of(session: Session, user_ids: Iterable[int]) -> dict[int, list[int]]:
-    """``followee -> follower ids`` (ascending) for each of ``user_ids`` that has followers."""
-    ids = sorted(set(user_ids))
-    out: dict[int, list[int]] = {}
-    for s in range(0, len(ids), 500):
-        rows = session.execute(select(Follow.followee_id, Follow.follower_id)
-                               .where(Follow.followee_id.in_(ids[s:s + 500]))
-                               .order_by(Follow.followee_id, Follow.follower_id)).all()
-        for b, a in rows:
-            out.setdefault(int(b), []).append(int(a))
     return out
 
 
@@ -170,60 +144,3 @@ def list_titles(session: Session) -> dict[tuple[int, str], int]:
     """``(owner id, title) -> list id`` of every list."""
     return {(int(u), str(t)): int(i) for i, u, t in session.execute(
         select(MovieList.id, MovieList.user_id, MovieList.title)).all()}
-
-
-def list_like_pairs(session: Session) -> set[tuple[int, int]]:
-    """``(user id, list id)`` of every list like."""
-    return {(int(u), int(ls)) for u, ls in session.execute(select(ListLike.user_id, ListLike.list_id)).all()}
-
-
-def add_follows(session: Session, rows: Sequence[tuple[int, int, datetime]]) -> None:
-    """Insert ``(follower, followee, when)`` follows (the caller left out existing pairs)."""
-    if rows:
-        session.execute(insert(Follow), [{"follower_id": a, "followee_id": b, "created_at": t} for a, b, t in rows])
-
-
-def add_shares(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert film shares (``user_id, movie_id, note, audience, token, created_at`` each); returns their ids in order."""
-    objs = [Share(**r) for r in rows]
-    session.add_all(objs)
-    session.flush()
-    return [s.id for s in objs]
-
-
-def add_list(session: Session, user_id: int, title: str, description: str | None, movie_ids: Sequence[int],
-             notes: Sequence[str | None], when: datetime) -> int:
-    """Insert a public list with its films at positions 0, 1, ... (``item_count`` kept); returns its id."""
-    lst = MovieList(user_id=user_id, title=title, description=description, is_public=True,
-                    item_count=len(movie_ids), like_count=0, created_at=when, updated_at=when)
-    session.add(lst)
-    session.flush()
-    if movie_ids:
-        session.execute(insert(ListItem), [{"list_id": lst.id, "movie_id": m, "position": p, "note": n,
-                                            "added_at": when} for p, (m, n) in enumerate(zip(movie_ids, notes,
-                                                                                             strict=True))])
-    return lst.id
-
-
-def add_list_likes(session: Session, rows: Sequence[tuple[int, int, datetime]]) -> None:
-    """Insert ``(user id, list id, when)`` list likes and add them to each list's ``like_count``."""
-    if not rows:
-        return
-    session.execute(insert(ListLike), [{"user_id": u, "list_id": ls, "created_at": t} for u, ls, t in rows])
-    counts: dict[int, int] = {}
-    for _, ls, _t in rows:
-        counts[ls] = counts.get(ls, 0) + 1
-    for ls, n in counts.items():
-        session.execute(update(MovieList).where(MovieList.id == ls).values(like_count=MovieList.like_count + n))
-
-
-def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert event rows (``user_id, kind, movie_id, object_id, value, created_at`` each), in the given order."""
-    if rows:
-        session.execute(insert(Event), list(rows))
-
-
-def add_notifications(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert notification rows (``user_id, actor_id, kind`` and the object's id, ``created_at``)."""
-    if rows:
-        session.execute(insert(Notification), list(rows))
