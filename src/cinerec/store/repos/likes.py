@@ -8,6 +8,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from cinerec.store.models import ListLike, MovieList, Review, ReviewLike
+from cinerec.store.repos import aggregates
 from cinerec.store.repos._insert import insert_ignore
 
 
@@ -26,6 +27,7 @@ def set_review_like(session: Session, user_id: int, review_id: int, on: bool, no
     if changed:
         session.execute(update(Review).where(Review.id == review_id)
                         .values(like_count=Review.like_count + (1 if on else -1)))
+        aggregates.touch()  # the film page's cached reviews show the count
     return changed, int(session.scalar(select(Review.like_count).where(Review.id == review_id)) or 0)
 
 
