@@ -1,9 +1,9 @@
-"""Shares, public-list entries and review likes enter training as weighted implicit interactions."""
+"""Shares, public-list entries and review likes enter training as weighted implicit interactions;
+the circle repository reads what followees did (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,10 +18,10 @@ WHEN = datetime(2026, 1, 2, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    url = f"sqlite:///{tmp_path / 'social.db'}"
-    upgrade(url)
-    return make_engine(url)
+def engine(db_url: str) -> Engine:
+    """A migrated database, SQLite and PostgreSQL."""
+    upgrade(db_url)
+    return make_engine(db_url)
 
 
 def _seed(engine: Engine) -> tuple[list[int], list[int]]:
@@ -104,3 +104,27 @@ def test_follows_become_the_social_graph(engine: Engine) -> None:
     edges = {(int(it.user_vocab.raw(a)), int(it.user_vocab.raw(b))) for a, b in zip(*it.social.nonzero(), strict=True)}
     assert edges == {(u[0], u[1]), (u[3], u[0])}
     assert load_interactions(engine, social=False).social is None
+
+
+def test_circle_reads_followees_signals_without_blocked_or_hidden(engine: Engine) -> None:
+    from cinerec.store.models import Block, Follow
+    from cinerec.store.repos import circle
+
+    u, m = _seed(engine)
+    with transaction(engine) as s:
+        s.add_all([Follow(follower_id=u[3], followee_id=u[0]), Follow(follower_id=u[3], followee_id=u[1]),
+                   Follow(follower_id=u[3], followee_id=u[2])])
+    with transaction(engine, write=False) as s:
+        got = {(x.kind, x.movie_id, x.user_id, x.value) for x in circle.signals(s, u[3], min_rating=4.0, limit=100)}
+        assert got == {("rate", m[0], u[1], 5.0), ("share", m[0], u[0], None), ("share", m[1], u[0], None),
+                       ("share", m[3], u[2], None),
+                       ("list", m[3], u[2], None), ("list", m[1], u[2], None)}  # no 2★, revoked share, private list
+        # newest share first (equal times: the later share); the revoked share of m2 is not there
+        assert circle.sharers(s, u[3], [m[1], m[2], m[3], m[4]]) == [(m[3], "u2"), (m[1], "u0")]
+        assert circle.followee_ids(s, u[3]) == sorted([u[0], u[1], u[2]])
+    with transaction(engine) as s:
+        s.add(Block(blocker_id=u[2], blocked_id=u[3]))
+    with transaction(engine, write=False) as s:
+        assert {x.user_id for x in circle.signals(s, u[3], min_rating=4.0, limit=100)} == {u[0], u[1]}
+        assert circle.sharers(s, u[3], [m[3]]) == []
+        assert circle.followee_ids(s, u[3]) == sorted([u[0], u[1]])
