@@ -407,3 +407,21 @@ def test_s7_list_patch_and_display_names_verbatim(site: TestClient) -> None:
         followed = site.get(f"{API}/users/{b_name}/following").json()["data"]
         assert followed == [{"username": a_name, "display_name": payload}]
         assert site.get(f"{API}/lists/{lid}").json()["owner"]["display_name"] == payload
+
+
+def test_review_written_edited_and_deleted_through_the_api_reaches_followers_feed_by_its_id(site: TestClient) -> None:
+    from cinerec.store.models import Event
+
+    a_name, a = member(site, "a")
+    _, b = member(site, "b")
+    assert site.put(f"{API}/users/{a_name}/follow", headers=b).status_code == 200
+    rid = site.post(f"{API}/movies/7/reviews", json={"text": "A quiet, lovely film."}, headers=a).json()["id"]
+    with transaction(site.app.state.engine, write=False) as s:
+        assert s.scalar(select(Event.object_id).where(Event.kind == "review", Event.movie_id == 7)
+                        .order_by(Event.id.desc())) == rid
+    item = site.get(f"{API}/me/feed", headers=b).json()["data"][0]
+    assert item["kind"] == "review" and item["review"]["id"] == rid
+    assert site.patch(f"{API}/reviews/{rid}", json={"text": "Still lovely."}, headers=a).status_code == 200
+    assert site.get(f"{API}/me/feed", headers=b).json()["data"][0]["review"]["excerpt"] == "Still lovely."
+    assert site.delete(f"{API}/reviews/{rid}", headers=a).status_code == 204
+    assert all(i["kind"] != "review" for i in site.get(f"{API}/me/feed", headers=b).json()["data"])

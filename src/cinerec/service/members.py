@@ -233,7 +233,7 @@ def write_review(engine: Engine, analyzer: SentimentAnalyzer, user_id: int, movi
         _require_movie(session, movie_id)
         review = review_repo.add(session, user_id, movie_id, clean, language=sentiment.language,
                                  sentiment=sentiment.score, visibility="public")
-        event_repo.record(session, user_id, "review", movie_id=movie_id, value=review.sentiment)
+        event_repo.record(session, user_id, "review", movie_id=movie_id, value=review.sentiment, object_id=review.id)
         if stars is not None:
             _rate_in(session, user_id, movie_id, stars)
         session.expunge(review)
@@ -269,7 +269,8 @@ def edit_review(engine: Engine, analyzer: SentimentAnalyzer, actor: Principal, r
     with transaction(engine) as session:
         review = _own_review(session, actor, review_id)
         review_repo.update_text(session, review_id, clean, language=s.language, sentiment=s.score, when=now)
-        event_repo.record(session, actor.user_id, "review", movie_id=review.movie_id, value=s.score, when=now)
+        event_repo.record(session, review.user_id, "review", movie_id=review.movie_id, value=s.score,
+                          object_id=review_id, when=now)
         session.refresh(review)
         author = user_repo.get_account(session, review.user_id)
         session.expunge(review)
@@ -285,7 +286,8 @@ def delete_review(engine: Engine, actor: Principal, review_id: int) -> None:
     with transaction(engine) as session:
         review = _own_review(session, actor, review_id)
         review_repo.remove(session, review_id)
-        event_repo.record(session, actor.user_id, "review", movie_id=review.movie_id, value=None)
+        event_repo.record(session, review.user_id, "review", movie_id=review.movie_id, value=None,
+                          object_id=review_id)
 
 
 def my_reviews(session: Session, user_id: int, *, limit: int = 20, offset: int = 0) -> Page[tuple[Review, Movie]]:
