@@ -24,6 +24,25 @@ however active they are; the scored list is kept per member for
 that time; a follow, unfollow or block at once), and the member's own
 ratings and watched marks are applied on every call (a film rated a second
 ago is gone at once).
+
+**People with your taste** (:func:`suggested_members`). For a member ``v``
+and another member ``u``, with ``L(x)`` the films ``x`` rated 4★ or more::
+
+    shared(u) = |L(v) ∩ L(u)|                     (films both loved; v's newest MAX_LIKED likes compared)
+    score(u)  = shared(u) / sqrt(|L(u)| + DAMPING)  (DAMPING = 30)
+
+This is the cosine of the two members' like-sets without the constant
+``sqrt(|L(v)|)``, damped: dividing by ``sqrt(|L(u)|)`` keeps prolific raters
+(who share a few films with everybody) from always winning, and the added
+:data:`DAMPING` keeps a member with one or two likes from winning on a single
+film in common. Ties go to more films in common, then the username. The
+database returns the :data:`CANDIDATES` members with the most films in
+common and they are re-ranked by ``score``. The member themselves, people
+they follow, inactive accounts and block relations (either way) are never
+suggested. Without 4★ ratings (or with fewer co-likers than asked for) the
+rest are the most-followed active members. The list is kept per member for
+:data:`CACHE_SECONDS` under the member's follow set, block relations and
+rating counts, so a follow, a block or a new rating changes it at once.
 """
 
 from __future__ import annotations
@@ -35,6 +54,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from cinerec.errors import InvalidParameter
+from cinerec.service._social_common import MemberCard
 from cinerec.service.cache import LRUCache, fingerprint
 from cinerec.service.recommender import Recommendation, RecommendationList
 from cinerec.store.models import utcnow
@@ -241,3 +261,117 @@ def for_you_row(session: Session, user_id: int, *, k: int = 12) -> SocialRow:
         InvalidParameter: ``k`` outside 1..:data:`MAX_K`.
     """
     return SocialRow(social_recommendations(session, user_id, k=k), follows_anybody(session, user_id))
+
+
+# ------------------------------------------------------------------ people with your taste
+
+#: The most members :func:`suggested_members` returns (``k`` above it is refused).
+MAX_SUGGESTIONS = 50
+#: The member's newest liked films (4★ or more) compared with everybody else's.
+MAX_LIKED = 500
+#: Members with the most films in common that are re-ranked by the damped score.
+CANDIDATES = 300
+#: Added to a member's like count under the square root (module docstring).
+DAMPING = 30.0
+#: Films in common shown per suggestion ("You both loved X and Y").
+EXAMPLES = 3
+#: Below this many people followed, the feed shows suggestions above the items.
+FEW_FOLLOWS = 5
+
+_suggestion_cache: LRUCache[list[Suggestion]] = LRUCache(2048, ttl=CACHE_SECONDS)
+
+
+@dataclass(frozen=True)
+class FilmRef:
+    """A film named in a suggestion: id, title and year."""
+
+    movie_id: int
+    title: str
+    year: int | None
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A member somebody may like to follow.
+
+    Attributes:
+        member: who.
+        shared_likes: films both rated 4★ or more (0 for a most-followed fallback).
+        examples: up to :data:`EXAMPLES` of those films, best-loved by both first.
+        followers: how many members follow them.
+        score: the damped score of the module docstring (0.0 for a fallback).
+    """
+
+    member: MemberCard
+    shared_likes: int
+    examples: tuple[FilmRef, ...]
+    followers: int
+    score: float
+
+
+def taste_score(shared: int, liked: int) -> float:
+    """``shared / sqrt(liked + DAMPING)``: the damped score of the module docstring."""
+    return shared / math.sqrt(liked + DAMPING)
+
+
+def _rank(session: Session, user_id: int) -> list[Suggestion]:
+    """The member's suggestions, best first, up to :data:`MAX_SUGGESTIONS` (uncached)."""
+    found = circle_repo.co_likers(session, user_id, min_rating=MIN_RATING, max_liked=MAX_LIKED, limit=CANDIDATES)
+    liked = circle_repo.liked_counts(session, [c.user_id for c in found], min_rating=MIN_RATING)
+    scored = sorted(found, key=lambda c: (-taste_score(c.count, liked.get(c.user_id, c.count)), -c.count,
+                                          c.username))[:MAX_SUGGESTIONS]
+    picked = [(c, taste_score(c.count, liked.get(c.user_id, c.count))) for c in scored]
+    if len(picked) < MAX_SUGGESTIONS:
+        have = {c.user_id for c, _ in picked}
+        more = circle_repo.most_followed(session, user_id, limit=MAX_SUGGESTIONS + len(have))
+        picked += [(circle_repo.MemberCount(c.user_id, c.username, c.display_name, 0), 0.0)
+                   for c in more if c.user_id not in have][:MAX_SUGGESTIONS - len(picked)]
+    ids = [c.user_id for c, _ in picked]
+    examples: dict[int, list[FilmRef]] = {}
+    for uid, mid, title, year in circle_repo.liked_in_common(
+            session, user_id, [c.user_id for c, s in picked if s > 0], min_rating=MIN_RATING, max_liked=MAX_LIKED):
+        films = examples.setdefault(uid, [])
+        if len(films) < EXAMPLES:
+            films.append(FilmRef(mid, title, year))
+    followers = circle_repo.follower_counts(session, ids)
+    return [Suggestion(MemberCard(c.user_id, c.username, c.display_name), c.count,
+                       tuple(examples.get(c.user_id, ())), followers.get(c.user_id, 0), round(score, 6))
+            for c, score in picked]
+
+
+def suggested_members(session: Session, user_id: int, *, k: int = 12) -> list[Suggestion]:
+    """Members with the viewer's taste: the most films both rated 4★ or more, damped (module docstring).
+
+    Args:
+        user_id: the member asking.
+        k: how many, 1..:data:`MAX_SUGGESTIONS`.
+
+    Returns:
+        Up to ``k`` suggestions, best first: co-likers by damped score, then
+        (without 4★ ratings, or to fill up) the most-followed active members.
+        Never the member, people they follow, inactive accounts or block
+        relations either way.
+
+    Raises:
+        InvalidParameter: ``k`` outside 1..:data:`MAX_SUGGESTIONS`.
+    """
+    if not 1 <= k <= MAX_SUGGESTIONS:
+        raise InvalidParameter(f"k must be 1-{MAX_SUGGESTIONS}", details={
+            "fields": [{"loc": ["query", "k"], "msg": f"1-{MAX_SUGGESTIONS}", "type": "value_error"}]})
+    n_rated, n_liked = circle_repo.rating_counts(session, user_id, min_rating=MIN_RATING)
+    key = (str(session.get_bind().engine.url), user_id,
+           fingerprint((i, 0.0) for i in circle_repo.followee_ids(session, user_id)),
+           fingerprint((i, 1.0) for i in circle_repo.block_partner_ids(session, user_id)), n_rated, n_liked)
+    return _suggestion_cache.get_or_compute(key, lambda: _rank(session, user_id))[:k]
+
+
+def feed_suggestions(session: Session, user_id: int, *, feed_empty: bool, k: int = 6) -> list[Suggestion]:
+    """The feed's "People with your taste" box: suggestions while the member follows fewer than
+    :data:`FEW_FOLLOWS` people or has an empty feed, else none.
+
+    Raises:
+        InvalidParameter: ``k`` outside 1..:data:`MAX_SUGGESTIONS`.
+    """
+    if not feed_empty and len(circle_repo.followee_ids(session, user_id)) >= FEW_FOLLOWS:
+        return []
+    return suggested_members(session, user_id, k=k)
