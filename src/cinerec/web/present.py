@@ -16,6 +16,7 @@ from cinerec.service.social import (
     NotificationPage,
     ShareView,
 )
+from cinerec.service.social_signals import Suggestion
 from cinerec.store.models import Movie, Rating, Review, User
 from cinerec.store.repos import movies as movie_repo
 from cinerec.web.schemas import (
@@ -43,7 +44,9 @@ from cinerec.web.schemas import (
     RecommendationOut,
     RecommendationsOut,
     ReviewOut,
+    SharedFilmOut,
     ShareOut,
+    SuggestedMemberOut,
 )
 
 
@@ -178,3 +181,10 @@ def notifications_out(page: NotificationPage) -> NotificationsOut:
                             share_id=n.share_id, share_url=f"/s/{n.share_token}" if n.share_token else None)
             for n in page.items]
     return NotificationsOut(data=data, unread=page.unread, next_cursor=page.next_cursor)
+
+
+def suggestion_out(x: Suggestion) -> SuggestedMemberOut:
+    """A member with the caller's taste, with a few films both loved."""
+    return SuggestedMemberOut(member=member_out(x.member), shared_likes=x.shared_likes,
+                              examples=[SharedFilmOut(id=f.movie_id, title=f.title, year=f.year) for f in x.examples],
+                              followers=x.followers, score=x.score)

@@ -518,3 +518,27 @@ class NotificationsReadOut(BaseModel):
 
     marked: int
     unread: int
+
+
+class SharedFilmOut(BaseModel):
+    """A film the caller and a suggested member both rated 4★ or more."""
+
+    id: int
+    title: str
+    year: int | None
+
+
+class SuggestedMemberOut(BaseModel):
+    """A member with the caller's taste, to follow.
+
+    ``shared_likes`` counts the films both rated 4★ or more (0 when the member
+    is suggested for being much followed); ``examples`` are a few of them,
+    best-loved by both first; ``score`` is the damped score documented in
+    ``cinerec.service.social_signals``.
+    """
+
+    member: MemberOut
+    shared_likes: int
+    examples: list[SharedFilmOut]
+    followers: int
+    score: float

@@ -10,7 +10,13 @@ from cinerec.service import members, social_signals
 from cinerec.service.recommender import MAX_K
 from cinerec.web import security
 from cinerec.web.deps import CurrentUser, EngineDep, ServiceDep, SessionDep
-from cinerec.web.present import member_review_out, movie_out, rated_out, recommendations_out
+from cinerec.web.present import (
+    member_review_out,
+    movie_out,
+    rated_out,
+    recommendations_out,
+    suggestion_out,
+)
 from cinerec.web.schemas import (
     ErrorOut,
     ListedMovieOut,
@@ -20,6 +26,7 @@ from cinerec.web.schemas import (
     RatedMovieOut,
     RecommendationOut,
     RecommendationsOut,
+    SuggestedMemberOut,
 )
 
 router = APIRouter(prefix="/me", tags=["me"], dependencies=[Depends(security.require_json)])
@@ -121,3 +128,20 @@ def my_social_recommendations(
     """
     out = recommendations_out(session, social_signals.social_recommendations(session, me.user_id, k=k))
     return ListOut[RecommendationOut](data=out.data, count=out.count)
+
+
+@router.get("/suggested-members", response_model=ListOut[SuggestedMemberOut], responses=_ERRORS)
+def my_suggested_members(
+    me: CurrentUser, session: SessionDep,
+    k: Annotated[int, Query(ge=1, le=social_signals.MAX_SUGGESTIONS,
+                            description=f"how many, at most {social_signals.MAX_SUGGESTIONS}")] = 12,
+) -> ListOut[SuggestedMemberOut]:
+    """Members with the caller's taste to follow: most films both rated 4★ or more, damped.
+
+    ``score = shared / sqrt(their 4★ count + 30)`` (see
+    ``cinerec.service.social_signals``); without 4★ ratings, the most-followed
+    members. Never the caller, people they follow, inactive accounts or
+    members in a block relation with them. ``count`` is the number returned.
+    """
+    data = [suggestion_out(x) for x in social_signals.suggested_members(session, me.user_id, k=k)]
+    return ListOut[SuggestedMemberOut](data=data, count=len(data))
