@@ -169,7 +169,10 @@ def test_member_journey_in_a_real_browser(server: str, browser: object) -> None:
     for i, half_stars in enumerate([10, 9, 8, 7, 2, 6]):
         cards.nth(i).locator(f"label[for$='-{half_stars}']").click()
     assert page.locator(".rate-grid input:checked").count() == 6
-    page.get_by_role("button", name="Save and see my recommendations").click()
+    page.get_by_role("button", name="Save and continue").click()
+    page.wait_for_url(re.compile(r".*/welcome/people$"))  # onboarding's last step: people with the same taste
+    assert page.locator(".taste-person").count() >= 1
+    page.get_by_role("link", name="Continue to my recommendations").click()
     page.wait_for_url(re.compile(r".*/for-you$"))
     assert page.locator("#for-you .why").first.inner_text().startswith("because you rated")
     first = _for_you_ids(page)
@@ -233,8 +236,9 @@ def test_screenshots_of_the_main_pages(server: str, browser: object) -> None:
     cards = page.locator(".rate-grid .card")
     for i, half_stars in enumerate([10, 8, 9, 6, 7, 10, 4, 8]):
         cards.nth(i).locator(f"label[for$='-{half_stars}']").click()
-    page.get_by_role("button", name="Save and see my recommendations").click()
-    page.wait_for_url(re.compile(r".*/for-you$"))
+    page.get_by_role("button", name="Save and continue").click()
+    page.wait_for_url(re.compile(r".*/welcome/people$"))
+    page.goto("/for-you")
     film = _for_you_ids(page)[0]
     page.goto(f"/movies/{film}")
     page.fill("#review-text", "Smart, funny and beautifully shot. One of the best of its decade.")

@@ -159,7 +159,9 @@ def test_signup_onboarding_for_you_and_real_time_change(site: TestClient) -> Non
     token = _token(welcome.text)
     data = {f"r{i}": v for i, v in zip(ids[:5], ["5", "4.5", "4", "0.5", "3"], strict=True)}
     r = b.post("/welcome", data={**data, f"r{ids[5]}": "", "csrf_token": token})
-    assert r.status_code == 303 and r.headers["location"] == "/for-you"
+    assert r.status_code == 303 and r.headers["location"] == "/welcome/people"  # last step: people to follow
+    step = b.get("/welcome/people")
+    assert step.status_code == 200 and "Follow people with your taste" in step.text and 'href="/for-you"' in step.text
     uid = _user_id(site, name)
     assert _count(site, Rating, user_id=uid) == 5
     first = b.get("/for-you").text

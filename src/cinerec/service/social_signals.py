@@ -50,17 +50,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from cinerec.errors import InvalidParameter
-from cinerec.service._social_common import MemberCard
 from cinerec.service.cache import LRUCache, fingerprint
 from cinerec.service.recommender import Recommendation, RecommendationList
 from cinerec.store.models import utcnow
 from cinerec.store.repos import circle as circle_repo
 from cinerec.store.repos import users as user_repo
 from cinerec.store.repos import watchlist as list_repo
+
+if TYPE_CHECKING:  # service.members imports this module, and _social_common imports service.members
+    from cinerec.service._social_common import MemberCard
 
 #: The most films one call returns (``k`` above it is refused).
 MAX_K = 100
@@ -316,6 +319,9 @@ def taste_score(shared: int, liked: int) -> float:
 
 def _rank(session: Session, user_id: int) -> list[Suggestion]:
     """The member's suggestions, best first, up to :data:`MAX_SUGGESTIONS` (uncached)."""
+    # imported at call time: see the import cycle note at the top
+    from cinerec.service._social_common import MemberCard
+
     found = circle_repo.co_likers(session, user_id, min_rating=MIN_RATING, max_liked=MAX_LIKED, limit=CANDIDATES)
     liked = circle_repo.liked_counts(session, [c.user_id for c in found], min_rating=MIN_RATING)
     scored = sorted(found, key=lambda c: (-taste_score(c.count, liked.get(c.user_id, c.count)), -c.count,
@@ -365,6 +371,11 @@ def suggested_members(session: Session, user_id: int, *, k: int = 12) -> list[Su
     return _suggestion_cache.get_or_compute(key, lambda: _rank(session, user_id))[:k]
 
 
+def following_count(session: Session, user_id: int) -> int:
+    """How many active members the member follows (block relations left out)."""
+    return len(circle_repo.followee_ids(session, user_id))
+
+
 def feed_suggestions(session: Session, user_id: int, *, feed_empty: bool, k: int = 6) -> list[Suggestion]:
     """The feed's "People with your taste" box: suggestions while the member follows fewer than
     :data:`FEW_FOLLOWS` people or has an empty feed, else none.
@@ -372,6 +383,6 @@ def feed_suggestions(session: Session, user_id: int, *, feed_empty: bool, k: int
     Raises:
         InvalidParameter: ``k`` outside 1..:data:`MAX_SUGGESTIONS`.
     """
-    if not feed_empty and len(circle_repo.followee_ids(session, user_id)) >= FEW_FOLLOWS:
+    if not feed_empty and following_count(session, user_id) >= FEW_FOLLOWS:
         return []
     return suggested_members(session, user_id, k=k)

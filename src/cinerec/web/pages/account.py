@@ -19,7 +19,7 @@ from cinerec.errors import (
     InvalidParameter,
     RateLimited,
 )
-from cinerec.service import accounts, members, views
+from cinerec.service import accounts, members, social_signals, views
 from cinerec.web import i18n, security
 from cinerec.web.deps import EngineDep, ServiceDep, SessionDep, ThrottleDep
 from cinerec.web.pages._labels import error_message
@@ -44,6 +44,8 @@ LocaleField = Annotated[Literal["en", "zh_CN"], Form()]
 #: Onboarding form fields: ``r<movie id>`` = stars.
 _RATING_FIELD = re.compile(r"^r([1-9][0-9]{0,9})$")
 _STARS = {f"{v / 2:g}": v / 2 for v in range(1, 11)}
+#: People with the member's taste onboarding's last step suggests.
+ONBOARDING_PEOPLE = 12
 
 
 def _form_error(request: Request, template: str, exc: CinerecError, ctx: dict[str, object],
@@ -210,7 +212,8 @@ def onboarding_page(request: Request, viewer: Viewer, session: SessionDep, servi
     """After sign-up: rate about ten well-known, varied films (or skip) so "For you" has something to go on."""
     if viewer is None:
         return login_redirect(request)
-    return render(request, "onboarding.html", {"view": views.onboarding(session, service, viewer.user_id)})
+    return render(request, "onboarding.html", {"step": "rate",
+                                               "view": views.onboarding(session, service, viewer.user_id)})
 
 
 async def _rating_fields(request: Request) -> dict[int, float]:
@@ -237,9 +240,19 @@ async def _rating_fields(request: Request) -> dict[int, float]:
 @router.post("/welcome")
 def onboarding_save(request: Request, viewer: Viewer, engine: EngineDep,
                     ratings: Annotated[dict[int, float], Depends(_rating_fields)], csrf_token: Token = "") -> Response:
-    """Save the onboarding ratings, then show "For you"."""
+    """Save the onboarding ratings, then suggest people with the same taste to follow (the last step)."""
     if viewer is None:
         return login_redirect(request)
     check_form(request, csrf_token)
     members.rate_many(engine, viewer.user_id, ratings)
-    return redirect("/for-you")
+    return redirect("/welcome/people")
+
+
+@router.get("/welcome/people", response_class=HTMLResponse)
+def onboarding_people(request: Request, viewer: Viewer, session: SessionDep) -> Response:
+    """Onboarding's last step: follow people with the member's taste, then "For you"."""
+    if viewer is None:
+        return login_redirect(request)
+    return render(request, "onboarding.html", {
+        "step": "people", "people": social_signals.suggested_members(session, viewer.user_id, k=ONBOARDING_PEOPLE),
+        "n_following": social_signals.following_count(session, viewer.user_id)})

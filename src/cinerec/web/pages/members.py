@@ -37,19 +37,22 @@ Page = Annotated[int, Query(ge=1, le=100_000)]
 Stars = Literal["0.5", "1", "1.5", "2", "2.5", "3", "3.5", "4", "4.5", "5"]
 #: The longest review the site's form takes (the API takes more).
 MAX_REVIEW_CHARS = 10_000
+#: People with the member's taste the For-you page suggests to somebody who follows nobody.
+FOR_YOU_SUGGESTIONS = 6
 
 
 @router.get("/for-you", response_class=HTMLResponse)
 def for_you(request: Request, viewer: Viewer, session: SessionDep, service: ServiceDep) -> Response:
     """The member's recommendations from their ratings and marks as they are now, each with its reason,
-    and the films popular with the people they follow (a hint to follow people when they follow nobody)."""
+    and the films popular with the people they follow (when they follow nobody: people with their taste to follow)."""
     if viewer is None:
         return login_redirect(request)
     recs = views.for_you(session, service, viewer.user_id)
     row = social_signals.for_you_row(session, viewer.user_id)
+    people = [] if row.following else social_signals.suggested_members(session, viewer.user_id, k=FOR_YOU_SUGGESTIONS)
     return render(request, "for_you.html", {"recs": recommendations_out(session, recs) if recs else None,
                                             "social": recommendations_out(session, row.recs),
-                                            "following": row.following})
+                                            "following": row.following, "people": people})
 
 
 @router.post("/movies/{movie_id}/rating")

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cinerec.errors import Gone
-from cinerec.service import feed, social, views
+from cinerec.service import feed, social, social_signals, views
 from cinerec.service.feed import FeedItem
 from cinerec.store.models import Movie
 from cinerec.web.deps import EngineDep, SessionDep, ThrottleDep
@@ -49,6 +49,8 @@ Audience = Annotated[Literal["followers", "public"], Form()]
 FEED_PAGE = 20
 #: Members per page of a followers / following list.
 MEMBERS_PAGE = 48
+#: People with my taste the feed suggests.
+FEED_SUGGESTIONS = 6
 
 
 def pages_of(total: int, size: int = PAGE_SIZE) -> int:
@@ -96,11 +98,19 @@ def feed_rows(items: list[FeedItem]) -> list[FeedRow]:
 
 @router.get("/feed", response_class=HTMLResponse)
 def feed_page(request: Request, viewer: Viewer, session: SessionDep, cursor: Cursor = None) -> Response:
-    """What the members I follow rated, reviewed, shared, listed and liked, newest first; "older" pages by cursor."""
+    """What the members I follow rated, reviewed, shared, listed and liked, newest first; "older" pages by cursor.
+
+    The first page also suggests people with my taste to follow while I follow
+    fewer than :data:`cinerec.service.social_signals.FEW_FOLLOWS` people, and
+    as the empty state.
+    """
     if viewer is None:
         return login_redirect(request)
     page = feed.feed(session, viewer.user_id, cursor=cursor, limit=FEED_PAGE)
-    return render(request, "feed.html", {"page": page, "rows": feed_rows(page.items), "cursor": cursor})
+    people = [] if cursor else social_signals.feed_suggestions(session, viewer.user_id, feed_empty=not page.items,
+                                                               k=FEED_SUGGESTIONS)
+    return render(request, "feed.html", {"page": page, "rows": feed_rows(page.items), "cursor": cursor,
+                                         "people": people})
 
 
 @router.get("/notifications", response_class=HTMLResponse)
@@ -197,7 +207,7 @@ def follow(request: Request, username: Username, viewer: Viewer, engine: EngineD
     if on == "1":
         social.follow(engine, throttle, viewer, username)
     else:
-        social.unfollow(engine, viewer, username)
+        social.unfollow(engine, viewer, username, throttle=throttle)
     return redirect(safe_next(next, f"/u/{username}"))
 
 
