@@ -203,16 +203,19 @@ def lists_of(session: Session, viewer: Principal | None, username: str, *, limit
     return Page(summaries(session, rows), total)
 
 
-def public_lists(session: Session, *, q: str | None = None, limit: int = 20, offset: int = 0) -> Page[ListSummary]:
+def public_lists(session: Session, *, q: str | None = None, limit: int = 20, offset: int = 0,
+                 viewer: Principal | None = None) -> Page[ListSummary]:
     """Public lists of active members, most recently changed first; ``q`` searches titles literally.
 
-    The total counts at most :data:`cinerec.store.repos.lists.COUNT_CAP` lists.
+    None of a member in a block with the ``viewer`` (as :func:`get_list` answers 404 for them). The total
+    counts at most :data:`cinerec.store.repos.lists.COUNT_CAP` lists.
 
     Raises:
         InvalidParameter: bad ``limit``/``offset``.
     """
     check_page(limit, offset)
-    rows, total = list_repo.public(session, q=q.strip() if q else None, limit=limit, offset=offset)
+    rows, total = list_repo.public(session, q=q.strip() if q else None, limit=limit, offset=offset,
+                                   viewer_id=viewer.user_id if viewer is not None else None)
     return Page(summaries(session, rows), total)
 
 

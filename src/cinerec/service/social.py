@@ -310,7 +310,8 @@ def public_share(session: Session, token: str) -> ShareView:
     """The share behind a public link, for anybody (no login).
 
     Raises:
-        NotFound: unknown token, the sharer's account is gone or disabled, or the shared list is private now.
+        NotFound: unknown token, the sharer's account is gone or disabled, or the shared list is one a visitor
+            may not see now (private, or its owner's account disabled).
         Gone: the sharer revoked the link.
     """
     row = share_repo.by_token(session, token) if isinstance(token, str) and 0 < len(token) <= 64 else None
@@ -319,10 +320,12 @@ def public_share(session: Session, token: str) -> ShareView:
         raise NotFound("no such link")
     if row.revoked_at is not None:
         raise Gone("this link was withdrawn by the member who shared it")
-    view = _share_views(session, [row])[0]
-    if row.list_id is not None and (view.list is None or not view.list.is_public):
-        raise NotFound("no such link")
-    return view
+    if row.list_id is not None:
+        try:
+            visible_list(session, None, row.list_id)  # the rules of a list by id, as for a visitor
+        except NotFound:
+            raise NotFound("no such link") from None
+    return _share_views(session, [row])[0]
 
 
 def get_share(session: Session, viewer: Principal, share_id: int) -> ShareView:

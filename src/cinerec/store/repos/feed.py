@@ -40,7 +40,8 @@ def _visible(viewer_id: int) -> ColumnElement[bool]:
     rated = select(Rating.id).where(Rating.user_id == Event.user_id, Rating.movie_id == Event.movie_id).exists()
     live_share = (select(Share.id).outerjoin(MovieList, MovieList.id == Share.list_id)
                   .where(Share.id == Event.object_id, Share.revoked_at.is_(None),
-                         or_(Share.list_id.is_(None), MovieList.is_public.is_(True))).exists())
+                         or_(Share.list_id.is_(None), and_(MovieList.is_public.is_(True),
+                                                           ~between(MovieList.user_id, viewer_id)))).exists())
     public_list = select(MovieList.id).where(MovieList.id == Event.object_id, MovieList.is_public.is_(True)).exists()
     liked_review = select(Review.id).where(Review.id == Event.object_id, Review.visibility == "public",
                                            ~between(Review.user_id, viewer_id)).exists()

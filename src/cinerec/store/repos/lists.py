@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql.elements import ColumnElement
 
 from cinerec.store.models import ListItem, Movie, MovieList, User
 from cinerec.store.repos.blocks import between
@@ -129,13 +130,17 @@ def of_user(session: Session, user_id: int, *, public_only: bool, limit: int,
     return list(rows), total
 
 
-def public(session: Session, *, q: str | None, limit: int, offset: int) -> tuple[list[MovieList], int]:
+def public(session: Session, *, q: str | None, limit: int, offset: int,
+           viewer_id: int | None = None) -> tuple[list[MovieList], int]:
     """One page of public lists of active members, most recently changed first, optionally by title.
 
     ``q`` is a case-insensitive substring of the title, matched literally
-    (``%`` and ``_`` escaped). The total counts at most :data:`COUNT_CAP` lists.
+    (``%`` and ``_`` escaped). With ``viewer_id``, lists of members in a block
+    with the viewer are left out. The total counts at most :data:`COUNT_CAP` lists.
     """
-    cond = [MovieList.is_public.is_(True), User.is_active.is_(True)]
+    cond: list[ColumnElement[bool]] = [MovieList.is_public.is_(True), User.is_active.is_(True)]
+    if viewer_id is not None:
+        cond.append(~between(MovieList.user_id, viewer_id))
     if q:
         cond.append(func.lower(MovieList.title).like(f"%{escape_like(q.lower())}%", escape="\\"))
     base = select(MovieList).join(User, User.id == MovieList.user_id).where(*cond)

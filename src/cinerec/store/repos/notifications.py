@@ -1,7 +1,8 @@
 """In-site notifications: the ``notifications`` table.
 
 Reads never show a notice whose actor the member blocked or who blocked the
-member, nor a share that was revoked or whose list is no longer public.
+member, nor a share that was revoked or whose list is no longer public or is
+owned by a member in a block with the reader.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def _visible(user_id: int) -> ColumnElement[bool]:
     """Notices the member may still see (see the module docstring)."""
     share_ok = select(Share.id).outerjoin(MovieList, MovieList.id == Share.list_id).where(
         Share.id == Notification.share_id, Share.revoked_at.is_(None),
-        or_(Share.list_id.is_(None), MovieList.is_public.is_(True))).exists()
+        or_(Share.list_id.is_(None), and_(MovieList.is_public.is_(True), ~between(MovieList.user_id, user_id)))).exists()
     return and_(Notification.user_id == user_id, ~between(Notification.actor_id, user_id),
                 or_(Notification.kind != "share", share_ok))
 

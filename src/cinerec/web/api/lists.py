@@ -38,10 +38,12 @@ def post_list(body: ListIn, me: CurrentUser, engine: EngineDep, throttle: Thrott
 
 
 @router.get("/lists", response_model=ListOut[ListSummaryOut], responses=PUBLIC_ERRORS)
-def public_lists(session: SessionDep, q: Annotated[str | None, Query(max_length=200)] = None, limit: Limit = 20,
-                 offset: Offset = 0) -> ListOut[ListSummaryOut]:
-    """Public lists, most recently changed first; ``q`` matches titles literally (``count`` stops at 10,000)."""
-    page = social.public_lists(session, q=q, limit=limit, offset=offset)
+def public_lists(session: SessionDep, viewer: Viewer, q: Annotated[str | None, Query(max_length=200)] = None,
+                 limit: Limit = 20, offset: Offset = 0) -> ListOut[ListSummaryOut]:
+    """Public lists, most recently changed first; ``q`` matches titles literally (``count`` stops at 10,000).
+
+    None of a member in a block with the caller."""
+    page = social.public_lists(session, q=q, limit=limit, offset=offset, viewer=viewer)
     return ListOut[ListSummaryOut](data=[list_summary_out(x) for x in page.items], count=page.total)
 
 

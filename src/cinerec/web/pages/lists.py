@@ -45,7 +45,7 @@ def public_lists(request: Request, viewer: Viewer, session: SessionDep,
                  q: Annotated[CleanStr | None, Query(max_length=200)] = None, page: PageNo = 1) -> Response:
     """Every public list, most recently changed first, or those whose title matches ``q``."""
     query = (q or "").strip() or None
-    result = social.public_lists(session, q=query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    result = social.public_lists(session, q=query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, viewer=viewer)
     return render(request, "lists.html", {"items": result.items, "total": result.total, "q": query or "",
                                           "page": page, "pages": pages_of(result.total), "owner": None})
 
@@ -90,13 +90,13 @@ def create_list(request: Request, viewer: Viewer, engine: EngineDep, throttle: T
 
 
 @router.post("/lists/add")
-def add_to_chosen_list(request: Request, viewer: Viewer, engine: EngineDep, list_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
-                       movie_id: FilmNo, note: ItemNote = "", next: Next = "", csrf_token: Token = "") -> Response:
+def add_to_chosen_list(request: Request, viewer: Viewer, engine: EngineDep, throttle: ThrottleDep,
+                       list_id: Annotated[int, Form(ge=1, le=2**31 - 1)], movie_id: FilmNo, note: ItemNote = "", next: Next = "", csrf_token: Token = "") -> Response:
     """Add a film to the list chosen in a form (a film page's "Add to a list"), at the end, with an optional note."""
     if viewer is None:
         return login_redirect(request)
     check_form(request, csrf_token)
-    social.put_list_item(engine, viewer, list_id, movie_id, note=note.strip() or None)
+    social.put_list_item(engine, viewer, list_id, movie_id, note=note.strip() or None, throttle=throttle)
     return redirect(safe_next(next, f"/lists/{list_id}"))
 
 
@@ -116,67 +116,68 @@ def list_page(request: Request, list_id: ObjectId, viewer: Viewer, session: Sess
 
 
 @router.post("/lists/{list_id}")
-def update_list(request: Request, list_id: ObjectId, viewer: Viewer, engine: EngineDep, title: Title,
-                visibility: Visibility, description: Description = "", csrf_token: Token = "") -> Response:
+def update_list(request: Request, list_id: ObjectId, viewer: Viewer, engine: EngineDep, throttle: ThrottleDep,
+                title: Title, visibility: Visibility, description: Description = "", csrf_token: Token = "") -> Response:
     """Change my list's title, description and whether it is public (an empty description clears it)."""
     if viewer is None:
         return login_redirect(request)
     check_form(request, csrf_token)
     social.update_list(engine, viewer, list_id, title=title, description=description.strip(),
-                       public=visibility == "public")
+                       public=visibility == "public", throttle=throttle)
     return redirect(f"/lists/{list_id}")
 
 
 @router.post("/lists/{list_id}/delete")
-def delete_list(request: Request, list_id: ObjectId, viewer: Viewer, engine: EngineDep,
+def delete_list(request: Request, list_id: ObjectId, viewer: Viewer, engine: EngineDep, throttle: ThrottleDep,
                 csrf_token: Token = "") -> Response:
     """Delete my list with its films and notes."""
     if viewer is None:
         return login_redirect(request)
     check_form(request, csrf_token)
-    social.delete_list(engine, viewer, list_id)
+    social.delete_list(engine, viewer, list_id, throttle=throttle)
     return redirect("/me/lists")
 
 
 @router.post("/lists/{list_id}/items")
-def add_item(request: Request, list_id: ObjectId, viewer: Viewer, engine: EngineDep, movie_id: FilmNo,
+def add_item(request: Request, list_id: ObjectId, viewer: Viewer, engine: EngineDep, throttle: ThrottleDep,
+             movie_id: FilmNo,
              note: ItemNote = "", next: Next = "", csrf_token: Token = "") -> Response:
     """Add a film to my list (at the end), with an optional note; from the list page or a film's page."""
     if viewer is None:
         return login_redirect(request)
     check_form(request, csrf_token)
-    social.put_list_item(engine, viewer, list_id, movie_id, note=note.strip() or None)
+    social.put_list_item(engine, viewer, list_id, movie_id, note=note.strip() or None, throttle=throttle)
     return redirect(safe_next(next, f"/lists/{list_id}"))
 
 
 @router.post("/lists/{list_id}/items/{movie_id}/note")
 def set_item_note(request: Request, list_id: ObjectId, movie_id: ObjectId, viewer: Viewer, engine: EngineDep,
-                  note: ItemNote = "", csrf_token: Token = "") -> Response:
+                  throttle: ThrottleDep, note: ItemNote = "", csrf_token: Token = "") -> Response:
     """Write, change or clear (empty) the note of a film on my list."""
     if viewer is None:
         return login_redirect(request)
     check_form(request, csrf_token)
-    social.put_list_item(engine, viewer, list_id, movie_id, note=note.strip())
+    social.put_list_item(engine, viewer, list_id, movie_id, note=note.strip(), throttle=throttle)
     return redirect(f"/lists/{list_id}#item-{movie_id}")
 
 
 @router.post("/lists/{list_id}/items/{movie_id}/move")
 def move_item(request: Request, list_id: ObjectId, movie_id: ObjectId, viewer: Viewer, engine: EngineDep,
-              position: Annotated[int, Form(ge=0, le=social.MAX_LIST_ITEMS)], csrf_token: Token = "") -> Response:
+              throttle: ThrottleDep, position: Annotated[int, Form(ge=0, le=social.MAX_LIST_ITEMS)], csrf_token: Token = "") -> Response:
     """Move a film of my list to ``position`` (the up and down buttons send the neighbour's place)."""
     if viewer is None:
         return login_redirect(request)
     check_form(request, csrf_token)
-    social.put_list_item(engine, viewer, list_id, movie_id, position=position)
+    social.put_list_item(engine, viewer, list_id, movie_id, position=position, throttle=throttle)
     return redirect(f"/lists/{list_id}#item-{movie_id}")
 
 
 @router.post("/lists/{list_id}/items/{movie_id}/delete")
 def remove_item(request: Request, list_id: ObjectId, movie_id: ObjectId, viewer: Viewer, engine: EngineDep,
-                csrf_token: Token = "") -> Response:
+                throttle: ThrottleDep, csrf_token: Token = "") -> Response:
     """Take a film off my list."""
     if viewer is None:
         return login_redirect(request)
     check_form(request, csrf_token)
-    social.remove_list_item(engine, viewer, list_id, movie_id)
+    social.remove_list_item(engine, viewer, list_id, movie_id, throttle=throttle)
     return redirect(f"/lists/{list_id}")

@@ -1,0 +1,133 @@
+"""Attacks on the sharing features as a hostile member and a hostile visitor (TESTPLAN S6, S7, S9, S10, B2).
+
+Each test names the TESTPLAN check it extends. Member A owns the objects,
+member B (or C) attacks them with A's ids; a visitor has no account.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from cinerec.service.throttle import Limits, Throttle
+from cinerec.store.db import transaction
+from cinerec.store.models import ListItem, MovieList, User
+from tests.web.conftest import member
+from tests.web.test_pages import form_token, page_signup
+from tests.web.test_social_api import API, _count
+
+TOKEN_LINK = re.compile(r"/s/([A-Za-z0-9_-]{40,})")
+
+
+@pytest.fixture
+def low_limits(site: TestClient) -> Iterator[Throttle]:
+    """The app with low social limits (2 a minute of each kind) for one test."""
+    saved = site.app.state.throttle
+    site.app.state.throttle = Throttle(limits=Limits(shares_per_user="2/minute", follows_per_user="2/minute",
+                                                     likes_per_user="2/minute", list_writes_per_user="2/minute"))
+    yield site.app.state.throttle
+    site.app.state.throttle = saved
+
+
+def _deactivate(site: TestClient, username: str) -> None:
+    with transaction(site.app.state.engine) as s:
+        user = s.scalar(select(User).where(User.username == username))
+        assert user is not None
+        user.is_active = False
+
+
+# --------------------------------------------------------------------------- rate limits on the page forms
+
+
+def test_s9_page_list_writes_are_rate_limited(site: TestClient, low_limits: Throttle) -> None:
+    """Every list write through a page form counts against the list window, as through the API."""
+    b, _ = page_signup(site)
+    t = form_token(b, "/lists/new")
+    low_limits.reset()
+    r = b.post("/lists", data={"title": "Mine", "visibility": "public", "csrf_token": t})
+    assert r.status_code == 303
+    list_id = int(r.headers["location"].rsplit("/", 1)[1])
+    assert b.post(f"/lists/{list_id}/items", data={"movie_id": "1", "csrf_token": t}).status_code == 303
+    writes = [(f"/lists/{list_id}/items", {"movie_id": "2"}), ("/lists/add", {"list_id": str(list_id), "movie_id": "3"}),
+              (f"/lists/{list_id}", {"title": "Renamed", "visibility": "private"}),
+              (f"/lists/{list_id}/items/1/note", {"note": "n"}), (f"/lists/{list_id}/items/1/move", {"position": "0"}),
+              (f"/lists/{list_id}/items/1/delete", {}), (f"/lists/{list_id}/delete", {})]
+    for url, data in writes:
+        r = b.post(url, data={**data, "csrf_token": t})
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1, (url, r.status_code)
+    with transaction(site.app.state.engine, write=False) as s:
+        lst = s.get(MovieList, list_id)
+        assert lst is not None and lst.title == "Mine" and lst.is_public and lst.item_count == 1
+    assert _count(site, ListItem, list_id=list_id) == 1
+
+
+def test_s9_page_unfollow_is_rate_limited(site: TestClient, low_limits: Throttle) -> None:
+    """Follow and unfollow through the profile's form share one window (no free follow/unfollow spam)."""
+    b, _ = page_signup(site)
+    target, _ = member(site, "t")
+    t = form_token(b, f"/u/{target}")
+    low_limits.reset()
+    assert b.post(f"/u/{target}/follow", data={"on": "1", "csrf_token": t}).status_code == 303
+    assert b.post(f"/u/{target}/follow", data={"on": "0", "csrf_token": t}).status_code == 303
+    r = b.post(f"/u/{target}/follow", data={"on": "0", "csrf_token": t})
+    assert r.status_code == 429 and "Retry-After" in r.headers
+    r = b.post(f"/u/{target}/follow", data={"on": "1", "csrf_token": t})
+    assert r.status_code == 429
+
+
+# --------------------------------------------------------------------------- blocks reach third-party lists
+
+
+def test_s9_block_hides_owner_lists_from_search(site: TestClient) -> None:
+    """A blocked member finds none of the blocker's lists in the public list search (API and page), as by id."""
+    a_name, a = member(site, "a")
+    _, b = member(site, "b")
+    b_name = site.get(f"{API}/users/me", headers=b).json()["username"]
+    title = f"Blockersearch {a_name}"
+    lid = site.post(f"{API}/lists", json={"title": title}, headers=a).json()["id"]
+    assert site.get(f"{API}/lists", params={"q": title}, headers=b).json()["count"] == 1
+    assert site.put(f"{API}/users/{b_name}/block", headers=a).status_code == 200
+    assert site.get(f"{API}/lists/{lid}", headers=b).status_code == 404
+    r = site.get(f"{API}/lists", params={"q": title}, headers=b)
+    assert r.status_code == 200 and r.json() == {"data": [], "count": 0}
+    assert site.get(f"{API}/lists", params={"q": title}, headers=a).json()["count"] == 1
+    assert site.get(f"{API}/lists", params={"q": title}).json()["count"] == 1  # a visitor: a public list
+
+
+def test_s9_share_of_a_blockers_list_stays_out_of_feed_and_notifications(site: TestClient) -> None:
+    """C re-shares A's public list; B, whom A blocked, follows C: neither B's feed nor notices show A's list."""
+    a_name, a = member(site, "a")
+    b_name, b = member(site, "b")
+    c_name, c = member(site, "c")
+    title = f"Owned by {a_name}"
+    lid = site.post(f"{API}/lists", json={"title": title}, headers=a).json()["id"]
+    site.put(f"{API}/lists/{lid}/items/1", headers=a)
+    assert site.put(f"{API}/users/{b_name}/block", headers=a).status_code == 200
+    assert site.put(f"{API}/users/{c_name}/follow", headers=b).status_code == 200
+    r = site.post(f"{API}/shares", json={"list_id": lid, "note": "look", "audience": "followers"}, headers=c)
+    assert r.status_code == 201
+    site.post(f"{API}/shares", json={"movie_id": 7, "note": "film"}, headers=c)
+    feed = site.get(f"{API}/me/feed", headers=b).json()
+    assert [i["kind"] for i in feed["data"]] == ["share"] and title not in str(feed)
+    notes = site.get(f"{API}/me/notifications", headers=b).json()
+    assert len(notes["data"]) == 1 and title not in str(notes) and notes["unread"] == 1
+
+
+def test_s9_public_link_to_a_deactivated_members_list_is_not_found(site: TestClient) -> None:
+    """B shares A's public list by link; once A's account is disabled the link shows nothing of A's list."""
+    a_name, a = member(site, "a")
+    _, b = member(site, "b")
+    title = f"Soon gone {a_name}"
+    lid = site.post(f"{API}/lists", json={"title": title}, headers=a).json()["id"]
+    token = site.post(f"{API}/shares", json={"list_id": lid, "audience": "public"}, headers=b).json()["url"][3:]
+    assert site.get(f"{API}/shares/{token}").status_code == 200
+    _deactivate(site, a_name)
+    assert site.get(f"{API}/lists/{lid}").status_code == 404
+    r = site.get(f"{API}/shares/{token}")
+    assert r.status_code == 404 and title not in r.text
+    page = site.get(f"/s/{token}", headers={"accept": "text/html"})
+    assert page.status_code == 404 and title not in page.text
