@@ -131,3 +131,39 @@ def test_s9_public_link_to_a_deactivated_members_list_is_not_found(site: TestCli
     assert r.status_code == 404 and title not in r.text
     page = site.get(f"/s/{token}", headers={"accept": "text/html"})
     assert page.status_code == 404 and title not in page.text
+
+
+# --------------------------------------------------------------------------- disabled accounts
+
+
+def test_s9_notifications_from_a_disabled_account_are_hidden(site: TestClient) -> None:
+    """A disabled account's follow and likes leave its targets' notices and unread counts (as it leaves feeds)."""
+    a_name, a = member(site, "a")
+    b_name, b = member(site, "b")
+    rid = site.post(f"{API}/movies/4/reviews", json={"text": "A's words"}, headers=a).json()["id"]
+    lid = site.post(f"{API}/lists", json={"title": "A's picks"}, headers=a).json()["id"]
+    site.put(f"{API}/users/{a_name}/follow", headers=b)
+    site.put(f"{API}/reviews/{rid}/like", headers=b)
+    site.put(f"{API}/lists/{lid}/like", headers=b)
+    assert site.get(f"{API}/me/notifications", headers=a).json()["unread"] == 3
+    _deactivate(site, b_name)
+    assert site.get(f"{API}/me/notifications", headers=a).json() == {"data": [], "unread": 0, "next_cursor": None}
+
+
+def test_s9_feed_leaves_out_lists_of_a_disabled_owner(site: TestClient) -> None:
+    """B likes and shares A's public list; once A's account is disabled, B's followers see neither in their feed."""
+    a_name, a = member(site, "a")
+    b_name, b = member(site, "b")
+    _, c = member(site, "c")
+    title = f"Picks of {a_name}"
+    lid = site.post(f"{API}/lists", json={"title": title}, headers=a).json()["id"]
+    site.put(f"{API}/users/{b_name}/follow", headers=c)
+    site.put(f"{API}/lists/{lid}/like", headers=b)
+    site.post(f"{API}/shares", json={"list_id": lid, "audience": "followers"}, headers=b)
+    site.post(f"{API}/shares", json={"movie_id": 8}, headers=b)
+    feed = site.get(f"{API}/me/feed", headers=c).json()
+    assert sorted(i["kind"] for i in feed["data"]) == ["like_list", "share", "share"]
+    _deactivate(site, a_name)
+    feed = site.get(f"{API}/me/feed", headers=c).json()
+    assert [i["kind"] for i in feed["data"]] == ["share"] and title not in str(feed)
+    assert [n["kind"] for n in site.get(f"{API}/me/notifications", headers=c).json()["data"]] == ["share"]

@@ -5,7 +5,7 @@ a page of ``limit`` items: ratings of films the member still rates (not
 removals), public reviews that still
 exist, live shares (not revoked; a shared list still public), public lists,
 and likes of public reviews and lists; never from or about a member in a
-block with the viewer. Pages go backwards by event id (the cursor): events
+block with the viewer, nor a list whose owner's account is disabled. Pages go backwards by event id (the cursor): events
 written while a reader pages have larger ids, so they neither repeat nor
 push rows out of later pages.
 """
@@ -13,7 +13,7 @@ push rows out of later pages.
 from __future__ import annotations
 
 from sqlalchemy import and_, or_, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from cinerec.store.models import Event, Follow, MovieList, Rating, Review, Share, User
@@ -36,17 +36,22 @@ def _public_review(viewer_id: int) -> ColumnElement[bool]:
                 or_(and_(Event.object_id.is_not(None), by_id), and_(Event.object_id.is_(None), by_film)))
 
 
+def _list_open_to(viewer_id: int) -> ColumnElement[bool]:
+    """``MovieList`` (of the enclosing query) is one the viewer may open by id: public, its owner active, no block."""
+    owner = aliased(User)
+    active = select(owner.id).where(owner.id == MovieList.user_id, owner.is_active.is_(True)).exists()
+    return and_(MovieList.is_public.is_(True), active, ~between(MovieList.user_id, viewer_id))
+
+
 def _visible(viewer_id: int) -> ColumnElement[bool]:
     rated = select(Rating.id).where(Rating.user_id == Event.user_id, Rating.movie_id == Event.movie_id).exists()
     live_share = (select(Share.id).outerjoin(MovieList, MovieList.id == Share.list_id)
                   .where(Share.id == Event.object_id, Share.revoked_at.is_(None),
-                         or_(Share.list_id.is_(None), and_(MovieList.is_public.is_(True),
-                                                           ~between(MovieList.user_id, viewer_id)))).exists())
+                         or_(Share.list_id.is_(None), _list_open_to(viewer_id))).exists())
     public_list = select(MovieList.id).where(MovieList.id == Event.object_id, MovieList.is_public.is_(True)).exists()
     liked_review = select(Review.id).where(Review.id == Event.object_id, Review.visibility == "public",
                                            ~between(Review.user_id, viewer_id)).exists()
-    liked_list = select(MovieList.id).where(MovieList.id == Event.object_id, MovieList.is_public.is_(True),
-                                            ~between(MovieList.user_id, viewer_id)).exists()
+    liked_list = select(MovieList.id).where(MovieList.id == Event.object_id, _list_open_to(viewer_id)).exists()
     return or_(
         and_(Event.kind == "rate", Event.value.is_not(None), rated),
         _public_review(viewer_id),

@@ -1,8 +1,8 @@
 """In-site notifications: the ``notifications`` table.
 
 Reads never show a notice whose actor the member blocked or who blocked the
-member, nor a share that was revoked or whose list is no longer public or is
-owned by a member in a block with the reader.
+member or whose account is disabled, nor a share that was revoked or whose list
+is no longer public, or is owned by a disabled member or one in a block with the reader.
 """
 
 from __future__ import annotations
@@ -43,10 +43,14 @@ def fan_out_share(session: Session, actor_id: int, share_id: int, now: datetime)
 
 def _visible(user_id: int) -> ColumnElement[bool]:
     """Notices the member may still see (see the module docstring)."""
+    owner, by = aliased(User), aliased(User)
+    owner_active = select(owner.id).where(owner.id == MovieList.user_id, owner.is_active.is_(True)).exists()
     share_ok = select(Share.id).outerjoin(MovieList, MovieList.id == Share.list_id).where(
         Share.id == Notification.share_id, Share.revoked_at.is_(None),
-        or_(Share.list_id.is_(None), and_(MovieList.is_public.is_(True), ~between(MovieList.user_id, user_id)))).exists()
-    return and_(Notification.user_id == user_id, ~between(Notification.actor_id, user_id),
+        or_(Share.list_id.is_(None), and_(MovieList.is_public.is_(True), owner_active,
+                                          ~between(MovieList.user_id, user_id)))).exists()
+    actor_active = select(by.id).where(by.id == Notification.actor_id, by.is_active.is_(True)).exists()
+    return and_(Notification.user_id == user_id, actor_active, ~between(Notification.actor_id, user_id),
                 or_(Notification.kind != "share", share_ok))
 
 
