@@ -16,9 +16,10 @@ from sqlalchemy import select
 from cinerec.service.throttle import Limits, Throttle
 from cinerec.store.db import transaction
 from cinerec.store.models import ListItem, MovieList, User
-from tests.web.conftest import member
-from tests.web.test_pages import form_token, page_signup
-from tests.web.test_social_api import API, _count
+from tests.web.conftest import PASSWORD, member
+from tests.web.test_pages import LANGS, browser, form_token, page_signup
+from tests.web.test_social_api import API, XSS, _count
+from tests.web.test_social_pages import _meta, _tags, follow, make_list, share_film
 
 TOKEN_LINK = re.compile(r"/s/([A-Za-z0-9_-]{40,})")
 
@@ -167,3 +168,107 @@ def test_s9_feed_leaves_out_lists_of_a_disabled_owner(site: TestClient) -> None:
     feed = site.get(f"{API}/me/feed", headers=c).json()
     assert [i["kind"] for i in feed["data"]] == ["share"] and title not in str(feed)
     assert [n["kind"] for n in site.get(f"{API}/me/notifications", headers=c).json()["data"]] == ["share"]
+
+
+# --------------------------------------------------------------------------- S7 in attributes, both languages
+
+#: One text carrying every XSS probe: quotes to leave an attribute, a tag, a script URL and a template expression.
+PAYLOAD = " ".join([XSS[1], XSS[0], XSS[2], XSS[3], "'single'"])
+URL_ATTRS = {"href", "src", "action", "formaction", "content", "value", "data"}
+
+
+@pytest.mark.parametrize("lang", list(LANGS))
+def test_s7_share_notes_list_titles_and_names_stay_text_in_tags_and_attributes(site: TestClient, lang: str) -> None:
+    """Display name, list title, description, item note and share notes full of quotes and markup: on every
+    sharing page (both languages) no tag or attribute comes from them, and the OpenGraph/Twitter tags carry
+    them back verbatim."""
+    a, name_a = page_signup(site, lang)
+    t = form_token(a, "/settings")
+    locale = "zh_CN" if lang.startswith("zh") else "en"
+    r = a.post("/settings/profile", data={"display_name": PAYLOAD[:100], "locale": locale, "csrf_token": t})
+    assert r.status_code == 303, r.text[:300]
+    b, name_b = page_signup(site, lang)
+    follow(b, name_a)
+    follow(a, name_b)
+    list_id = make_list(a, PAYLOAD, films=(30,), description=PAYLOAD)
+    t = form_token(a, f"/lists/{list_id}")
+    a.post(f"/lists/{list_id}/items/30/note", data={"note": PAYLOAD, "csrf_token": t})
+    _, film_token = share_film(a, 30, PAYLOAD)
+    _, quiet_token = share_film(a, 31, "")  # no note: the description names the sharer
+    r = a.post(f"/lists/{list_id}/share", data={"note": PAYLOAD, "audience": "public", "csrf_token": t})
+    list_page = a.get(r.headers["location"].split("#")[0]).text
+    m = TOKEN_LINK.search(list_page)
+    assert film_token and quiet_token and m
+    b.post(f"/lists/{list_id}/like", data={"on": "1", "csrf_token": form_token(b, f"/lists/{list_id}")})
+    visitor = browser(site, lang)
+    pages = [(b, "/feed"), (a, "/notifications"), (b, "/notifications"), (b, f"/lists/{list_id}"),
+             (a, f"/lists/{list_id}"), (b, "/lists"), (a, "/me/lists"), (a, "/me/shares"), (b, f"/u/{name_a}"),
+             (b, f"/u/{name_a}/lists"), (b, f"/u/{name_b}/following"), (a, f"/u/{name_b}/followers"),
+             (b, "/movies/30"), (visitor, f"/s/{film_token}"), (visitor, f"/s/{quiet_token}"),
+             (visitor, f"/s/{m.group(1)}")]
+    for who, url in pages:
+        r = who.get(url)
+        assert r.status_code == 200, url
+        html = r.text
+        assert "<script>alert" not in html and "<img src=x" not in html and "{{7*7}}" in html, url
+        for tag, attrs in _tags(html):
+            assert tag not in ("img", "script") or ("src", "x") not in attrs, url
+            for k, v in attrs:
+                assert not k.startswith("on"), (url, tag, k)
+                if k in URL_ATTRS and v:
+                    assert not v.strip().lower().startswith("javascript:"), (url, tag, k, v)
+    film = visitor.get(f"/s/{film_token}").text
+    assert _meta(film, "og:description") == PAYLOAD and _meta(film, "twitter:description") == PAYLOAD
+    shared_list = visitor.get(f"/s/{m.group(1)}").text
+    assert _meta(shared_list, "og:title") == PAYLOAD and _meta(shared_list, "twitter:title") == PAYLOAD
+    assert PAYLOAD[:100].strip() in _meta(visitor.get(f"/s/{quiet_token}").text, "og:description")
+
+
+# --------------------------------------------------------------------------- deleting and disabling accounts
+
+
+@pytest.mark.parametrize("how", ["delete", "disable"])
+def test_s9_a_gone_member_leaves_no_error_and_no_trace(site: TestClient, how: str) -> None:
+    """A member with lists, likes, shares, follows and notices deletes (or loses) the account: every sharing page
+    and API read of the others still answers (no 500), without A's things, and the kept like counts are right."""
+    pb, b_name = page_signup(site)
+    b = {"Authorization": site.post(f"{API}/auth/token", json={"username": b_name, "password": PASSWORD})
+         .json()["access_token"]}
+    b = {"Authorization": f"Bearer {b['Authorization']}"}
+    a_name, a = member(site, "a")
+    rid = site.post(f"{API}/movies/6/reviews", json={"text": "B's review"}, headers=b).json()["id"]
+    b_list = site.post(f"{API}/lists", json={"title": "B's list"}, headers=b).json()["id"]
+    a_title = f"Gone soon {a_name}"
+    a_list = site.post(f"{API}/lists", json={"title": a_title}, headers=a).json()["id"]
+    site.put(f"{API}/lists/{a_list}/items/6", json={"note": "A's note"}, headers=a)
+    for who, name in ((a, b_name), (b, a_name)):
+        assert site.put(f"{API}/users/{name}/follow", headers=who).status_code == 200
+    site.put(f"{API}/reviews/{rid}/like", headers=a)
+    site.put(f"{API}/lists/{b_list}/like", headers=a)
+    site.put(f"{API}/lists/{a_list}/like", headers=b)
+    token = site.post(f"{API}/shares", json={"movie_id": 6, "note": "A's share", "audience": "public"},
+                      headers=a).json()["url"][3:]
+    list_token = site.post(f"{API}/shares", json={"list_id": a_list, "audience": "public"}, headers=a).json()["url"][3:]
+    b_token = site.post(f"{API}/shares", json={"list_id": a_list, "audience": "public"}, headers=b).json()["url"][3:]
+    if how == "delete":
+        assert site.request("DELETE", f"{API}/users/me", json={"password": PASSWORD}, headers=a).status_code == 204
+    else:
+        _deactivate(site, a_name)
+    for url in ["/feed", "/notifications", "/lists", f"/lists/{b_list}", "/me/lists", "/me/shares", f"/u/{b_name}",
+                f"/u/{b_name}/followers", f"/u/{b_name}/following", f"/u/{b_name}/lists", "/movies/6", "/"]:
+        r = pb.get(url)
+        assert r.status_code == 200, url
+        # B's own record of sharing A's list (while A is only disabled) may still name it; nothing else does
+        assert (a_name not in r.text and a_title not in r.text) or (how, url) == ("disable", "/me/shares"), url
+    for url in [f"/s/{token}", f"/s/{list_token}", f"/s/{b_token}", f"/lists/{a_list}", f"/u/{a_name}"]:
+        r = pb.get(url)
+        assert r.status_code == 404 and a_title not in r.text and "A's" not in r.text, url
+    for url in ["/me/feed", "/me/notifications", "/me/shares", f"/users/{b_name}/followers", "/lists?q=Gone",
+                "/movies/6/lists", "/movies/6/friends", f"/lists/{b_list}"]:
+        r = site.get(API + url, headers=b)
+        assert r.status_code == 200, url
+        assert (a_name not in r.text and a_title not in r.text) or (how, url) == ("disable", "/me/shares"), url
+    assert site.get(f"{API}/shares/{b_token}").status_code == 404
+    if how == "delete":
+        assert site.get(f"{API}/lists/{b_list}", headers=b).json()["like_count"] == 0
+        assert pb.get("/movies/6").status_code == 200
