@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from cinerec.service.throttle import Limits, Throttle
 from cinerec.store.db import transaction
-from cinerec.store.models import ListItem, MovieList, User
+from cinerec.store.models import Follow, ListItem, MovieList, User
 from tests.web.conftest import PASSWORD, member
 from tests.web.test_pages import LANGS, browser, form_token, page_signup
 from tests.web.test_social_api import API, XSS, _count
@@ -272,3 +272,47 @@ def test_s9_a_gone_member_leaves_no_error_and_no_trace(site: TestClient, how: st
     if how == "delete":
         assert site.get(f"{API}/lists/{b_list}", headers=b).json()["like_count"] == 0
         assert pb.get("/movies/6").status_code == 200
+
+
+# --------------------------------------------------------------------------- blocks end to end
+
+
+def test_s9_block_end_to_end(site: TestClient) -> None:
+    """A blocks B: follows end both ways and cannot come back; B cannot like A's things or re-share A's list; A's
+    lists are nowhere for B; neither sees the other in feed, notices, friends' ratings or social picks, not even
+    through C, whom both follow."""
+    a_name, a = member(site, "a")
+    b_name, b = member(site, "b")
+    c_name, c = member(site, "c")
+    a_review = site.post(f"{API}/movies/11/reviews", json={"text": "A's review"}, headers=a).json()["id"]
+    b_review = site.post(f"{API}/movies/12/reviews", json={"text": "B's review"}, headers=b).json()["id"]
+    title = f"A's list {a_name}"
+    a_list = site.post(f"{API}/lists", json={"title": title}, headers=a).json()["id"]
+    site.put(f"{API}/lists/{a_list}/items/11", headers=a)
+    for who, name in ((a, b_name), (b, a_name), (a, c_name), (b, c_name)):
+        assert site.put(f"{API}/users/{name}/follow", headers=who).status_code == 200
+    site.put(f"{API}/movies/13/rating", json={"rating": 5}, headers=b)
+    assert site.put(f"{API}/users/{b_name}/block", headers=a).json()["changed"] is True
+    # C (followed by both) likes and shares each one's things after the block
+    site.put(f"{API}/reviews/{a_review}/like", headers=c)
+    site.put(f"{API}/lists/{a_list}/like", headers=c)
+    site.post(f"{API}/shares", json={"list_id": a_list, "audience": "followers"}, headers=c)
+    site.put(f"{API}/reviews/{b_review}/like", headers=c)
+    with transaction(site.app.state.engine, write=False) as s:
+        ids = {u.username: u.id for u in s.scalars(select(User).where(User.username.in_([a_name, b_name])))}
+    assert _count(site, Follow, follower_id=ids[a_name], followee_id=ids[b_name]) == 0
+    assert _count(site, Follow, follower_id=ids[b_name], followee_id=ids[a_name]) == 0
+    assert site.put(f"{API}/users/{a_name}/follow", headers=b).status_code == 403
+    assert site.put(f"{API}/users/{b_name}/follow", headers=a).status_code == 403
+    for method, url, body in [("PUT", f"/reviews/{a_review}/like", None), ("PUT", f"/lists/{a_list}/like", None),
+                              ("POST", "/shares", {"list_id": a_list, "audience": "public"}),
+                              ("GET", f"/lists/{a_list}", None)]:
+        r = site.request(method, API + url, json=body, headers=b)
+        assert r.status_code == 404 and title not in r.text, (method, url, r.status_code)
+    for url in [f"/users/{a_name}/lists", "/lists?q=A's list", "/movies/11/lists", "/me/feed", "/me/notifications",
+                "/movies/11/friends", "/movies/13/friends", "/me/recommendations/social"]:
+        for who, other in ((b, a_name), (a, b_name)):
+            r = site.get(API + url, headers=who)
+            assert r.status_code == 200 and other not in r.text, (url, r.text[:300])  # A's list title names A
+    assert site.get(f"{API}/me/feed", headers=b).json()["data"][0]["kind"] == "like_review"  # C liking B's review
+    assert site.get(f"{API}/lists/{a_list}", headers=a).json()["like_count"] == 1
