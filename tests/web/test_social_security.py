@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from cinerec.service.throttle import Limits, Throttle
 from cinerec.store.db import transaction
-from cinerec.store.models import Follow, ListItem, MovieList, User
+from cinerec.store.models import Follow, ListItem, MovieList, Share, User
 from tests.web.conftest import PASSWORD, member
 from tests.web.test_pages import LANGS, browser, form_token, page_signup
 from tests.web.test_social_api import API, XSS, _count
@@ -316,3 +316,62 @@ def test_s9_block_end_to_end(site: TestClient) -> None:
             assert r.status_code == 200 and other not in r.text, (url, r.text[:300])  # A's list title names A
     assert site.get(f"{API}/me/feed", headers=b).json()["data"][0]["kind"] == "like_review"  # C liking B's review
     assert site.get(f"{API}/lists/{a_list}", headers=a).json()["like_count"] == 1
+
+
+# --------------------------------------------------------------------------- tokens and notices
+
+
+def test_s5_s9_public_tokens_are_long_and_followers_shares_have_none(site: TestClient) -> None:
+    """A public link's token has 256 bits (43 URL-safe characters) and never repeats; a followers-only share has
+    no token at all, so no follower ever sees a link for it (API answer, feed, notices, pages)."""
+    a_name, a = member(site, "a")
+    pb, b_name = page_signup(site)
+    b = {"Authorization": "Bearer " + site.post(f"{API}/auth/token", json={"username": b_name, "password": PASSWORD})
+         .json()["access_token"]}
+    site.put(f"{API}/users/{a_name}/follow", headers=b)
+    public = [site.post(f"{API}/shares", json={"movie_id": m, "audience": "public"}, headers=a).json()
+              for m in (21, 22, 23)]
+    tokens = [p["url"].removeprefix("/s/") for p in public]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{43}", t) for t in tokens) and len(set(tokens)) == 3
+    quiet = site.post(f"{API}/shares", json={"movie_id": 24, "note": "followers only", "audience": "followers"},
+                      headers=a).json()
+    assert quiet["url"] is None and quiet["audience"] == "followers"
+    with transaction(site.app.state.engine, write=False) as s:
+        assert s.scalar(select(Share.token).where(Share.id == quiet["id"])) is None
+    feed = site.get(f"{API}/me/feed", headers=b).json()["data"]
+    urls = {i["share"]["id"]: i["share"]["url"] for i in feed if i["kind"] == "share"}
+    assert urls[quiet["id"]] is None and {urls[p["id"]] for p in public} == {p["url"] for p in public}
+    notes = site.get(f"{API}/me/notifications", headers=b).json()["data"]
+    assert {n["share_id"]: n["share_url"] for n in notes}[quiet["id"]] is None
+    html = pb.get("/feed").text + pb.get("/notifications").text
+    assert "followers only" in html and set(TOKEN_LINK.findall(html)) == set(tokens)
+
+
+def test_s6_s9_marking_notices_read_touches_only_mine_and_needs_a_valid_form(site: TestClient) -> None:
+    """B marks read 'up to' a huge id (API and form): only B's notices change; the form without a valid token,
+    with another session's token, or sent cross-site marks nothing."""
+    a_name, a = member(site, "a")
+    pb, b_name = page_signup(site)
+    other, _ = page_signup(site)
+    b = {"Authorization": "Bearer " + site.post(f"{API}/auth/token", json={"username": b_name, "password": PASSWORD})
+         .json()["access_token"]}
+    site.put(f"{API}/users/{b_name}/follow", headers=a)
+    site.put(f"{API}/users/{a_name}/follow", headers=b)
+    huge = 2**62
+    r = site.post(f"{API}/me/notifications/read", json={"up_to_id": huge}, headers=b)
+    assert r.status_code == 200 and r.json() == {"marked": 1, "unread": 0}
+    assert site.get(f"{API}/me/notifications", headers=a).json()["unread"] == 1
+    site.put(f"{API}/users/{a_name}/follow", headers=b)  # nothing new for A; make one for B again
+    site.delete(f"{API}/users/{b_name}/follow", headers=a)
+    site.put(f"{API}/users/{b_name}/follow", headers=a)
+    assert site.get(f"{API}/me/notifications", headers=b).json()["unread"] == 1
+    good = form_token(pb, "/notifications")
+    for data, headers in [({}, {}), ({"csrf_token": "x" * 43}, {}), ({"csrf_token": form_token(other)}, {}),
+                          ({"csrf_token": good}, {"sec-fetch-site": "cross-site"}),
+                          ({"csrf_token": good}, {"origin": "https://evil.example"})]:
+        r = pb.post("/notifications/read", data={"up_to": str(huge), **data}, headers=headers)
+        assert r.status_code == 403, (data, headers)
+        assert site.get(f"{API}/me/notifications", headers=b).json()["unread"] == 1
+    assert pb.post("/notifications/read", data={"up_to": str(huge), "csrf_token": good}).status_code == 303
+    assert site.get(f"{API}/me/notifications", headers=b).json()["unread"] == 0
+    assert site.get(f"{API}/me/notifications", headers=a).json()["unread"] == 1
