@@ -375,3 +375,31 @@ def test_s6_s9_marking_notices_read_touches_only_mine_and_needs_a_valid_form(sit
     assert pb.post("/notifications/read", data={"up_to": str(huge), "csrf_token": good}).status_code == 303
     assert site.get(f"{API}/me/notifications", headers=b).json()["unread"] == 0
     assert site.get(f"{API}/me/notifications", headers=a).json()["unread"] == 1
+
+
+def test_s9_b2_page_shares_likes_and_follows_are_rate_limited(site: TestClient, low_limits: Throttle) -> None:
+    """Shares, likes and follows through the page forms answer 429 with Retry-After past the window, writing
+    nothing (the same windows as the API)."""
+    a_name, a = member(site, "a")
+    rid = site.post(f"{API}/movies/3/reviews", json={"text": "liked a lot"}, headers=a).json()["id"]
+    lid = site.post(f"{API}/lists", json={"title": "Likeable"}, headers=a).json()["id"]
+    pb, b_name = page_signup(site)
+    t = form_token(pb, "/movies/3")
+    low_limits.reset()
+    for m in (1, 2):
+        assert pb.post(f"/movies/{m}/share", data={"audience": "public", "csrf_token": t}).status_code == 303
+    for url, data in [("/movies/3/share", {"audience": "public"}), (f"/lists/{lid}/share", {"audience": "public"})]:
+        r = pb.post(url, data={**data, "csrf_token": t})
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1, url
+    with transaction(site.app.state.engine, write=False) as s:
+        me = s.scalar(select(User.id).where(User.username == b_name))
+    assert _count(site, Share, user_id=me) == 2
+    assert pb.post(f"/reviews/{rid}/like", data={"on": "1", "csrf_token": t}).status_code == 303
+    assert pb.post(f"/lists/{lid}/like", data={"on": "1", "csrf_token": t}).status_code == 303
+    for url in (f"/reviews/{rid}/like", f"/lists/{lid}/like"):
+        r = pb.post(url, data={"on": "0", "csrf_token": t})
+        assert r.status_code == 429 and "Retry-After" in r.headers, url
+    assert pb.post(f"/u/{a_name}/follow", data={"on": "1", "csrf_token": t}).status_code == 303
+    assert pb.post(f"/u/{a_name}/follow", data={"on": "0", "csrf_token": t}).status_code == 303
+    assert pb.post(f"/u/{a_name}/follow", data={"on": "1", "csrf_token": t}).status_code == 429
+    assert _count(site, Follow, follower_id=me) == 0
