@@ -403,3 +403,33 @@ def test_s9_b2_page_shares_likes_and_follows_are_rate_limited(site: TestClient, 
     assert pb.post(f"/u/{a_name}/follow", data={"on": "0", "csrf_token": t}).status_code == 303
     assert pb.post(f"/u/{a_name}/follow", data={"on": "1", "csrf_token": t}).status_code == 429
     assert _count(site, Follow, follower_id=me) == 0
+
+
+def test_s9_a_shared_list_made_private_disappears_everywhere(site: TestClient) -> None:
+    """A shares a public list by link and to followers, then makes it private: the link (page, OpenGraph, API),
+    B's feed and notices and the list searches show nothing of it; B cannot like or re-share it."""
+    a_name, a = member(site, "a")
+    pb, b_name = page_signup(site)
+    b = {"Authorization": "Bearer " + site.post(f"{API}/auth/token", json={"username": b_name, "password": PASSWORD})
+         .json()["access_token"]}
+    site.put(f"{API}/users/{a_name}/follow", headers=b)
+    title = f"Hidden later {a_name}"
+    lid = site.post(f"{API}/lists", json={"title": title, "description": "desc of A"}, headers=a).json()["id"]
+    site.put(f"{API}/lists/{lid}/items/40", json={"note": "A's item note"}, headers=a)
+    token = site.post(f"{API}/shares", json={"list_id": lid, "note": "A's share note", "audience": "public"},
+                      headers=a).json()["url"][3:]
+    assert title in pb.get(f"/s/{token}").text and title in pb.get("/feed").text
+    assert site.patch(f"{API}/lists/{lid}", json={"public": False}, headers=a).status_code == 200
+    visitor = browser(site)
+    for who, url in [(visitor, f"/s/{token}"), (pb, f"/s/{token}"), (pb, f"/lists/{lid}")]:
+        r = who.get(url)
+        assert r.status_code == 404 and title not in r.text and "og:title" not in r.text, url
+    for who, url in [(pb, "/feed"), (pb, "/notifications"), (pb, "/lists"), (pb, f"/u/{a_name}"), (pb, "/movies/40")]:
+        r = who.get(url)
+        assert r.status_code == 200 and title not in r.text and "A's share note" not in r.text, url
+    assert site.get(f"{API}/shares/{token}").status_code == 404
+    for url in ["/me/feed", "/me/notifications", f"/users/{a_name}/lists", "/movies/40/lists", "/lists"]:
+        r = site.get(API + url, headers=b)
+        assert r.status_code == 200 and title not in r.text and "A's" not in r.text, url
+    assert site.put(f"{API}/lists/{lid}/like", headers=b).status_code == 404
+    assert site.post(f"{API}/shares", json={"list_id": lid}, headers=b).status_code == 404
