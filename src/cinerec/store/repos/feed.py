@@ -12,7 +12,10 @@ push rows out of later pages.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, or_, select, tuple_
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Integer, Select, and_, bindparam, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -23,7 +26,7 @@ from cinerec.store.repos.blocks import between
 FEED_KINDS = ("rate", "review", "share", "list", "like_review", "like_list")
 
 
-def _public_review(viewer_id: int) -> ColumnElement[bool]:
+def _public_review(viewer_id: Any) -> ColumnElement[bool]:
     """A ``review`` event whose review is still there and public.
 
     Review events name the review in ``object_id``; events written without it
@@ -36,14 +39,14 @@ def _public_review(viewer_id: int) -> ColumnElement[bool]:
                 or_(and_(Event.object_id.is_not(None), by_id), and_(Event.object_id.is_(None), by_film)))
 
 
-def _list_open_to(viewer_id: int) -> ColumnElement[bool]:
+def _list_open_to(viewer_id: Any) -> ColumnElement[bool]:
     """``MovieList`` (of the enclosing query) is one the viewer may open by id: public, its owner active, no block."""
     owner = aliased(User)
     active = select(owner.id).where(owner.id == MovieList.user_id, owner.is_active.is_(True)).exists()
     return and_(MovieList.is_public.is_(True), active, ~between(MovieList.user_id, viewer_id))
 
 
-def _visible(viewer_id: int) -> ColumnElement[bool]:
+def _visible(viewer_id: Any) -> ColumnElement[bool]:
     rated = select(Rating.id).where(Rating.user_id == Event.user_id, Rating.movie_id == Event.movie_id).exists()
     live_share = (select(Share.id).outerjoin(MovieList, MovieList.id == Share.list_id)
                   .where(Share.id == Event.object_id, Share.revoked_at.is_(None),
@@ -62,17 +65,35 @@ def _visible(viewer_id: int) -> ColumnElement[bool]:
     )
 
 
+@cache
+def _page_query(paged: bool) -> Select[Event, User]:
+    """The feed's query with the parameters ``viewer``, ``limit`` (and ``before`` when ``paged``), built once.
+
+    Building this statement (a dozen correlated ``EXISTS``) costs more Python
+    time than SQLite takes to run it, so each process builds it once and
+    SQLAlchemy's compiled cache serves every later request. On SQLite the plan
+    walks the viewer's follows, each followee's events newest first
+    (``ix_events_user_id_id``) and stops a followee's walk as soon as its
+    events are older than the ``limit`` newest kept so far: a page reads about
+    ``limit`` events per followee, however many events they have.
+    """
+    viewer = bindparam("viewer", type_=Integer)
+    stmt = (select(Event, User)
+            .join(Follow, and_(Follow.followee_id == Event.user_id, Follow.follower_id == viewer))
+            .join(User, User.id == Event.user_id)
+            .where(Event.kind.in_(FEED_KINDS), User.is_active.is_(True), ~between(Event.user_id, viewer),
+                   _visible(viewer)))
+    if paged:
+        stmt = stmt.where(Event.id < bindparam("before", type_=Integer))
+    return stmt.order_by(Event.id.desc()).limit(bindparam("limit", type_=Integer))
+
+
 def page(session: Session, viewer_id: int, *, before: int | None, limit: int) -> list[tuple[Event, User]]:
     """One page of the viewer's feed, newest first: events with ids below ``before`` and their actors."""
-    stmt = (select(Event, User)
-            .join(Follow, and_(Follow.followee_id == Event.user_id, Follow.follower_id == viewer_id))
-            .join(User, User.id == Event.user_id)
-            .where(Event.kind.in_(FEED_KINDS), User.is_active.is_(True), ~between(Event.user_id, viewer_id),
-                   _visible(viewer_id)))
+    params: dict[str, int] = {"viewer": viewer_id, "limit": limit}
     if before is not None:
-        stmt = stmt.where(Event.id < before)
-    stmt = stmt.order_by(Event.id.desc()).limit(limit)
-    return [(e, u) for e, u in session.execute(stmt)]
+        params["before"] = before
+    return [(e, u) for e, u in session.execute(_page_query(before is not None), params)]
 
 
 def reviews_by_author_film(session: Session, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], Review]:
