@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         worker_threads: threads per server process running the (synchronous)
             routes; few threads on few cores wait less on each other for the GIL.
         reload_templates: re-read changed templates without a restart (development).
+        ann_min_items: catalogue size from which latent models get an approximate
+            top-k index when trained and rank through it when served (exact below).
+        metrics_token: when set, ``/metrics`` answers only requests with
+            ``Authorization: Bearer <token>``; unset, it is public (serve it on
+            an internal port or behind the proxy's allow-list).
     """
 
     model_config = SettingsConfigDict(env_prefix="CINEREC_", extra="forbid")
@@ -49,6 +54,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     worker_threads: int = Field(default=4, ge=1, le=256)
     reload_templates: bool = False
+    ann_min_items: int = Field(default=50_000, ge=0)
+    metrics_token: str | None = Field(default=None, min_length=16)
 
     @property
     def resolved_database_url(self) -> str:

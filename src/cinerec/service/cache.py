@@ -10,7 +10,9 @@ newly activated model changes the version. Entries that depend on data
 other processes may change (aggregates) carry a time-to-live as well.
 
 Memory is bounded by ``maxsize`` entries: the least recently used entry goes
-first.
+first. A named cache also counts its hits and misses in the Prometheus
+counter ``cinerec_cache_requests_total{cache=<name>}``
+(:mod:`cinerec.service.metrics`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
+from prometheus_client import Counter
+
+from cinerec.service.metrics import CACHE_REQUESTS
+
 V = TypeVar("V")
 
 
@@ -31,13 +37,15 @@ class LRUCache(Generic[V]):
     Args:
         maxsize: the most entries kept (>= 1).
         ttl: seconds an entry stays valid (``None``: until evicted).
+        name: the ``cache`` label its hits and misses are counted under in the
+            metrics (``None``: not exported; see :meth:`count_as`).
 
     Thread-safe: one lock guards the map; a value is computed outside the lock,
     so two threads missing the same key at once may both compute it (the
     results are equal, the last one stays).
     """
 
-    def __init__(self, maxsize: int, ttl: float | None = None) -> None:
+    def __init__(self, maxsize: int, ttl: float | None = None, *, name: str | None = None) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be >= 1")
         self.maxsize = maxsize
@@ -46,20 +54,35 @@ class LRUCache(Generic[V]):
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.name: str | None = None
+        self._hit_metric: Counter | None = None
+        self._miss_metric: Counter | None = None
+        if name is not None:
+            self.count_as(name)
+
+    def count_as(self, name: str) -> None:
+        """Export this cache's hits and misses from now on under the metrics label ``cache=name``."""
+        self.name = name
+        self._hit_metric = CACHE_REQUESTS.labels(name, "hit")
+        self._miss_metric = CACHE_REQUESTS.labels(name, "miss")
 
     def get(self, key: Hashable) -> V | None:
         """The value under ``key``, or ``None`` when absent or expired."""
         now = time.monotonic()
         with self._lock:
             hit = self._data.get(key)
-            if hit is None or hit[0] < now:
-                if hit is not None:
-                    del self._data[key]
+            if hit is not None and hit[0] < now:
+                del self._data[key]
+                hit = None
+            if hit is None:
                 self.misses += 1
-                return None
-            self._data.move_to_end(key)
-            self.hits += 1
-            return hit[1]
+            else:
+                self._data.move_to_end(key)
+                self.hits += 1
+        counter = self._miss_metric if hit is None else self._hit_metric
+        if counter is not None:
+            counter.inc()
+        return None if hit is None else hit[1]
 
     def put(self, key: Hashable, value: V) -> None:
         """Store ``value`` under ``key``, evicting the least recently used entries beyond ``maxsize``."""

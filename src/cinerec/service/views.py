@@ -53,7 +53,7 @@ FILM_FACTS_SECONDS = movie_repo.PAGE_CACHE_SECONDS
 _trending_cache: dict[str, tuple[float, list[int]]] = {}
 _trending_lock = threading.Lock()
 #: Film id (and database, aggregates generation) -> its public facts; bounded, expiring.
-_film_cache: LRUCache[_FilmFacts] = LRUCache(2048, ttl=FILM_FACTS_SECONDS)
+_film_cache: LRUCache[_FilmFacts] = LRUCache(2048, ttl=FILM_FACTS_SECONDS, name="film_facts")
 
 
 @dataclass(frozen=True)

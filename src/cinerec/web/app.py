@@ -17,8 +17,9 @@ from fastapi.templating import Jinja2Templates
 from cinerec import __version__
 from cinerec.config import Settings, get_settings
 from cinerec.nlp.sentiment import SentimentAnalyzer
+from cinerec.service import metrics
 from cinerec.service.jobs import JobRunner
-from cinerec.service.recommender import RecommenderService
+from cinerec.service.observed import ObservedRecommenderService
 from cinerec.service.registry import ModelRegistry
 from cinerec.service.throttle import Throttle
 from cinerec.store.db import make_engine, session_factory
@@ -28,7 +29,13 @@ from cinerec.web.middleware import (
     BodyLimit,
     HeadAsGet,
     RelativeSlashRedirect,
+    RequestId,
     SecurityHeaders,
+)
+from cinerec.web.observability import (
+    RequestMetrics,
+    install_log_record_factory,
+    install_metrics_route,
 )
 
 HERE = Path(__file__).parent
@@ -45,7 +52,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     The database must already be migrated (``cinerec db upgrade``); the
     recommender serves the registry's active model and picks up newly
-    activated versions on the next request.
+    activated versions on the next request. Every request gets an id
+    (``X-Request-ID``, in error bodies and log records) and is timed into the
+    metrics served at ``/metrics``; ``/api/v1/health`` and ``/api/v1/ready``
+    are the liveness and readiness probes.
     """
     settings = settings or get_settings()
     engine = make_engine(settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
@@ -68,13 +78,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         yield
         engine.dispose()
+        metrics.mark_process_dead()  # this process's live gauges leave the multiprocess folder
 
     app = FastAPI(title="cinerec", version=__version__, lifespan=lifespan, docs_url=None,
                   openapi_url="/api/openapi.json", redoc_url=None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = session_factory(engine)
-    app.state.service = RecommenderService(ModelRegistry(settings.models_dir))
+    app.state.service = ObservedRecommenderService(ModelRegistry(settings.models_dir))
     app.state.throttle = Throttle.from_url(settings.redis_url)
     app.state.analyzer = SentimentAnalyzer(settings.nlp_dir)
     app.state.jobs = JobRunner(settings)
@@ -84,12 +95,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"), context_processors=[page_context])
     app.state.templates.env.auto_reload = settings.reload_templates  # no stat() of each template per render
     errors.install(app)
+    install_log_record_factory()
 
-    # outermost first: headers on every response (500s from ServerErrorMiddleware too), HEAD, body limit
+    # outermost first: the request id and the timing, then headers on every response (500s from
+    # ServerErrorMiddleware too), HEAD, body limit
     app.add_middleware(BodyLimit, max_body=MAX_BODY, limits=BODY_LIMITS)
     app.add_middleware(HeadAsGet)
     build_stack = app.build_middleware_stack
-    app.build_middleware_stack = lambda: SecurityHeaders(build_stack(), csp_by_prefix=(("/api/docs", DOCS_CSP),))  # type: ignore[method-assign]
+    app.build_middleware_stack = lambda: RequestId(RequestMetrics(  # type: ignore[method-assign]
+        SecurityHeaders(build_stack(), csp_by_prefix=(("/api/docs", DOCS_CSP),))))
     # trailing-slash redirects with a relative Location (Starlette's take the host from the Host header)
     app.router.redirect_slashes = False
     app.router.default = RelativeSlashRedirect(app.router, app.router.not_found)
@@ -101,11 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     _install_docs(app)
-
-    @app.get("/api/v1/health", tags=["meta"])
-    def health() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok", "version": __version__}
+    install_metrics_route(app, settings.metrics_token)
 
     logging.getLogger("cinerec").setLevel(logging.INFO)
     return app

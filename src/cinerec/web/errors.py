@@ -1,9 +1,10 @@
 """One place that maps exceptions to HTTP responses.
 
-Server-side failures (5xx) are logged with a fresh request id, which the
-answer carries in ``X-Request-ID`` and ``details.request_id`` so an operator
-can find the log line; the answer itself never holds a traceback, SQL or a
-path. A database that is locked past ``busy_timeout`` or cannot be reached is
+Every JSON error body carries the request's id in ``details.request_id``
+(the id :class:`~cinerec.web.middleware.RequestId` gave the request and
+echoes in ``X-Request-ID``). Server-side failures (5xx) are logged with that
+id so an operator can find the log line; the answer itself never holds a
+traceback, SQL or a path. A database that is locked past ``busy_timeout`` or cannot be reached is
 a 503 with ``Retry-After`` (the client may retry); any other database error
 is a 500.
 """
@@ -11,7 +12,6 @@ is a 500.
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -32,6 +32,7 @@ from cinerec.errors import (
     PermissionDenied,
     RateLimited,
 )
+from cinerec.web.middleware import current_request_id, new_request_id
 
 log = logging.getLogger("cinerec.web")
 
@@ -42,7 +43,12 @@ STATUS: dict[type[CinerecError], int] = {
 
 
 def _body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
+    """The error envelope, with the current request's id added to ``details``."""
+    details = dict(details or {})
+    request_id = current_request_id()
+    if request_id is not None:
+        details["request_id"] = request_id
+    return {"error": {"code": code, "message": message, "details": details}}
 
 
 #: SQLite / PostgreSQL messages of an OperationalError that mean "busy or unreachable: retry later".
@@ -60,8 +66,8 @@ def is_unavailable(exc: OperationalError) -> bool:
 
 def _server_error(request: Request, exc: BaseException, status: int, code: str, message: str,
                   headers: dict[str, str] | None = None) -> Any:
-    """Log ``exc`` with a new request id (traceback in the log only) and answer without internals."""
-    request_id = secrets.token_hex(8)
+    """Log ``exc`` with the request's id (traceback in the log only) and answer without internals."""
+    request_id = current_request_id() or new_request_id()
     log.error("%s %s -> %d [request_id=%s]: %s", request.method, request.url.path, status, request_id,
               type(exc).__name__, exc_info=exc)
     return _respond(request, status, code, message, {"request_id": request_id},
@@ -76,6 +82,12 @@ def _respond(request: Request, status: int, code: str, message: str, details: An
     if _wants_html(request):
         templates = request.app.state.templates
         return templates.TemplateResponse(request, "error.html", {"status": status, "message": message}, status_code=status, headers=headers)
+    return error_response(status, code, message, details, headers)
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    """A JSON answer in the API's error envelope; ``details`` gains the request's id."""
     return JSONResponse(_body(code, message, details), status_code=status, headers=headers)
 
 

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: security headers, HEAD, request-body limit, relative slash redirects.
+"""Pure ASGI middleware: request ids, security headers, HEAD, request-body limit, relative slash redirects.
 
 Written against the raw ASGI interface (no ``BaseHTTPMiddleware``) so that
 they cost little per request and can act on the body stream itself.
@@ -7,7 +7,10 @@ they cost little per request and can act on the body stream itself.
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import quote
 
@@ -25,9 +28,71 @@ DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
             "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
+#: What an incoming ``X-Request-ID`` must look like to be kept: 1-64 letters, digits, ``.``, ``_``, ``-``.
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+_request_id: ContextVar[str | None] = ContextVar("cinerec_request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    """The id of the request being handled in this context, ``None`` outside a request."""
+    return _request_id.get()
+
+
+def new_request_id() -> str:
+    """A fresh random request id (16 hex digits)."""
+    return secrets.token_hex(8)
+
+
+def accept_request_id(value: str | None) -> str:
+    """``value`` when it is a safe token (:data:`SAFE_REQUEST_ID`), else a fresh id."""
+    if value is not None and SAFE_REQUEST_ID.fullmatch(value):
+        return value
+    return new_request_id()
+
+
+class RequestId:
+    """Outermost middleware: give each HTTP request an id and echo it in ``X-Request-ID``.
+
+    The header is added to every response, the 500s of Starlette's
+    ``ServerErrorMiddleware`` included, unless the application set it itself.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next((v for k, v in scope.get("headers", []) if k.lower() == b"x-request-id"), None)
+        request_id = accept_request_id(incoming.decode("latin-1") if incoming is not None else None)
+        raw = request_id.encode("latin-1")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if all(k.lower() != b"x-request-id" for k, _ in headers):
+                    headers.append((b"x-request-id", raw))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        token = _request_id.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _request_id.reset(token)
+
+
 async def send_json_error(send: Send, status: int, code: str, message: str, details: dict[str, Any],
                           extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    """Answer with the API's error envelope ``{"error": {"code", "message", "details"}}``."""
+    """Answer with the API's error envelope ``{"error": {"code", "message", "details"}}``.
+
+    The current request's id is added to ``details`` as ``request_id`` (inside :class:`RequestId`).
+    """
+    request_id = current_request_id()
+    if request_id is not None:
+        details = {**details, "request_id": request_id}
     body = json.dumps({"error": {"code": code, "message": message, "details": details}}).encode()
     headers = [(b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(body)).encode()),
                *(extra_headers or [])]
@@ -97,7 +162,12 @@ class HeadAsGet:
                 message = {**message, "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive, send_headers_only)
+        finally:
+            if "route" in as_get:  # the matched route, for the request metrics outside this middleware
+                scope["route"] = as_get["route"]
 
 
 class BodyLimit:

@@ -4,7 +4,19 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from cinerec.web.api import admin, auth, explore, lists, me, members, models, movies, social, users
+from cinerec.web.api import (
+    admin,
+    auth,
+    explore,
+    health,
+    lists,
+    me,
+    members,
+    models,
+    movies,
+    social,
+    users,
+)
 from cinerec.web.schemas import ErrorOut
 
 #: Errors any operation may answer: a body that is not valid JSON (400), a body over the size limit (413),
@@ -16,6 +28,7 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(prefix="/api/v1", responses=COMMON_ERRORS)
+router.include_router(health.router)
 router.include_router(movies.router)
 router.include_router(models.router)
 router.include_router(explore.router)
