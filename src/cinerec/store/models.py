@@ -319,12 +319,15 @@ class Notification(Base):
     ``kind`` is ``follow``, ``like_review`` (``review_id``), ``like_list``
     (``list_id``) or ``share`` (``share_id``; written for each follower of the
     sharer when a film or list is shared). ``read_at`` is set when the member
-    has seen it.
+    has seen it. ``ix_notifications_user_unread`` leads the unread count of
+    every page's navigation straight to the member's unread notices, however
+    many read ones they keep.
     """
 
     __tablename__ = "notifications"
     __table_args__ = (
         Index("ix_notifications_user_id_id", "user_id", "id"),
+        Index("ix_notifications_user_unread", "user_id", "read_at", "id"),
         CheckConstraint("kind IN ('follow', 'like_review', 'like_list', 'share')", name="kind"),
     )
 

@@ -8,8 +8,10 @@ is no longer public, or is owned by a disabled member or one in a block with the
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import and_, func, insert, literal, or_, select, update
+from sqlalchemy import Integer, Select, and_, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -41,7 +43,7 @@ def fan_out_share(session: Session, actor_id: int, share_id: int, now: datetime)
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _visible(user_id: int) -> ColumnElement[bool]:
+def _visible(user_id: Any) -> ColumnElement[bool]:
     """Notices the member may still see (see the module docstring)."""
     owner, by = aliased(User), aliased(User)
     owner_active = select(owner.id).where(owner.id == MovieList.user_id, owner.is_active.is_(True)).exists()
@@ -54,30 +56,52 @@ def _visible(user_id: int) -> ColumnElement[bool]:
                 or_(Notification.kind != "share", share_ok))
 
 
+@cache
+def _page_query(paged: bool) -> Select[Notification, User, Review, MovieList, Share]:
+    """The notices query with the parameters ``user``, ``limit`` (and ``before`` when ``paged``), built once.
+
+    Building it costs more Python time than running it, so each process
+    builds it once and SQLAlchemy's compiled cache serves later requests.
+    """
+    user, actor = bindparam("user", type_=Integer), aliased(User)
+    stmt = (select(Notification, actor, Review, MovieList, Share)
+            .join(actor, actor.id == Notification.actor_id)
+            .outerjoin(Review, Review.id == Notification.review_id)
+            .outerjoin(Share, Share.id == Notification.share_id)
+            .outerjoin(MovieList, MovieList.id == func.coalesce(Notification.list_id, Share.list_id))
+            .where(_visible(user)))
+    if paged:
+        stmt = stmt.where(Notification.id < bindparam("before", type_=Integer))
+    return stmt.order_by(Notification.id.desc()).limit(bindparam("limit", type_=Integer))
+
+
 def page(session: Session, user_id: int, *, limit: int,
          before: int | None) -> list[tuple[Notification, User, Review | None, MovieList | None, Share | None]]:
     """The member's notices newest first (id below ``before``), with the actor and the object acted on.
 
     Walks ``ix_notifications_user_id_id`` backwards from ``before``.
     """
-    actor = aliased(User)
-    stmt = (select(Notification, actor, Review, MovieList, Share)
-            .join(actor, actor.id == Notification.actor_id)
-            .outerjoin(Review, Review.id == Notification.review_id)
-            .outerjoin(Share, Share.id == Notification.share_id)
-            .outerjoin(MovieList, MovieList.id == func.coalesce(Notification.list_id, Share.list_id))
-            .where(_visible(user_id)))
+    params: dict[str, int] = {"user": user_id, "limit": limit}
     if before is not None:
-        stmt = stmt.where(Notification.id < before)
-    stmt = stmt.order_by(Notification.id.desc()).limit(limit)
-    return [(n, a, r, lst, s) for n, a, r, lst, s in session.execute(stmt)]
+        params["before"] = before
+    return [(n, a, r, lst, s) for n, a, r, lst, s in session.execute(_page_query(before is not None), params)]
+
+
+@cache
+def _unread_query() -> Select[int]:
+    """The unread count with the parameter ``user``, built once (see :func:`_page_query`).
+
+    Walks ``ix_notifications_user_unread`` (``user_id, read_at, id``) over the
+    member's unread notices only: read ones, however many, cost nothing.
+    """
+    sub = (select(Notification.id).where(_visible(bindparam("user", type_=Integer)), Notification.read_at.is_(None))
+           .order_by(Notification.id.desc()).limit(UNREAD_CAP).subquery())
+    return select(func.count()).select_from(sub)
 
 
 def unread_count(session: Session, user_id: int) -> int:
     """How many visible notices the member has not read (at most :data:`UNREAD_CAP`)."""
-    sub = (select(Notification.id).where(_visible(user_id), Notification.read_at.is_(None))
-           .order_by(Notification.id.desc()).limit(UNREAD_CAP).subquery())
-    return int(session.scalar(select(func.count()).select_from(sub)) or 0)
+    return int(session.scalar(_unread_query(), {"user": user_id}) or 0)
 
 
 def mark_read(session: Session, user_id: int, up_to_id: int | None, now: datetime) -> int:
