@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select
 from cinerec.store.db import transaction
 from cinerec.store.models import Block, Follow, Movie, User
 from tests.web.conftest import member
-from tests.web.test_pages import form_token, page_signup
+from tests.web.test_pages import browser, form_token, page_signup
 
 URL = "/api/v1/me/suggested-members"
 
@@ -69,6 +69,8 @@ def _taste_circle(site: TestClient) -> tuple[list[int], dict[str, str]]:
 
 def test_api_requires_auth_and_a_valid_k(site: TestClient) -> None:
     assert site.get(URL).status_code == 401
+    visitor = browser(site).get("/welcome/people")  # the onboarding step is for members: a visitor logs in first
+    assert visitor.status_code == 303 and visitor.headers["location"].startswith("/login")
     _, h = member(site, "tk")
     for k in (0, -1, 51, "x"):
         r = site.get(URL, params={"k": k}, headers=h)
