@@ -35,6 +35,7 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from cinerec.algorithms._ann import LatentQuery
 from cinerec.algorithms.base import FloatArray, IntArray, Reason, RecommenderBase
 
 
@@ -164,6 +165,33 @@ class LatentFoldIn(RecommenderBase):
     def _ranking_shift(self) -> FloatArray | float:
         """Added to every ranking score (not to rating predictions); 0 unless a model ranks by something else."""
         return 0.0
+
+    # --------------------------------------------------- approximate top-k
+    def _latent_items(self) -> FloatArray:
+        """The item side of ``score = const_u + v_i . w_u`` (:meth:`_ann_item_vectors`), once per fitted state."""
+        cache = self._derived_cache()
+        if "latent_items" not in cache:
+            cache["latent_items"] = np.ascontiguousarray(self._ann_item_vectors(), dtype=np.float64)
+        vectors: FloatArray = cache["latent_items"]
+        return vectors
+
+    def _ann_item_vectors(self) -> FloatArray:
+        """Item vectors ``v_i`` (default: the item factors, for models that score ``p_u . q_i``)."""
+        return np.asarray(self.item_factors_, dtype=np.float64)
+
+    def _latent_users(self, users: IntArray) -> LatentQuery:
+        """Trained users against :meth:`_ann_item_vectors` (default: their factors, no constant)."""
+        return LatentQuery(np.zeros(len(users)), np.asarray(self.user_factors_[users], dtype=np.float64))
+
+    def _latent_history(self, items: IntArray, values: FloatArray) -> LatentQuery:
+        """The folded-in history against :meth:`_ann_item_vectors` (the fold-in of :meth:`_score_history`)."""
+        design = self._design()
+        offset = self._offset(items, values)
+        return self._history_query(items, values, self._fold_in_solve(items, values, design, offset), offset)
+
+    def _history_query(self, items: IntArray, values: FloatArray, x: FloatArray, offset: FloatArray) -> LatentQuery:
+        """``offset + design @ x + shift`` as a :class:`LatentQuery` (default: the design is the item vectors, no offset)."""
+        return LatentQuery(np.zeros(1), np.asarray(x, dtype=np.float64)[None, :])
 
     def _explain_history(self, items: IntArray, values: FloatArray, item: int, n: int) -> list[Reason]:
         """The liked history films whose item vectors point most the same way as ``item``'s."""

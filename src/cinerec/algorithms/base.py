@@ -9,18 +9,24 @@ learned state ends in ``_``.
 from __future__ import annotations
 
 import inspect
+import logging
+from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple, Protocol, Self, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from cinerec.algorithms import _ann
+from cinerec.algorithms._ann import LatentQuery
 from cinerec.algorithms._topk import topk
 from cinerec.data.interactions import Interactions
 from cinerec.errors import InvalidParameter, NotFittedError
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+
+log = logging.getLogger(__name__)
 
 
 class Ranked(NamedTuple):
@@ -98,6 +104,9 @@ class RecommenderBase:
     predicts_ratings: ClassVar[bool] = False
     #: Whether ``fit`` needs ``data.item_features``.
     needs_features: ClassVar[bool] = False
+    #: Catalogue size from which a built ANN index ranks instead of exact scoring (not saved: the
+    #: service sets it from ``CINEREC_ANN_MIN_ITEMS`` on every load).
+    ann_min_items: int = _ann.ANN_MIN_ITEMS
 
     # ------------------------------------------------------------ parameters
     @classmethod
@@ -139,6 +148,9 @@ class RecommenderBase:
         # same construction as the mask (one COO -> CSR with sorted indices), so the values line up with seen_.indices
         self.seen_values_ = np.asarray(data.matrix.data, dtype=np.float32)
         self._derived_cache().clear()
+        # an index of the previous fit's item vectors would answer for the wrong model
+        for key in ("ann_index_", "ann_nprobe_"):
+            self.__dict__.pop(key, None)
 
     def _derived_cache(self) -> dict[str, Any]:
         """Values derived from learned state (e.g. a fold-in prior): computed once, cleared by every fit, never saved."""
@@ -330,14 +342,15 @@ class RecommenderBase:
         """
         self._check_fitted()
         u = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        known = (u >= 0) & (u < self.n_users_)
         seen = None
         if exclude_seen:
-            known = (u >= 0) & (u < self.n_users_)
             seen = self.seen_[np.where(known, u, 0)]
             if not known.all():
                 seen = sp.csr_matrix(sp.diags(known.astype(np.float64)) @ seen)
                 seen.eliminate_zeros()
-        return self._rank(self.score(u), k, seen, candidates, exclude)
+        query = self._latent_users(u) if known.all() and self._ann() is not None else None
+        return self._rank(lambda: self.score(u), k, seen, candidates, exclude, query)
 
     def recommend_history(
         self,
@@ -361,13 +374,21 @@ class RecommenderBase:
             :class:`Ranked` with ``(1, k)`` arrays.
         """
         it, v = self._check_history(items, values)
-        scores = self._history_scores(it, v)[None, :]
         seen = sp.csr_matrix((np.ones(len(it)), (np.zeros(len(it), dtype=np.int64), it)), shape=(1, self.n_items_)) if exclude_seen else None
-        return self._rank(scores, k, seen, candidates, exclude)
+        query = self._latent_history(it, v) if self._ann() is not None else None
+        return self._rank(lambda: self._history_scores(it, v)[None, :], k, seen, candidates, exclude, query)
 
-    def _rank(self, scores: FloatArray, k: int, seen: sp.csr_matrix | None, candidates: npt.ArrayLike | None,
-              exclude: npt.ArrayLike | None) -> Ranked:
-        """The one ranking step: masks, then :func:`topk`."""
+    def _rank(self, scores: Callable[[], FloatArray], k: int, seen: sp.csr_matrix | None,
+              candidates: npt.ArrayLike | None, exclude: npt.ArrayLike | None, query: LatentQuery | None = None) -> Ranked:
+        """The one ranking step: masks, then :func:`topk` over every score, or the ANN index for ``query``.
+
+        Args:
+            scores: computes the ``(n_rows, n_items)`` scores; called only on the exact path.
+            k, seen, candidates, exclude: as for :meth:`recommend` (``seen`` one CSR row per ranked row).
+            query: the rows as latent queries; with one and a usable index,
+                :func:`cinerec.algorithms._ann.ann_topk` ranks (over-fetch,
+                filters, exact re-scoring of the candidates, refill).
+        """
         allowed = None
         if candidates is not None or exclude is not None:
             allowed = np.ones(self.n_items_, dtype=bool)
@@ -378,8 +399,98 @@ class RecommenderBase:
             if exclude is not None:
                 e = np.atleast_1d(np.asarray(exclude, dtype=np.int64))
                 allowed[e[(e >= 0) & (e < self.n_items_)]] = False
-        items, vals = topk(scores, k, exclude=seen, allowed=allowed)
+        index = self._ann() if query is not None else None
+        vectors = self._latent_items() if index is not None else None
+        if query is not None and index is not None and vectors is not None:
+            nlist = int(index.nlist)
+            nprobe = int(getattr(self, "ann_nprobe_", _ann.default_nprobe(nlist)))
+
+            def searcher(w: FloatArray, n: int, probes: int) -> IntArray:
+                return _ann.search(index, w, n, probes)
+
+            items, vals = _ann.ann_topk(searcher, query, vectors, k, nprobe=nprobe, max_nprobe=nlist, exclude=seen,
+                                        allowed=allowed)
+            return Ranked(items, vals)
+        items, vals = topk(scores(), k, exclude=seen, allowed=allowed)
         return Ranked(items, vals)
+
+    # ------------------------------------------------------ approximate top-k
+    def _latent_items(self) -> FloatArray | None:
+        """``(n_items, d)`` item vectors ``v`` such that scores are ``const_u + v_i . w_u``; ``None`` for non-latent models.
+
+        Latent models return them (computed once per fitted state) together
+        with :meth:`_latent_users` and :meth:`_latent_history`; an ANN index
+        is built over them and its candidates re-scored with them.
+        """
+        return None
+
+    def _latent_users(self, users: IntArray) -> LatentQuery | None:
+        """Trained (known) users as :class:`LatentQuery`: the same scores as :meth:`score`'s, ranking shift included."""
+        return None
+
+    def _latent_history(self, items: IntArray, values: FloatArray) -> LatentQuery | None:
+        """A validated history as a one-row :class:`LatentQuery`: the same scores as :meth:`score_history`'s."""
+        return None
+
+    @property
+    def supports_ann(self) -> bool:
+        """Whether the model is a latent-factor model that :meth:`build_ann_index` can index."""
+        self._check_fitted()
+        return self._latent_items() is not None
+
+    @property
+    def has_ann_index(self) -> bool:
+        """Whether an ANN index was built (or loaded) for this fitted state."""
+        return "ann_index_" in vars(self)
+
+    def build_ann_index(self, *, nlist: int | None = None, nprobe: int | None = None) -> None:
+        """Build the approximate top-k index over the item vectors; it is saved with the model.
+
+        Ranking goes through it (:meth:`recommend`, :meth:`recommend_history`)
+        when the catalogue has at least :attr:`ann_min_items` items and faiss
+        can be imported; scores stay exact. A new :meth:`fit` drops it.
+
+        Args:
+            nlist: k-means cells (default about ``4 sqrt(n_items)``).
+            nprobe: cells searched per query (default 32).
+
+        Raises:
+            NotFittedError: before fitting.
+            InvalidParameter: the model is not a latent-factor model.
+            ImportError: faiss is not installed (``pip install cinerec[ann]``).
+        """
+        self._check_fitted()
+        vectors = self._latent_items()
+        if vectors is None:
+            raise InvalidParameter(f"{self.name} has no item vectors to index: approximate top-k is for latent models")
+        if not _ann.ann_available():
+            raise ImportError("approximate top-k needs faiss: pip install 'cinerec[ann]'")
+        index = _ann.build_index(vectors, nlist=nlist)
+        self.ann_index_ = _ann.serialize(index)
+        self.ann_nprobe_ = int(nprobe) if nprobe is not None else _ann.default_nprobe(int(index.nlist))
+        self._derived_cache()["ann"] = index
+
+    def _ann(self) -> Any | None:
+        """The usable faiss index, or ``None``: no index, a catalogue under :attr:`ann_min_items`, no faiss, or a bad index.
+
+        The index is read from its bytes once per loaded model; an unreadable
+        one is logged once and ranking stays exact.
+        """
+        blob = getattr(self, "ann_index_", None)
+        if blob is None or self.n_items_ < self.ann_min_items:
+            return None
+        cache = self._derived_cache()
+        if "ann" not in cache:
+            vectors = self._latent_items()
+            if vectors is None:
+                cache["ann"] = None
+            elif not _ann.ann_available():
+                log.info("%s has an ANN index but faiss is not installed: ranking exactly", self.name)
+                cache["ann"] = None
+            else:
+                cache["ann"] = _ann.deserialize(np.asarray(blob), self.n_items_, vectors.shape[1])
+        index: Any | None = cache["ann"]
+        return index
 
     def learned_summary(self) -> dict[str, Any]:
         """A few JSON-ready figures of what fitting learned (weights, epochs, variance), for reports."""

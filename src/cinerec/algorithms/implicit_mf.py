@@ -8,6 +8,7 @@ from typing import ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
+from cinerec.algorithms._ann import LatentQuery
 from cinerec.algorithms._latent import FoldInBlock, LatentFoldIn, bpr_fold_in
 from cinerec.algorithms.base import FloatArray, IntArray, Reason, RecommenderBase
 from cinerec.data.interactions import Interactions
@@ -154,6 +155,10 @@ class BPR(_LatentTopN):
     def _explain_vectors(self) -> FloatArray:
         """The item factors without the bias column."""
         return self._design()
+
+    def _history_query(self, items: IntArray, values: FloatArray, x: FloatArray, offset: FloatArray) -> LatentQuery:
+        """``[x, 1]`` against the full item factors: the bias column is the offset."""
+        return LatentQuery(np.zeros(1), np.r_[x, 1.0][None, :])
 
     def _fold_in_solve(self, items: IntArray, values: FloatArray, design: FloatArray, offset: FloatArray) -> FloatArray:
         """The user's vector that maximises BPR's own objective against the fixed items (Newton's method).

@@ -13,6 +13,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from cinerec.algorithms import _sgd
+from cinerec.algorithms._ann import LatentQuery
 from cinerec.algorithms._latent import FoldInBlock, LatentFoldIn
 from cinerec.algorithms.base import FloatArray, IntArray
 from cinerec.data.interactions import Interactions
@@ -57,6 +58,21 @@ class _FactorModel(LatentFoldIn):
     def _offset(self, items: IntArray, values: FloatArray) -> FloatArray:
         """``mu + b_i``."""
         return self.mu_ + self.item_bias_
+
+    # --------------------------------------------------------- approximate top-k
+    def _ann_item_vectors(self) -> FloatArray:
+        """``[q_i, b_i + shift_i]``: the item bias (and ranking shift) rides on a user coordinate fixed at 1."""
+        shift = np.broadcast_to(np.asarray(self._ranking_shift(), dtype=np.float64), (self.n_items_,))
+        return np.column_stack((self.item_factors_, self.item_bias_ + shift))
+
+    def _latent_users(self, users: IntArray) -> LatentQuery:
+        """``mu + b_u`` and ``[p_u (+ implicit terms), 1]``."""
+        w = np.column_stack((self._user_vectors(users), np.ones(len(users))))
+        return LatentQuery(self.mu_ + np.asarray(self.user_bias_[users], dtype=np.float64), w)
+
+    def _history_query(self, items: IntArray, values: FloatArray, x: FloatArray, offset: FloatArray) -> LatentQuery:
+        """Design ``[1, q_i]``, offset ``mu + b_i``: the constant is ``mu + x_0``, the vector ``[x_1.., 1]``."""
+        return LatentQuery(np.array([self.mu_ + x[0]]), np.r_[x[1:], 1.0][None, :])
 
     def _bias_reg(self) -> float:
         """Regularisation of the user bias per rating, as in training."""
@@ -260,8 +276,15 @@ class SVDpp(_FactorModel):
 
     def _offset(self, items: IntArray, values: FloatArray) -> FloatArray:
         """``mu + b_i + q_i . |N|^-1/2 sum_{j in N} y_j`` with ``N`` the history's items."""
-        implicit = self.implicit_factors_[items].sum(axis=0) / np.sqrt(max(len(items), 1))
-        return np.asarray(self.mu_ + self.item_bias_ + self.item_factors_ @ implicit, dtype=np.float64)
+        return np.asarray(self.mu_ + self.item_bias_ + self.item_factors_ @ self._history_implicit(items), dtype=np.float64)
+
+    def _history_implicit(self, items: IntArray) -> FloatArray:
+        """``|N|^-1/2 sum_{j in N} y_j``: the history's implicit term on the user side."""
+        return np.asarray(self.implicit_factors_[items].sum(axis=0) / np.sqrt(max(len(items), 1)), dtype=np.float64)
+
+    def _history_query(self, items: IntArray, values: FloatArray, x: FloatArray, offset: FloatArray) -> LatentQuery:
+        """As biased MF's, with the history's implicit term added to the user's vector."""
+        return LatentQuery(np.array([self.mu_ + x[0]]), np.r_[x[1:] + self._history_implicit(items), 1.0][None, :])
 
 
 class BayesianMF(_FactorModel):
@@ -425,6 +448,11 @@ class BayesianMF(_FactorModel):
         if not self.use_biases or not len(items):
             return base
         return base + float(np.sum(values - base[items]) / (float(self.user_bias_reg_) + len(items)))
+
+    def _history_query(self, items: IntArray, values: FloatArray, x: FloatArray, offset: FloatArray) -> LatentQuery:
+        """Design ``q_i``, offset ``mu + b_i + b_history``: the constant is ``mu + b_history``, the vector ``[x, 1]``."""
+        history_bias = float(offset[0] - self.mu_ - self.item_bias_[0])
+        return LatentQuery(np.array([self.mu_ + history_bias]), np.r_[x, 1.0][None, :])
 
     def _fold_in_prior(self, n: int, m: int) -> list[FoldInBlock]:
         """One block per kept sample: the Gaussian-Wishart posterior mean of that sample's user prior.

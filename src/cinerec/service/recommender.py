@@ -23,6 +23,7 @@ import numpy as np
 
 from cinerec.algorithms.base import RecommenderBase
 from cinerec.algorithms.rerank import onboarding_order
+from cinerec.config import get_settings
 from cinerec.data.vocab import Vocabulary
 from cinerec.errors import NotFound
 from cinerec.service.cache import LRUCache, fingerprint
@@ -70,6 +71,8 @@ class RecommenderService:
 
     Args:
         registry: where versions are published.
+        ann_min_items: catalogue size from which a model's ANN index ranks
+            (default ``CINEREC_ANN_MIN_ITEMS``); exact scoring below it.
     """
 
     #: Seconds between two looks at the registry's active pointer.
@@ -77,8 +80,9 @@ class RecommenderService:
     #: Recommendation lists kept per process (least recently used evicted first).
     CACHE_SIZE = 4096
 
-    def __init__(self, registry: ModelRegistry) -> None:
+    def __init__(self, registry: ModelRegistry, *, ann_min_items: int | None = None) -> None:
         self.registry = registry
+        self.ann_min_items = get_settings().ann_min_items if ann_min_items is None else int(ann_min_items)
         self._live: LiveModel | None = None
         self._lock = threading.Lock()
         self._next_poll = 0.0
@@ -107,6 +111,7 @@ class RecommenderService:
             if self._live is not None and self._live.version == version:
                 return False
             model, att, info = self.registry.load(version)
+            model.ann_min_items = self.ann_min_items
             pop = np.asarray(model.seen_.sum(axis=0)).ravel()
             self._live = LiveModel(version, info.algo, model, Vocabulary(att["user_ids"]), Vocabulary(att["item_ids"]), pop, info.extra)
         return True
