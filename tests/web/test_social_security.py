@@ -16,7 +16,7 @@ from sqlalchemy import select
 from cinerec.service.throttle import Limits, Throttle
 from cinerec.store.db import transaction
 from cinerec.store.models import Follow, ListItem, MovieList, Share, User
-from tests.web.conftest import PASSWORD, member
+from tests.web.conftest import PASSWORD, login, member
 from tests.web.test_pages import LANGS, browser, form_token, page_signup
 from tests.web.test_social_api import API, XSS, _count
 from tests.web.test_social_pages import _meta, _tags, follow, make_list, share_film
@@ -232,9 +232,7 @@ def test_s9_a_gone_member_leaves_no_error_and_no_trace(site: TestClient, how: st
     """A member with lists, likes, shares, follows and notices deletes (or loses) the account: every sharing page
     and API read of the others still answers (no 500), without A's things, and the kept like counts are right."""
     pb, b_name = page_signup(site)
-    b = {"Authorization": site.post(f"{API}/auth/token", json={"username": b_name, "password": PASSWORD})
-         .json()["access_token"]}
-    b = {"Authorization": f"Bearer {b['Authorization']}"}
+    b = login(site, b_name)
     a_name, a = member(site, "a")
     rid = site.post(f"{API}/movies/6/reviews", json={"text": "B's review"}, headers=b).json()["id"]
     b_list = site.post(f"{API}/lists", json={"title": "B's list"}, headers=b).json()["id"]
@@ -326,8 +324,7 @@ def test_s5_s9_public_tokens_are_long_and_followers_shares_have_none(site: TestC
     no token at all, so no follower ever sees a link for it (API answer, feed, notices, pages)."""
     a_name, a = member(site, "a")
     pb, b_name = page_signup(site)
-    b = {"Authorization": "Bearer " + site.post(f"{API}/auth/token", json={"username": b_name, "password": PASSWORD})
-         .json()["access_token"]}
+    b = login(site, b_name)
     site.put(f"{API}/users/{a_name}/follow", headers=b)
     public = [site.post(f"{API}/shares", json={"movie_id": m, "audience": "public"}, headers=a).json()
               for m in (21, 22, 23)]
@@ -353,8 +350,7 @@ def test_s6_s9_marking_notices_read_touches_only_mine_and_needs_a_valid_form(sit
     a_name, a = member(site, "a")
     pb, b_name = page_signup(site)
     other, _ = page_signup(site)
-    b = {"Authorization": "Bearer " + site.post(f"{API}/auth/token", json={"username": b_name, "password": PASSWORD})
-         .json()["access_token"]}
+    b = login(site, b_name)
     site.put(f"{API}/users/{b_name}/follow", headers=a)
     site.put(f"{API}/users/{a_name}/follow", headers=b)
     huge = 2**62
@@ -410,8 +406,7 @@ def test_s9_a_shared_list_made_private_disappears_everywhere(site: TestClient) -
     B's feed and notices and the list searches show nothing of it; B cannot like or re-share it."""
     a_name, a = member(site, "a")
     pb, b_name = page_signup(site)
-    b = {"Authorization": "Bearer " + site.post(f"{API}/auth/token", json={"username": b_name, "password": PASSWORD})
-         .json()["access_token"]}
+    b = login(site, b_name)
     site.put(f"{API}/users/{a_name}/follow", headers=b)
     title = f"Hidden later {a_name}"
     lid = site.post(f"{API}/lists", json={"title": title, "description": "desc of A"}, headers=a).json()["id"]
@@ -430,6 +425,7 @@ def test_s9_a_shared_list_made_private_disappears_everywhere(site: TestClient) -
     assert site.get(f"{API}/shares/{token}").status_code == 404
     for url in ["/me/feed", "/me/notifications", f"/users/{a_name}/lists", "/movies/40/lists", "/lists"]:
         r = site.get(API + url, headers=b)
-        assert r.status_code == 200 and title not in r.text and "A's" not in r.text, url
+        assert r.status_code == 200 and title not in r.text and "A's share note" not in r.text, url
+        assert "A's item note" not in r.text and "desc of A" not in r.text, url
     assert site.put(f"{API}/lists/{lid}/like", headers=b).status_code == 404
     assert site.post(f"{API}/shares", json={"list_id": lid}, headers=b).status_code == 404
