@@ -357,9 +357,8 @@ def test_s6_s9_marking_notices_read_touches_only_mine_and_needs_a_valid_form(sit
     r = site.post(f"{API}/me/notifications/read", json={"up_to_id": huge}, headers=b)
     assert r.status_code == 200 and r.json() == {"marked": 1, "unread": 0}
     assert site.get(f"{API}/me/notifications", headers=a).json()["unread"] == 1
-    site.put(f"{API}/users/{a_name}/follow", headers=b)  # nothing new for A; make one for B again
-    site.delete(f"{API}/users/{b_name}/follow", headers=a)
-    site.put(f"{API}/users/{b_name}/follow", headers=a)
+    b_list = site.post(f"{API}/lists", json={"title": "B's"}, headers=b).json()["id"]
+    site.put(f"{API}/lists/{b_list}/like", headers=a)  # a new notice for B
     assert site.get(f"{API}/me/notifications", headers=b).json()["unread"] == 1
     good = form_token(pb, "/notifications")
     for data, headers in [({}, {}), ({"csrf_token": "x" * 43}, {}), ({"csrf_token": form_token(other)}, {}),
@@ -429,3 +428,17 @@ def test_s9_a_shared_list_made_private_disappears_everywhere(site: TestClient) -
         assert "A's item note" not in r.text and "desc of A" not in r.text, url
     assert site.put(f"{API}/lists/{lid}/like", headers=b).status_code == 404
     assert site.post(f"{API}/shares", json={"list_id": lid}, headers=b).status_code == 404
+
+
+def test_b2_follow_and_like_cycles_notify_once(site: TestClient) -> None:
+    """B follows/unfollows A and likes/unlikes A's review and list over and over: A gets one notice of each."""
+    a_name, a = member(site, "a")
+    _, b = member(site, "b")
+    rid = site.post(f"{API}/movies/2/reviews", json={"text": "A's review"}, headers=a).json()["id"]
+    lid = site.post(f"{API}/lists", json={"title": "A's list"}, headers=a).json()["id"]
+    for _ in range(4):
+        for url in (f"/users/{a_name}/follow", f"/reviews/{rid}/like", f"/lists/{lid}/like"):
+            assert site.put(API + url, headers=b).status_code == 200
+            assert site.delete(API + url, headers=b).status_code in (200, 204)
+    notes = site.get(f"{API}/me/notifications", headers=a).json()
+    assert sorted(n["kind"] for n in notes["data"]) == ["follow", "like_list", "like_review"] and notes["unread"] == 3

@@ -249,5 +249,6 @@ def like_list(engine: Engine, throttle: Throttle, actor: Principal, list_id: int
             event_repo.record(session, actor.user_id, "like_list", object_id=list_id, value=1.0 if on else 0.0,
                               when=now)
             if on and lst.user_id != actor.user_id:
-                notification_repo.add(session, lst.user_id, actor.user_id, "like_list", now=now, list_id=list_id)
+                notification_repo.add(session, lst.user_id, actor.user_id, "like_list", now=now, list_id=list_id,
+                                      once=True)
     return count

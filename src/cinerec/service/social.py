@@ -7,6 +7,8 @@ Rules, in one place:
   ``like_count`` of reviews and lists) change in that same transaction.
 - Follow, unfollow, block, unblock, like and unlike are idempotent: doing one
   twice changes nothing the second time (and writes no second event).
+  Following or liking again after taking it back notifies only once (no
+  flood of notices by follow/unfollow or like/unlike cycles).
 - A block (either way) ends the follows between two members, stops new
   follows (:class:`~cinerec.errors.PermissionDenied`) and likes, and hides
   each one's lists and activity from the other.
@@ -122,7 +124,7 @@ def follow(engine: Engine, throttle: Throttle, actor: Principal, username: str) 
             raise PermissionDenied("you cannot follow this member")
         added = follow_repo.add(session, actor.user_id, target.id, now)
         if added:
-            notification_repo.add(session, target.id, actor.user_id, "follow", now=now)
+            notification_repo.add(session, target.id, actor.user_id, "follow", now=now, once=True)
             event_repo.record(session, actor.user_id, "follow", object_id=target.id, value=1.0, when=now)
     return added
 
@@ -377,7 +379,7 @@ def like_review(engine: Engine, throttle: Throttle, actor: Principal, review_id:
                               value=1.0 if on else 0.0, when=now)
             if on and review.user_id != actor.user_id:
                 notification_repo.add(session, review.user_id, actor.user_id, "like_review", now=now,
-                                       review_id=review_id)
+                                       review_id=review_id, once=True)
     return count
 
 

@@ -23,8 +23,20 @@ UNREAD_CAP = 1000
 
 
 def add(session: Session, user_id: int, actor_id: int, kind: str, *, now: datetime, review_id: int | None = None,
-        list_id: int | None = None, share_id: int | None = None) -> None:
-    """Write one notice for ``user_id`` about what ``actor_id`` did."""
+        list_id: int | None = None, share_id: int | None = None, once: bool = False) -> None:
+    """Write one notice for ``user_id`` about what ``actor_id`` did.
+
+    With ``once``, nothing is written when the member already has that notice (same actor, kind and object):
+    following, liking and taking it back again and again makes one notice, not a flood.
+    """
+    if once:
+        same = select(Notification.id).where(
+            Notification.user_id == user_id, Notification.actor_id == actor_id, Notification.kind == kind,
+            *(col.is_(None) if value is None else col == value for col, value in (
+                (Notification.review_id, review_id), (Notification.list_id, list_id),
+                (Notification.share_id, share_id))))
+        if session.scalar(same.limit(1)) is not None:
+            return
     session.add(Notification(user_id=user_id, actor_id=actor_id, kind=kind, review_id=review_id, list_id=list_id,
                              share_id=share_id, created_at=now))
 
