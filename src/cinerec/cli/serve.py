@@ -13,18 +13,25 @@ def serve(
     host: str | None = typer.Option(None, help="interface (default CINEREC_HOST, 127.0.0.1)"),
     port: int | None = typer.Option(None, help="port (default CINEREC_PORT, 8000)"),
 ) -> None:
-    """Serve the site and API with uvicorn."""
+    """Serve the site and API with uvicorn.
+
+    Log lines go to stderr, each naming its request id. Metrics are at
+    ``/metrics``; with several processes set ``PROMETHEUS_MULTIPROC_DIR`` to an
+    empty folder shared by all of them before starting.
+    """
     import uvicorn
     from threadpoolctl import threadpool_limits
 
     from cinerec.web import create_app
+    from cinerec.web.observability import log_config
 
     # A server's parallelism is its requests: BLAS threads fighting over the cores made each
     # history fold-in ~20x slower under load (measured by benchmarks/history_agreement.py).
     threadpool_limits(1)
     s = settings()
     ensure_schema(s)
-    uvicorn.run(create_app(s), host=host or s.host, port=port or s.port, log_level="info", access_log=False)
+    uvicorn.run(create_app(s), host=host or s.host, port=port or s.port, log_level="info", access_log=False,
+                log_config=log_config())
 
 
 #: The demo's model: collaborative ALS fused with content; short profiles ranked by content alone.

@@ -166,8 +166,8 @@ class HeadAsGet:
         try:
             await self.app(as_get, receive, send_headers_only)
         finally:
-            if "route" in as_get:  # the matched route, for the request metrics outside this middleware
-                scope["route"] = as_get["route"]
+            # what routing found (the matched route...) for the request metrics outside this middleware
+            scope.update((k, v) for k, v in as_get.items() if k != "method")
 
 
 class BodyLimit:

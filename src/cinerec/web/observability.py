@@ -35,9 +35,18 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's path template (``/api/v1/movies/{movie_id}``), or :data:`UNMATCHED`."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
+    """The matched route's full path template (``/api/v1/movies/{movie_id}``), or :data:`UNMATCHED`.
+
+    FastAPI releases that keep included routers nested leave the route's own
+    path (without the router's prefix) in ``scope["route"]`` and the full
+    template in the effective route context; older ones copy each route with
+    its full path into ``scope["route"]``.
+    """
+    fastapi_scope = scope.get("fastapi")
+    context = fastapi_scope.get("effective_route_context") if isinstance(fastapi_scope, dict) else None
+    path = getattr(context, "path_format", None)
+    if not isinstance(path, str) or not path:
+        path = getattr(scope.get("route"), "path", None)
     return path if isinstance(path, str) and path else UNMATCHED
 
 
