@@ -10,7 +10,8 @@ likes, their events and notifications) and two site members:
 
 - ``socialite`` rates 20 popular films and joins the graph through the
   seed's ``member`` option (it follows its 8 nearest profiles by taste and
-  half of them follow it back), so it has a feed and notifications;
+  half of them follow it back), so it has a feed and notifications, and it
+  has read :data:`READ_NOTICES` older notices (a member of long standing);
 - ``heavyfollower`` follows the :data:`HEAVY_FOLLOWS` most active profiles:
   the feed's worst case, every page is cut from the events of 200 people.
 
@@ -39,6 +40,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,6 +50,8 @@ import load  # benchmarks/load.py: the site, the server and the load generator
 ROOT = load.ROOT
 #: Profiles the heavy follower follows (the most active ones).
 HEAVY_FOLLOWS = 200
+#: Notices the socialite has already read (older than the social graph's).
+READ_NOTICES = 30_000
 PASSWORD = "a quiet evening with 42 films"
 #: (name, path, who: ``""`` visitor, ``"member"`` the socialite, ``"heavy"`` the heavy follower)
 ROUTES: list[tuple[str, str, str]] = [
@@ -83,6 +87,11 @@ def build_social_site(base: Path, home: Path, data_dir: Path, algo: str, *, rate
     facts = home / "social.json"
     if facts.is_file():
         os.environ["CINEREC_HOME"] = str(home)
+        from cinerec.config import get_settings
+        from cinerec.store.migrate import upgrade
+
+        get_settings.cache_clear()
+        upgrade(get_settings().resolved_database_url)  # the cached site follows the code's schema
         return dict(json.loads(facts.read_text()))
     print(f"building the social benchmark site in {home} (once)", flush=True)
     home.mkdir(parents=True, exist_ok=True)
@@ -104,6 +113,7 @@ def build_social_site(base: Path, home: Path, data_dir: Path, algo: str, *, rate
         ListItem,
         MovieList,
         MovieStats,
+        Notification,
         Rating,
         Share,
         User,
@@ -126,6 +136,13 @@ def build_social_site(base: Path, home: Path, data_dir: Path, algo: str, *, rate
     rate_many(eng, member.id, {m: 5.0 - (i % 5) * 0.5 for i, m in enumerate(popular[:20])})
     rate_many(eng, heavy.id, {m: 4.0 for m in popular[20:30]})
     report = seed_social(eng, member="socialite")
+    with transaction(eng) as session:  # a member of long standing: notices read over the months before
+        old, seen = utcnow() - timedelta(days=400), utcnow() - timedelta(days=100)
+        profiles = select(User.id, literal(member.id), literal("follow"), literal(old, Notification.created_at.type),
+                          literal(seen, Notification.read_at.type)).where(User.source.is_not(None))
+        for _ in range(READ_NOTICES // 600):
+            session.execute(insert(Notification).from_select(["actor_id", "user_id", "kind", "created_at", "read_at"],
+                                                             profiles.limit(600)))
     print(f"social graph: {report}", flush=True)
     now = utcnow()
     with transaction(eng) as session:
@@ -208,6 +225,7 @@ def main() -> None:
                     raise SystemExit(f"{name}: {url} answered {r.status_code}")
             results.append((asyncio.run(load.run_route(port, name, url, token, args.connections, args.rate,
                                                        duration)), url))
+            print(f"  {name}: {len(results[-1][0].latencies) / results[-1][0].seconds:.0f} req/s", flush=True)
     finally:
         proc.terminate()
         try:
