@@ -141,7 +141,7 @@ def test_dockerfile_repeats_ci_steps_and_runs_a_real_command() -> None:
     users = [args for word, args in steps if word == "USER"]
     assert users and users[-1] not in ("root", "0"), "the image runs as an unprivileged user"
     cmd = [args for word, args in steps if word == "CMD"]
-    assert len(cmd) == 1 and is_cinerec_command(exec_form(cmd[0]))
+    assert len(cmd) == 1 and is_cinerec_command(exec_form(cmd[0])), f"CMD {cmd} is not one cinerec command"
     env = " ".join(args for word, args in steps if word == "ENV")
     assert_settings(set(re.findall(r"\b(CINEREC_\w+)=", env)), "the Dockerfile")
     health = next(args for word, args in steps if word == "HEALTHCHECK")
@@ -161,7 +161,7 @@ def test_dockerfile_healthcheck_route_is_liveness(tmp_path: Path) -> None:
 def test_systemd_unit_and_env_file_name_real_commands_and_settings() -> None:
     unit = (DEPLOY / "cinerec.service").read_text()
     exec_start = re.search(r"^ExecStart=(.+)$", unit, re.M)
-    assert exec_start and is_cinerec_command(shlex.split(exec_start.group(1)))
+    assert exec_start and is_cinerec_command(shlex.split(exec_start.group(1))), "ExecStart is not a cinerec command"
     assert re.search(r"^User=(?!root$)\w+$", unit, re.M), "the unit runs as an unprivileged user"
     assert_settings(set(re.findall(r"^Environment=(CINEREC_\w+)=", unit, re.M)), "cinerec.service")
     example = (DEPLOY / "cinerec.env.example").read_text()

@@ -58,13 +58,16 @@ def test_latency_histogram_is_labelled_by_route_template_not_raw_path(site: Test
     assert site.get("/api/v1/movies/999999999").status_code == 404
     assert site.head("/api/v1/movies/3").status_code == 200
     assert site.get("/no/such/page-7f3a9").status_code == 404
+    assert site.request("FROBNICATE7", "/api/v1/movies/1").status_code == 405
     after = samples(site, name)
     assert value(after, route=route, method="GET", status="2xx") - value(before, route=route, method="GET", status="2xx") == 2
     assert value(after, route=route, method="GET", status="4xx") - value(before, route=route, method="GET", status="4xx") == 1
     assert value(after, route=route, method="HEAD", status="2xx") - value(before, route=route, method="HEAD", status="2xx") == 1
     assert value(after, route="unmatched", method="GET", status="4xx") > value(before, route="unmatched", method="GET", status="4xx")
+    assert value(after, route=route, method="OTHER", status="4xx") - value(before, route=route, method="OTHER", status="4xx") == 1
     text = site.get("/metrics").text
     assert "/api/v1/movies/1\"" not in text and "999999999" not in text and "page-7f3a9" not in text
+    assert "FROBNICATE7" not in text
     # every route label is a template or "unmatched": ids never become series
     labels = {dict(k)["route"] for k in after}
     assert "/movies/{movie_id}" not in labels or site.get("/movies/1").status_code == 200  # the page route has its own

@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from prometheus_client import Histogram
 
 from cinerec.errors import AuthenticationFailed
 from cinerec.service import metrics
@@ -30,6 +31,8 @@ from cinerec.web.middleware import ASGIApp, Message, Receive, Scope, Send, curre
 
 #: The route label of requests that matched no route (404s, slash redirects): one value, not one per path.
 UNMATCHED = "unmatched"
+#: Methods kept as labels; any other method a client invents counts as ``OTHER`` (no series per made-up verb).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: Log line format of ``cinerec serve``: every line names its request (``-`` outside one).
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
@@ -54,13 +57,22 @@ class RequestMetrics:
     """Time every HTTP request into ``cinerec_http_request_duration_seconds``.
 
     Labels: the route template the router matched (raw paths never become
-    labels, so ids cannot multiply the series), the method and the status
-    class. The time runs until the response's last body message; a request
+    labels, so ids cannot multiply the series), the method (:data:`METHODS`,
+    else ``OTHER``) and the status class. The time runs until the response's last body message; a request
     whose application raised counts as ``5xx``.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # (route, method, status class) -> the histogram's child: skips labels()' lock and checks per request
+        self._series: dict[tuple[str, str, str], Histogram] = {}
+
+    def _observe(self, route: str, method: str, status: str, seconds: float) -> None:
+        key = (route, method, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = metrics.HTTP_REQUEST_DURATION.labels(route, method, status)
+        series.observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,8 +94,9 @@ class RequestMetrics:
             await self.app(scope, receive, send_timed)
         finally:
             end = done[0] if done else time.perf_counter()
-            metrics.HTTP_REQUEST_DURATION.labels(route_template(scope), scope.get("method", ""),
-                                                 metrics.status_class(status)).observe(end - start)
+            method = scope.get("method", "")
+            self._observe(route_template(scope), method if method in METHODS else "OTHER", metrics.status_class(status),
+                          end - start)
 
 
 def install_log_record_factory() -> None:
