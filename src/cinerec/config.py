@@ -39,6 +39,11 @@ class Settings(BaseSettings):
         metrics_token: when set, ``/metrics`` answers only requests with
             ``Authorization: Bearer <token>``; unset, it is public (serve it on
             an internal port or behind the proxy's allow-list).
+        public_url: the site's public origin (``https://films.example``); links
+            that leave the site (a share's public link, OpenGraph ``og:url`` and
+            ``og:image``) are built from it instead of the request's ``Host``
+            header, which a client can forge. Unset, the request's origin is used
+            (fine on 127.0.0.1; set it in production).
     """
 
     model_config = SettingsConfigDict(env_prefix="CINEREC_", extra="forbid")
@@ -56,6 +61,7 @@ class Settings(BaseSettings):
     reload_templates: bool = False
     ann_min_items: int = Field(default=50_000, ge=0)
     metrics_token: str | None = Field(default=None, min_length=16)
+    public_url: str | None = Field(default=None, pattern=r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 
     @property
     def resolved_database_url(self) -> str:

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from cinerec.config import Settings
 from cinerec.service.throttle import Limits, Throttle
 from cinerec.store.db import transaction
 from cinerec.store.models import Follow, ListItem, MovieList, Share, User
@@ -442,3 +443,19 @@ def test_b2_follow_and_like_cycles_notify_once(site: TestClient) -> None:
             assert site.delete(API + url, headers=b).status_code in (200, 204)
     notes = site.get(f"{API}/me/notifications", headers=a).json()
     assert sorted(n["kind"] for n in notes["data"]) == ["follow", "like_list", "like_review"] and notes["unread"] == 3
+
+
+def test_public_url_setting_builds_share_links_whatever_the_host_header(member_settings: Settings) -> None:
+    """A forged ``Host`` cannot point a share's OpenGraph URL or image at another site once CINEREC_PUBLIC_URL is set."""
+    from cinerec.web.app import create_app
+
+    configured = member_settings.model_copy(update={"public_url": "https://films.example"})
+    with TestClient(create_app(configured)) as c:
+        _, auth = member(c, "og")
+        token = c.post("/api/v1/shares", json={"movie_id": 1, "note": "watch", "audience": "public"},
+                       headers=auth).json()["url"].rsplit("/", 1)[1]
+        page = c.get(f"/s/{token}", headers={"Host": "evil.example"}).text
+    assert f'<meta property="og:url" content="https://films.example/s/{token}">' in page
+    assert "evil.example" not in page
+    with pytest.raises(ValueError):
+        Settings(public_url="javascript:alert(1)")

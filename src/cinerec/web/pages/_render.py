@@ -94,8 +94,13 @@ def page_context(request: Request) -> dict[str, Any]:
 
 
 def site_url(request: Request) -> str:
-    """The site's own origin as the request reached it (``https://films.example``), without a trailing slash."""
-    return str(request.base_url).rstrip("/")
+    """The site's public origin (``https://films.example``), without a trailing slash.
+
+    ``CINEREC_PUBLIC_URL`` when set; otherwise the origin the request reached
+    (its ``Host`` header, which a client controls: set the setting in production).
+    """
+    configured: str | None = request.app.state.settings.public_url
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
 
 
 def fill(sentence: str, **fields: Any) -> Markup:
