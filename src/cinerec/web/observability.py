@@ -2,7 +2,7 @@
 
 - :class:`~cinerec.web.middleware.RequestId` (outermost middleware) gives every request an id: the
   caller's ``X-Request-ID`` when it is a short safe token
-  (:data:`SAFE_REQUEST_ID`), else a new random one. The id is echoed in the
+  (:data:`~cinerec.web.middleware.SAFE_REQUEST_ID`), else a new random one. The id is echoed in the
   response's ``X-Request-ID``, held in a context variable for the request's
   duration (sync routes run in threads that inherit it), put into every error
   body's ``details.request_id`` (:mod:`cinerec.web.errors`) and into every log
