@@ -486,3 +486,33 @@ def test_a_run_of_list_changes_is_one_feed_row(site: TestClient) -> None:
     films = feed[feed.index('<ul class="feed-films">'):]
     films = films[:films.index("</ul>")]
     assert re.findall(r'href="/movies/(\d+)"', films) == ["43", "42", "41"]
+
+
+def test_owner_finds_films_by_title_and_adds_them(site: TestClient) -> None:
+    """The owner's "add a film" box searches titles (or a film number); each result posts the film with CSRF."""
+    from cinerec.store.models import Movie
+
+    a, _ = page_signup(site)
+    list_id = make_list(a, "Finder", films=(1,))
+    with transaction(site.app.state.engine, write=False) as s:
+        title = s.scalar(select(Movie.title).where(Movie.id == 1))
+        star = s.scalars(select(Movie.id).where(Movie.title.like("%Star Wars%")).order_by(Movie.id)).all()
+    assert title and star
+    page = a.get(f"/lists/{list_id}", params={"find": "Star Wars"}).text
+    offered = [int(x) for x in re.findall(r'name="movie_id" value="(\d+)"><input type="hidden" name="next"', page)]
+    assert offered and set(offered) <= set(star)
+    # a film already on the list is not offered again; a number finds that film
+    assert 'name="movie_id" value="1">' not in a.get(f"/lists/{list_id}", params={"find": "1"}).text
+    assert f'name="movie_id" value="{star[0]}">' in a.get(f"/lists/{list_id}", params={"find": str(star[0])}).text
+    t = form_token(a, f"/lists/{list_id}")
+    assert a.post(f"/lists/{list_id}/items", data={"movie_id": str(offered[0]), "next": f"/lists/{list_id}#add"}
+                  ).status_code == 403
+    assert _location(a.post(f"/lists/{list_id}/items", data={"movie_id": str(offered[0]), "next": f"/lists/{list_id}#add",
+                                                             "csrf_token": t})) == f"/lists/{list_id}#add"
+    assert _order(a.get(f"/lists/{list_id}").text) == [1, offered[0]]
+    # the query is escaped, nobody else gets a finder, and no match says so
+    page = a.get(f"/lists/{list_id}", params={"find": "<script>alert(1)</script>"}).text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    b, _ = page_signup(site)
+    assert 'name="find"' not in b.get(f"/lists/{list_id}", params={"find": "Star Wars"}).text
+    assert "name=\"movie_id\" value=" not in b.get(f"/lists/{list_id}", params={"find": "Star Wars"}).text

@@ -17,6 +17,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from cinerec.errors import NotFound
 from cinerec.service import social
+from cinerec.store.models import Movie
+from cinerec.store.repos import movies as movie_repo
 from cinerec.web.deps import EngineDep, SessionDep, ThrottleDep
 from cinerec.web.pages._render import (
     PAGE_SIZE,
@@ -38,6 +40,8 @@ ItemNote = Annotated[CleanStr, Form(max_length=social.MAX_NOTE)]
 Visibility = Annotated[Literal["public", "private"], Form()]
 FilmNo = Annotated[int, Form(ge=1, le=2**31 - 1)]
 Shared = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+#: Films the owner's "find a film" box offers at most.
+FIND_LIMIT = 8
 
 
 @router.get("/lists", response_class=HTMLResponse)
@@ -100,19 +104,34 @@ def add_to_chosen_list(request: Request, viewer: Viewer, engine: EngineDep, thro
     return redirect(safe_next(next, f"/lists/{list_id}"))
 
 
+def find_films(session: SessionDep, text: str, exclude: set[int]) -> list[Movie]:
+    """Films for the owner's "add a film" box: the film of that number, then titles containing ``text``."""
+    found: list[Movie] = []
+    if text.isdigit() and int(text) < 2**31:
+        found.extend(movie_repo.by_ids(session, [int(text)]).values())
+    rows, _ = movie_repo.search(session, q=text, sort="popular", limit=FIND_LIMIT + len(exclude))
+    found.extend(r.movie for r in rows)
+    seen: set[int] = set()
+    unique = [m for m in found if not (m.id in seen or m.id in exclude or seen.add(m.id))]
+    return unique[:FIND_LIMIT]
+
+
 @router.get("/lists/{list_id}", response_class=HTMLResponse)
-def list_page(request: Request, list_id: ObjectId, viewer: Viewer, session: SessionDep,
-              shared: Shared = None) -> Response:
-    """One list: its films in order with their notes; the owner's edit forms, or a like button for the others."""
+def list_page(request: Request, list_id: ObjectId, viewer: Viewer, session: SessionDep, shared: Shared = None,
+              find: Annotated[CleanStr | None, Query(max_length=200)] = None) -> Response:
+    """One list: its films in order with their notes; the owner's edit forms (with a film finder), or a like button."""
     view = social.get_list(session, viewer, list_id)
+    owner = viewer is not None and viewer.user_id == view.summary.owner.user_id
     share = None
     if shared is not None and viewer is not None:
         try:
             share = social.get_share(session, viewer, shared)
         except NotFound:
             share = None
-    return render(request, "list.html", {"lv": view, "l": view.summary, "share": share,
-                                         "owner": viewer is not None and viewer.user_id == view.summary.owner.user_id})
+    text = (find or "").strip()
+    found = find_films(session, text, {e.movie.id for e in view.items}) if owner and text else []
+    return render(request, "list.html", {"lv": view, "l": view.summary, "share": share, "owner": owner,
+                                         "find": text, "found": found})
 
 
 @router.post("/lists/{list_id}")
