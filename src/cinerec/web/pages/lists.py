@@ -111,9 +111,11 @@ def find_films(session: SessionDep, text: str, exclude: set[int]) -> list[Movie]
         found.extend(movie_repo.by_ids(session, [int(text)]).values())
     rows, _ = movie_repo.search(session, q=text, sort="popular", limit=FIND_LIMIT + len(exclude))
     found.extend(r.movie for r in rows)
-    seen: set[int] = set()
-    unique = [m for m in found if not (m.id in seen or m.id in exclude or seen.add(m.id))]
-    return unique[:FIND_LIMIT]
+    unique: dict[int, Movie] = {}
+    for m in found:
+        if m.id not in exclude:
+            unique.setdefault(m.id, m)
+    return list(unique.values())[:FIND_LIMIT]
 
 
 @router.get("/lists/{list_id}", response_class=HTMLResponse)
