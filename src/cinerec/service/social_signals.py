@@ -78,7 +78,7 @@ SIGNAL_LIMIT = 5000
 #: Seconds a member's scored list is reused.
 CACHE_SECONDS = 60.0
 
-_cache: LRUCache[list[SocialPick]] = LRUCache(2048, ttl=CACHE_SECONDS)
+_cache: LRUCache[list[SocialPick]] = LRUCache(2048, ttl=CACHE_SECONDS, name="social_picks")
 
 
 @dataclass(frozen=True)
@@ -281,7 +281,7 @@ EXAMPLES = 3
 #: Below this many people followed, the feed shows suggestions above the items.
 FEW_FOLLOWS = 5
 
-_suggestion_cache: LRUCache[list[Suggestion]] = LRUCache(2048, ttl=CACHE_SECONDS)
+_suggestion_cache: LRUCache[list[Suggestion]] = LRUCache(2048, ttl=CACHE_SECONDS, name="member_suggestions")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,9 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) ->
     described in the module docstring.
     """
     u = make_url(url)
+    if u.get_backend_name() == "postgresql" and "connect_timeout" not in u.query:
+        # an unreachable server fails a request (and /api/v1/ready) in seconds instead of hanging on TCP
+        return create_engine(url, echo=echo, pool_pre_ping=True, connect_args={"connect_timeout": 5})
     if u.get_backend_name() != "sqlite":
         return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
     if u.database and u.database != ":memory:":
