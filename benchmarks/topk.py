@@ -12,6 +12,9 @@ user, 20 of them from the user's own exact top 50. Rows:
   the catalogue + the argpartition top-k of ``cinerec.algorithms._topk``);
 - ``ann nprobe=N``: the same ``recommend`` through the index (over-fetch,
   seen filter, exact re-scoring, refill), ``N`` cells searched;
+- ``exact history`` / ``ann history``: a member's path, ``recommend_history``
+  of a user's seen items rated as the model predicts (fold-in, then top-10),
+  exact and through the index (``HISTORY_PROBE_FACTOR`` times the default ``nprobe``);
 - ``hnsw`` (``--hnsw``): faiss' HNSW graph on the same augmented vectors,
   raw search without the filter path, for comparison with the inverted file.
 
@@ -158,8 +161,31 @@ def run_size(n_items: int, args: argparse.Namespace) -> list[dict[str, Any]]:
         print(f"  nprobe {nprobe}: recall {rows[-1]['recall']:.3f} p50 {np.median(t_ann) * 1e3:.3f} ms", file=sys.stderr,
               flush=True)
 
+    model.ann_nprobe_ = _ann.default_nprobe(_ann.default_nlist(n_items))
+    rows += history_rows(model, users[: max(100, n_queries // 5)], n_items)
     if args.hnsw and n_items <= 200_000:
         rows += hnsw_rows(model, users, n_items)
+    return rows
+
+
+def history_rows(model: BiasedMF, users: np.ndarray, n_items: int) -> list[dict[str, Any]]:
+    """A member's path: ``recommend_history`` (fold-in of the ratings, then top-10) exact and through the index."""
+    histories = []
+    for u in users:
+        items, _ = model.training_history(int(u))
+        values = np.clip(np.round(2 * model.score(np.array([u]), items)[0]) / 2, 0.5, 5.0)
+        histories.append((items, values))
+    rows, truth = [], None
+    for label, threshold in (("exact history (fold-in + top-k)", EXACT), (f"ann history nprobe={_ann.HISTORY_PROBE_FACTOR * model.ann_nprobe_}", 0)):
+        model.ann_min_items = threshold
+        with single_thread():
+            times, out = per_query(lambda j: model.recommend_history(*histories[int(j[0])], 10), np.arange(len(users)))
+        got = np.vstack([o.items for o in out])
+        truth = got if truth is None else truth
+        rows.append({"items": n_items, "method": label, "p50": np.median(times), "p99": np.percentile(times, 99),
+                     "batch": None, "recall": recall_at(got, truth), "build": None, "size": None, "rss": rss_mb(),
+                     "n": len(users)})
+        print(f"  {label}: p50 {np.median(times) * 1e3:.3f} ms", file=sys.stderr, flush=True)
     return rows
 
 

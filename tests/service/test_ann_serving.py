@@ -28,9 +28,9 @@ def searches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     real = _ann.search
 
-    def spy(index: Any, vectors: np.ndarray, n: int, nprobe: int) -> np.ndarray:
+    def spy(index: Any, vectors: np.ndarray, n: int, nprobe: int, radius: float = 1.0) -> np.ndarray:
         calls.append(n)
-        return real(index, vectors, n, nprobe)
+        return real(index, vectors, n, nprobe, radius)
 
     monkeypatch.setattr(_ann, "search", spy)
     return calls

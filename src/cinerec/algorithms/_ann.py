@@ -54,6 +54,9 @@ MAX_FETCH_SHARE = 0.1
 FETCH_MARGIN = 32
 #: k-means training points per cell (faiss warns below 39).
 TRAIN_POINTS_PER_CELL = 40
+#: Folded-in histories search this many times the cells trained users do: their shorter, bias-led
+#: vectors scatter their best items over more cells (recall@10 at 100k items: 0.94 at 64 cells, 0.99 at 128).
+HISTORY_PROBE_FACTOR = 2
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -186,12 +189,28 @@ def deserialize(blob: npt.NDArray[np.uint8], n_items: int, dim: int) -> Any | No
     return index
 
 
-def search(index: Any, vectors: FloatArray, n: int, nprobe: int) -> IntArray:
-    """Item indices of the ``n`` best inner products for each query row (``-1`` where fewer were found)."""
+def search(index: Any, vectors: FloatArray, n: int, nprobe: int, radius: float = 1.0) -> IntArray:
+    """Item indices of the ``n`` best inner products for each query row (``-1`` where fewer were found).
+
+    Each query is rescaled to norm ``radius`` first (the largest item norm,
+    :func:`item_radius`): the inner-product order does not change, but the
+    choice of cells does. The L2 distance to a cell's centre is
+    ``|q|^2 + |c|^2 - 2 q . c``, so a short query (a folded-in history,
+    shrunk by its ridge) picks cells by their centres' norms rather than by
+    ``q . c``; at the items' own scale recall@10 of such queries rose from
+    0.79 to 0.95 at 64 of 282 cells (trained users': 0.995 either way).
+    """
     faiss = _faiss()
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    scaled = np.divide(vectors * radius, norms, out=np.zeros_like(vectors), where=norms > 0)
     params = faiss.SearchParametersIVF(nprobe=int(min(nprobe, index.nlist)))
-    _, ids = index.search(_augment_queries(vectors), int(n), params=params)
+    _, ids = index.search(_augment_queries(scaled), int(n), params=params)
     return np.asarray(ids, dtype=np.int64)
+
+
+def item_radius(item_vectors: FloatArray) -> float:
+    """The largest item norm ``R`` of the augmentation (queries are searched at this norm)."""
+    return float(np.sqrt(np.einsum("ij,ij->i", item_vectors, item_vectors).max())) if len(item_vectors) else 1.0
 
 
 def ann_topk(

@@ -112,7 +112,26 @@ class LatentFoldIn(RecommenderBase):
             InvalidParameter: malformed history.
         """
         it, v = self._check_history(items, values)
-        return self._fold_in_solve(it, v, self._design(), self._offset(it, v))
+        return self._fold_in_solve(it, v, self._fixed_design(), self._offset(it, v))
+
+    def _fixed_design(self) -> FloatArray:
+        """:meth:`_design`, built once per fitted state: a history request must not copy the whole item side."""
+        cache = self._derived_cache()
+        if "design" not in cache:
+            cache["design"] = self._design()
+        design: FloatArray = cache["design"]
+        return design
+
+    def _gram(self, design: FloatArray, cols: slice) -> FloatArray:
+        """``d^T d`` of a block of the design, kept while the same design object is in use (O(n m^2) once, not per request)."""
+        cache = self._derived_cache()
+        key = f"gram:{cols.start}:{cols.stop}:{cols.step}"
+        held = cache.get(key)
+        if held is None or held[0] is not design:
+            d = design[:, cols]
+            held = cache[key] = (design, d.T @ d)
+        gram: FloatArray = held[1]
+        return gram
 
     def _fold_in_solve(self, items: IntArray, values: FloatArray, design: FloatArray, offset: FloatArray) -> FloatArray:
         """The regularised least-squares solve described in the module docstring."""
@@ -126,8 +145,10 @@ class LatentFoldIn(RecommenderBase):
             if self.fold_in_loss == "implicit":
                 conf = self._history_confidence(values)
                 # every item: preference 0 with confidence 1; history items: preference 1 with their confidence
-                a = d.T @ d + (dh.T * (conf - 1.0)) @ dh
-                b = d.T @ (-offset) + dh.T @ (conf * (1.0 - offset[items]) + offset[items])
+                a = self._gram(design, cols) + (dh.T * (conf - 1.0)) @ dh
+                b = dh.T @ (conf * (1.0 - offset[items]) + offset[items])
+                if offset.any():  # zero for implicit ALS: skip an O(n m) product per request
+                    b -= d.T @ offset
             else:
                 a = dh.T @ dh
                 b = dh.T @ (values - offset[items])
@@ -136,7 +157,7 @@ class LatentFoldIn(RecommenderBase):
 
     def _score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
         """``offset + design @ fold_in`` for a validated history."""
-        design = self._design()
+        design = self._fixed_design()
         offset = self._offset(items, values)
         scores = offset + design @ self._fold_in_solve(items, values, design, offset)
         return np.asarray(scores + self._ranking_shift(), dtype=np.float64)
@@ -185,7 +206,7 @@ class LatentFoldIn(RecommenderBase):
 
     def _latent_history(self, items: IntArray, values: FloatArray) -> LatentQuery:
         """The folded-in history against :meth:`_ann_item_vectors` (the fold-in of :meth:`_score_history`)."""
-        design = self._design()
+        design = self._fixed_design()
         offset = self._offset(items, values)
         return self._history_query(items, values, self._fold_in_solve(items, values, design, offset), offset)
 

@@ -376,10 +376,12 @@ class RecommenderBase:
         it, v = self._check_history(items, values)
         seen = sp.csr_matrix((np.ones(len(it)), (np.zeros(len(it), dtype=np.int64), it)), shape=(1, self.n_items_)) if exclude_seen else None
         query = self._latent_history(it, v) if self._ann() is not None else None
-        return self._rank(lambda: self._history_scores(it, v)[None, :], k, seen, candidates, exclude, query)
+        return self._rank(lambda: self._history_scores(it, v)[None, :], k, seen, candidates, exclude, query,
+                          probe_factor=_ann.HISTORY_PROBE_FACTOR)
 
     def _rank(self, scores: Callable[[], FloatArray], k: int, seen: sp.csr_matrix | None,
-              candidates: npt.ArrayLike | None, exclude: npt.ArrayLike | None, query: LatentQuery | None = None) -> Ranked:
+              candidates: npt.ArrayLike | None, exclude: npt.ArrayLike | None, query: LatentQuery | None = None,
+              *, probe_factor: int = 1) -> Ranked:
         """The one ranking step: masks, then :func:`topk` over every score, or the ANN index for ``query``.
 
         Args:
@@ -388,6 +390,7 @@ class RecommenderBase:
             query: the rows as latent queries; with one and a usable index,
                 :func:`cinerec.algorithms._ann.ann_topk` ranks (over-fetch,
                 filters, exact re-scoring of the candidates, refill).
+            probe_factor: search this many times the index's cells (histories' queries need more).
         """
         allowed = None
         if candidates is not None or exclude is not None:
@@ -403,10 +406,15 @@ class RecommenderBase:
         vectors = self._latent_items() if index is not None else None
         if query is not None and index is not None and vectors is not None:
             nlist = int(index.nlist)
-            nprobe = int(getattr(self, "ann_nprobe_", _ann.default_nprobe(nlist)))
+            nprobe = min(nlist, probe_factor * int(getattr(self, "ann_nprobe_", _ann.default_nprobe(nlist))))
+
+            cache = self._derived_cache()
+            if "ann_radius" not in cache:
+                cache["ann_radius"] = _ann.item_radius(vectors)
+            radius = float(cache["ann_radius"])
 
             def searcher(w: FloatArray, n: int, probes: int) -> IntArray:
-                return _ann.search(index, w, n, probes)
+                return _ann.search(index, w, n, probes, radius)
 
             items, vals = _ann.ann_topk(searcher, query, vectors, k, nprobe=nprobe, max_nprobe=nlist, exclude=seen,
                                         allowed=allowed)
