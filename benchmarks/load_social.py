@@ -225,7 +225,9 @@ def main() -> None:
                     raise SystemExit(f"{name}: {url} answered {r.status_code}")
             results.append((asyncio.run(load.run_route(port, name, url, token, args.connections, args.rate,
                                                        duration)), url))
-            print(f"  {name}: {len(results[-1][0].latencies) / results[-1][0].seconds:.0f} req/s", flush=True)
+            done = results[-1][0]
+            print(f"  {name}: {done.row()[1]} req/s, p50 {done.row()[2]} ms, p99 {done.row()[3]} ms, "
+                  f"{done.errors} errors", flush=True)
     finally:
         proc.terminate()
         try:

@@ -19,21 +19,29 @@ from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup, escape
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from cinerec.errors import PermissionDenied
 from cinerec.service import social
 from cinerec.service.accounts import Principal, authenticate
 from cinerec.web import i18n, security
-from cinerec.web.deps import OptionalUser
+from cinerec.web.deps import OptionalUser, SessionDep
 from cinerec.web.pages import _labels as labels
 
 #: Pages per list.
 PAGE_SIZE = 24
 
 
-async def _viewer(request: Request, principal: OptionalUser) -> Principal | None:
-    """The logged-in member (or ``None``), remembered on the request for the templates."""
+async def _viewer(request: Request, principal: OptionalUser, session: SessionDep) -> Principal | None:
+    """The logged-in member (or ``None``), remembered on the request for the templates.
+
+    The request's database session is remembered too, so the navigation's
+    unread count reads through the connection the page already holds rather
+    than a second one from the pool (two per page let a burst of page
+    requests use up the pool and wait on each other).
+    """
     request.state.viewer = principal
+    request.state.db = session
     return principal
 
 
@@ -120,6 +128,9 @@ def unread_count(request: Request) -> int:
     if viewer is None:
         return 0
     try:
+        page_session: Session | None = getattr(request.state, "db", None)
+        if page_session is not None:
+            return social.unread_count(page_session, viewer.user_id)
         with request.app.state.sessionmaker() as session:
             return social.unread_count(session, viewer.user_id)
     except SQLAlchemyError:  # the navigation bar of an error page must render even when the database is down
