@@ -309,3 +309,18 @@ def test_every_latent_model_states_its_scores_as_const_plus_inner_product(algo: 
     truth = m.recommend(users, 5, exclude_seen=False)
     np.testing.assert_array_equal(got.items, truth.items)
     np.testing.assert_allclose(got.scores, truth.scores, atol=1e-9)
+
+
+@pytest.mark.parametrize("algo", ["implicit-als", "biased-mf"])
+def test_history_caches_follow_refits(algo: str) -> None:
+    """The fold-in's design and Gram matrix are kept per fitted state: a refit must not answer with the old ones."""
+    first, second = low_rank(seed=1), low_rank(seed=2)
+    params: dict[str, Any] = {"n_factors": 4}
+    model = create(algo, **params).fit(first)
+    items, values = np.arange(6), np.array([5.0, 4.0, 4.0, 3.0, 5.0, 2.0])
+    before = model.score_history(items, values)  # fills the caches
+    model.fit(second)
+    fresh = create(algo, **params).fit(second)
+    after = model.score_history(items, values)
+    np.testing.assert_allclose(after, fresh.score_history(items, values), rtol=0, atol=1e-9)
+    assert not np.allclose(before, after)

@@ -10,8 +10,8 @@ with ``R`` the largest item norm, queries ``[w_u, 0]``, so that
 inner product does. An inverted file (``IndexIVFFlat``: k-means cells,
 ``nprobe`` of them searched) beat HNSW graphs on these augmented vectors in
 ``benchmarks/topk.py``: at 100k items HNSW reached recall@10 0.83 (M=32,
-efSearch=128) to 0.95 (efSearch=512), built 3x slower into a 2x larger
-index, where the inverted file gave 0.991 at 64 cells in 0.7 ms.
+efSearch=128) to 0.95 (efSearch=512), built 4x slower into a 2x larger
+index, where the inverted file gave 0.995 at 64 cells in 0.7 ms.
 
 :func:`ann_topk` is the one filtered ranking step built on it: it fetches
 more than ``k`` candidates (``k`` plus the row's excluded items, scaled up by
@@ -106,8 +106,8 @@ def default_nlist(n_items: int) -> int:
 def default_nprobe(nlist: int) -> int:
     """Cells searched per query: 64, or 1/32 of the cells on very big catalogues.
 
-    In ``benchmarks/topk.py`` 64 cells gave recall@10 0.991 at 100k items
-    (632 cells) and 0.997 at 1M (2,000 cells) in about 0.65 ms a query; 32
+    In ``benchmarks/topk.py`` 64 cells gave recall@10 0.995 at 100k items
+    (632 cells) and 0.998 at 1M (2,000 cells) in 0.7-0.8 ms a query; 32
     were enough for trained users but not for folded-in histories, whose
     shorter vectors leave the item bias more of the ranking and whose best
     items spread over more cells (recall 0.94 at 32 cells, 0.99 at 64 on a
