@@ -163,6 +163,19 @@ def _augment_queries(w: FloatArray) -> npt.NDArray[np.float32]:
     return np.ascontiguousarray(np.column_stack((w, np.zeros(len(w)))), dtype=np.float32)
 
 
+def single_threaded_search() -> None:
+    """Run faiss searches on the calling thread only (process-wide OpenMP setting).
+
+    A server ranks one member per request on several route threads and
+    worker processes; an OpenMP team per single-query search would only
+    contend with them (and spin between searches). No-op without faiss.
+    """
+    try:
+        _faiss().omp_set_num_threads(1)
+    except ImportError:
+        return
+
+
 def serialize(index: Any) -> npt.NDArray[np.uint8]:
     """The index as a ``uint8`` array (faiss' own format), to store in an artifact's npz."""
     faiss = _faiss()

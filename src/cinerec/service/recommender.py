@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from cinerec.algorithms._ann import single_threaded_search
 from cinerec.algorithms.base import RecommenderBase
 from cinerec.algorithms.rerank import onboarding_order
 from cinerec.config import get_settings
@@ -112,6 +113,8 @@ class RecommenderService:
                 return False
             model, att, info = self.registry.load(version)
             model.ann_min_items = self.ann_min_items
+            if model.has_ann_index:
+                single_threaded_search()
             pop = np.asarray(model.seen_.sum(axis=0)).ravel()
             self._live = LiveModel(version, info.algo, model, Vocabulary(att["user_ids"]), Vocabulary(att["item_ids"]), pop, info.extra)
         return True
