@@ -192,7 +192,7 @@ class LatentFoldIn(RecommenderBase):
         """The item side of ``score = const_u + v_i . w_u`` (:meth:`_ann_item_vectors`), once per fitted state."""
         cache = self._derived_cache()
         if "latent_items" not in cache:
-            cache["latent_items"] = np.ascontiguousarray(self._ann_item_vectors(), dtype=np.float64)
+            cache["latent_items"] = np.asarray(self._ann_item_vectors(), dtype=np.float64)  # a view where it can be
         vectors: FloatArray = cache["latent_items"]
         return vectors
 

@@ -52,8 +52,20 @@ class _FactorModel(LatentFoldIn):
 
     # --------------------------------------------------------- history (fold-in)
     def _design(self) -> FloatArray:
-        """``[1, q_i]``: the user bias column, then the item factors."""
-        return np.column_stack((np.ones(self.n_items_), self.item_factors_))
+        """``[1, q_i]``: the user bias column, then the item factors (a view of :meth:`_item_block`)."""
+        return self._item_block()[:, :-1]
+
+    def _item_block(self) -> FloatArray:
+        """``[1, q_i, b_i + shift_i]`` once per fitted state: the fold-in design and the ANN item vectors are views of it.
+
+        Two copies of the item side would cost half a GiB each at a million items.
+        """
+        cache = self._derived_cache()
+        if "item_block" not in cache:
+            shift = np.broadcast_to(np.asarray(self._ranking_shift(), dtype=np.float64), (self.n_items_,))
+            cache["item_block"] = np.column_stack((np.ones(self.n_items_), self.item_factors_, self.item_bias_ + shift))
+        block: FloatArray = cache["item_block"]
+        return block
 
     def _offset(self, items: IntArray, values: FloatArray) -> FloatArray:
         """``mu + b_i``."""
@@ -62,8 +74,7 @@ class _FactorModel(LatentFoldIn):
     # --------------------------------------------------------- approximate top-k
     def _ann_item_vectors(self) -> FloatArray:
         """``[q_i, b_i + shift_i]``: the item bias (and ranking shift) rides on a user coordinate fixed at 1."""
-        shift = np.broadcast_to(np.asarray(self._ranking_shift(), dtype=np.float64), (self.n_items_,))
-        return np.column_stack((self.item_factors_, self.item_bias_ + shift))
+        return self._item_block()[:, 1:]
 
     def _latent_users(self, users: IntArray) -> LatentQuery:
         """``mu + b_u`` and ``[p_u (+ implicit terms), 1]``."""
