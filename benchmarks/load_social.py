@@ -101,7 +101,6 @@ def build_social_site(base: Path, home: Path, data_dir: Path, algo: str, *, rate
     os.environ["CINEREC_HOME"] = str(home)
     from sqlalchemy import func, insert, literal, select
 
-    import cinerec.service.social_signals  # noqa: F401  (first: at fc8fe20+ service.members alone hits an import cycle)
     from cinerec.config import get_settings
     from cinerec.service.accounts import create_user
     from cinerec.service.members import rate_many
