@@ -21,7 +21,11 @@ from cinerec.web import security
 
 # Dependencies that do no I/O are ``async def``: FastAPI runs those in the event loop instead of
 # handing each to the thread pool (a thread switch per dependency per request). A session only
-# connects when first used (in the route's thread); closing it hands the connection back.
+# connects when first used (in the route's thread); closing it hands the connection back. The
+# session closes when the route function returns (``scope="function"``), before the response is
+# serialised and sent: under load a finished request waiting for a thread to validate its
+# response must not hold a pooled connection that the next route needs (that deadlock ended in
+# 503s at 400 requests/s). Routes build their ``*Out`` models and pages render inside the route.
 async def _session(request: Request) -> AsyncIterator[Session]:
     with request.app.state.sessionmaker() as session:
         yield session
@@ -33,7 +37,7 @@ def _service(request: Request) -> RecommenderService:
     return svc
 
 
-SessionDep = Annotated[Session, Depends(_session)]
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
 ServiceDep = Annotated[RecommenderService, Depends(_service)]
 
 
