@@ -187,7 +187,7 @@ def test_save_load_round_trip_keeps_the_index(model: BiasedMF, tmp_path: Path) -
     back = load(tmp_path / "m")
     assert back.has_ann_index
     np.testing.assert_array_equal(back.ann_index_, model.ann_index_)
-    assert back.ann_nprobe_ == model.ann_nprobe_
+    assert back.ann_nprobe_ == model.ann_nprobe_ and back.ann_recall_ == model.ann_recall_
     back.ann_min_items = 0
     assert back._ann() is not None
     users = np.arange(50)
@@ -324,3 +324,23 @@ def test_history_caches_follow_refits(algo: str) -> None:
     after = model.score_history(items, values)
     np.testing.assert_allclose(after, fresh.score_history(items, values), rtol=0, atol=1e-9)
     assert not np.allclose(before, after)
+
+
+def test_build_tunes_the_cells_searched_to_the_target_recall(indexed: BiasedMF) -> None:
+    # clustered factors: the default number of cells already reaches the target
+    nlist = _ann.default_nlist(N_ITEMS)
+    assert indexed.ann_nprobe_ == _ann.default_nprobe(nlist) and indexed.ann_recall_ >= 0.95
+    # structureless Gaussian factors: the default misses, so the build searches more cells until the target holds
+    hard = synthetic_mf(seed=4)
+    rng = np.random.default_rng(4)
+    hard.item_factors_ = rng.normal(size=(N_ITEMS, DIM))
+    hard.user_factors_ = rng.normal(size=(N_USERS, DIM))
+    hard.build_ann_index(check_users=100)
+    assert hard.ann_nprobe_ > _ann.default_nprobe(nlist)
+    assert hard.ann_recall_ >= 0.95 or hard.ann_nprobe_ == nlist
+    hard.ann_min_items = 0
+    users = np.arange(100, 200)  # not all of them were in the tuning sample
+    assert recall(hard.recommend(users, 10).items, exact(hard, "recommend", users, 10).items) >= 0.9
+    # an explicit nprobe is kept as given
+    hard.build_ann_index(nprobe=8, check_users=50)
+    assert hard.ann_nprobe_ == 8 and hard.ann_recall_ < 0.95

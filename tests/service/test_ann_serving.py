@@ -40,7 +40,9 @@ def test_live_model_uses_the_index_only_above_the_threshold(tmp_path: Path, sear
     data = low_rank(n_users=150, n_items=3000, rank=4, density=0.015)
     model = create("implicit-als", n_factors=8).fit(data)
     info = build_ann(model, 1000)
-    assert info is not None and info["bytes"] > 0
+    assert info is not None and info["bytes"] > 0 and info["recall_at_10"] >= 0.95
+    assert searches  # the recall check ran through the index
+    searches.clear()
     reg = ModelRegistry(tmp_path / "models")
     reg.publish(model, user_ids=data.user_vocab.ids + 100, item_ids=data.item_vocab.ids + 10_000, extra={"ann": info})
     exact = RecommenderService(reg, ann_min_items=3001)

@@ -149,7 +149,7 @@ class RecommenderBase:
         self.seen_values_ = np.asarray(data.matrix.data, dtype=np.float32)
         self._derived_cache().clear()
         # an index of the previous fit's item vectors would answer for the wrong model
-        for key in ("ann_index_", "ann_nprobe_"):
+        for key in ("ann_index_", "ann_nprobe_", "ann_recall_"):
             self.__dict__.pop(key, None)
 
     def _derived_cache(self) -> dict[str, Any]:
@@ -451,16 +451,27 @@ class RecommenderBase:
         """Whether an ANN index was built (or loaded) for this fitted state."""
         return "ann_index_" in vars(self)
 
-    def build_ann_index(self, *, nlist: int | None = None, nprobe: int | None = None) -> None:
+    def build_ann_index(self, *, nlist: int | None = None, nprobe: int | None = None, target_recall: float = 0.95,
+                        check_users: int = 200) -> None:
         """Build the approximate top-k index over the item vectors; it is saved with the model.
 
         Ranking goes through it (:meth:`recommend`, :meth:`recommend_history`)
         when the catalogue has at least :attr:`ann_min_items` items and faiss
         can be imported; scores stay exact. A new :meth:`fit` drops it.
 
+        Unless ``nprobe`` is given, the cells searched are then tuned on this
+        model: recall@10 of up to ``check_users`` trained users (a seeded
+        sample, seen items excluded) against their exact lists, the cells
+        doubled until it reaches ``target_recall`` or every cell is searched.
+        Factors without the clustered structure trained ones have need many
+        more cells (plain Gaussian vectors: recall 0.54 at the default).
+        The measured recall is kept as ``ann_recall_``.
+
         Args:
-            nlist: k-means cells (default about ``4 sqrt(n_items)``).
-            nprobe: cells searched per query (default 32).
+            nlist: k-means cells (default about ``2 sqrt(n_items)``).
+            nprobe: cells searched per query (default: tuned from 64).
+            target_recall: recall@10 the tuning aims at.
+            check_users: trained users the recall is measured on.
 
         Raises:
             NotFittedError: before fitting.
@@ -475,8 +486,35 @@ class RecommenderBase:
             raise ImportError("approximate top-k needs faiss: pip install 'cinerec[ann]'")
         index = _ann.build_index(vectors, nlist=nlist)
         self.ann_index_ = _ann.serialize(index)
-        self.ann_nprobe_ = int(nprobe) if nprobe is not None else _ann.default_nprobe(int(index.nlist))
         self._derived_cache()["ann"] = index
+        nlist_built = int(index.nlist)
+        self.ann_nprobe_ = int(nprobe) if nprobe is not None else _ann.default_nprobe(nlist_built)
+        self.ann_recall_ = self._ann_recall(check_users)
+        while nprobe is None and self.ann_recall_ < target_recall and self.ann_nprobe_ < nlist_built:
+            self.ann_nprobe_ = min(nlist_built, 2 * self.ann_nprobe_)
+            self.ann_recall_ = self._ann_recall(check_users)
+
+    def _ann_recall(self, n_users: int) -> float:
+        """Recall@10 of the index against exact ranking for a seeded sample of trained users (1.0 without any)."""
+        trained = np.flatnonzero(np.diff(self.seen_.indptr) > 0)
+        if not len(trained) or n_users < 1:
+            return 1.0
+        users = np.sort(np.random.default_rng(0).choice(trained, min(n_users, len(trained)), replace=False))
+        cache = self._derived_cache()
+        if cache.get("ann_truth_users") is None or not np.array_equal(cache["ann_truth_users"], users):
+            chunks = [topk(self.score(users[lo:lo + 16]), 10, exclude=self.seen_[users[lo:lo + 16]])[0]
+                      for lo in range(0, len(users), 16)]  # 16 rows of scores at a time: bounded memory on big catalogues
+            cache["ann_truth_users"], cache["ann_truth"] = users, np.vstack(chunks)
+        truth = cache["ann_truth"]
+        saved = self.ann_min_items
+        self.ann_min_items = 0
+        try:
+            got = self.recommend(users, 10).items
+        finally:
+            self.ann_min_items = saved
+        hits = [len(set(g[g >= 0].tolist()) & set(t[t >= 0].tolist())) / max(int((t >= 0).sum()), 1)
+                for g, t in zip(got, truth, strict=True)]
+        return float(np.mean(hits))
 
     def _ann(self) -> Any | None:
         """The usable faiss index, or ``None``: no index, a catalogue under :attr:`ann_min_items`, no faiss, or a bad index.
