@@ -49,7 +49,7 @@ import scipy.sparse as sp
 from sqlalchemy import Engine
 
 from cinerec.errors import InvalidParameter, NotFound
-from cinerec.store.db import transaction
+from cinerec.store.db import analyze, transaction
 from cinerec.store.models import utcnow
 from cinerec.store.repos import circle as circle_repo
 from cinerec.store.repos import events as event_repo
@@ -453,4 +453,5 @@ def _write(engine: Engine, plan: SocialPlan, now: datetime) -> SeedReport:
 
         for when, actor, kind, film, obj in sorted(events, key=lambda e: (e[0], e[1], e[2], e[4])):
             event_repo.record(session, actor, kind, movie_id=film, value=1.0, object_id=obj, when=when)
+    analyze(engine)
     return SeedReport(n_follows, n_shares, n_lists, n_items, n_likes, len(events), n_notes)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -71,3 +71,15 @@ def transaction(engine: Engine, *, write: bool = True) -> Iterator[Session]:
     eng = write_engine(engine) if write else engine
     with Session(eng, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+def analyze(engine: Engine) -> None:
+    """Refresh the query planner's table statistics after a bulk write (an import, a seeded graph).
+
+    Without statistics SQLite's planner guesses, and picks, for example, a scan of
+    every public list through a low-selectivity index over a lookup by film; with
+    them it starts from the selective index. Takes well under a second on the demo
+    data set (``ANALYZE`` on SQLite and PostgreSQL alike).
+    """
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))

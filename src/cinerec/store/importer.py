@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from cinerec.data.readers import Dataset, Problem
 from cinerec.errors import DataFormatError
-from cinerec.store.db import transaction
+from cinerec.store.db import analyze, transaction
 from cinerec.store.models import (
     RATING_MAX,
     RATING_MIN,
@@ -257,6 +257,7 @@ def import_dataset(
         }
         session.add(ImportRun(source=src, path=str(dataset.files[0].parent if dataset.files else ""), format=dataset.format,
                               counts={**counts, "placeholder_movies": n_placeholders}, rejected=problems.by_reason()))
+    analyze(engine)
     return ImportReport(src, dataset.format, counts, problems.by_reason(), list(problems.items), time.perf_counter() - t0,
                         scale=str(scale), mapping=scale.mapping, rows_read=dataset.ratings_read, placeholders=n_placeholders)
 

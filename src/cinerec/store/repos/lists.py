@@ -152,8 +152,9 @@ def public(session: Session, *, q: str | None, limit: int, offset: int,
 
 def public_with_movie(session: Session, movie_id: int, *, viewer_id: int | None, limit: int) -> list[MovieList]:
     """Public lists of active members holding a film, most liked first, none of a member blocking the viewer."""
-    stmt = (select(MovieList).join(ListItem, ListItem.list_id == MovieList.id).join(User, User.id == MovieList.user_id)
-            .where(ListItem.movie_id == movie_id, MovieList.is_public.is_(True), User.is_active.is_(True)))
+    holding = select(ListItem.list_id).where(ListItem.movie_id == movie_id)  # by the film's index, not every list
+    stmt = (select(MovieList).join(User, User.id == MovieList.user_id)
+            .where(MovieList.id.in_(holding), MovieList.is_public.is_(True), User.is_active.is_(True)))
     if viewer_id is not None:
         stmt = stmt.where(~between(MovieList.user_id, viewer_id))
     stmt = stmt.order_by(MovieList.like_count.desc(), MovieList.updated_at.desc(), MovieList.id.desc()).limit(limit)
