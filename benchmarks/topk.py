@@ -11,10 +11,11 @@ user, 20 of them from the user's own exact top 50. Rows:
 - ``exact``: the model's ``recommend`` with the index off (one matmul over
   the catalogue + the argpartition top-k of ``cinerec.algorithms._topk``);
 - ``ann nprobe=N``: the same ``recommend`` through the index (over-fetch,
-  seen filter, exact re-scoring, refill), ``N`` cells searched;
+  seen filter, exact re-scoring, refill), ``N`` cells searched; ``(built)``
+  marks the number the build's own recall check chose (build time includes it);
 - ``exact history`` / ``ann history``: a member's path, ``recommend_history``
   of a user's seen items rated as the model predicts (fold-in, then top-10),
-  exact and through the index (``HISTORY_PROBE_FACTOR`` times the default ``nprobe``);
+  exact and through the index (``HISTORY_PROBE_FACTOR`` times the built ``nprobe``);
 - ``hnsw`` (``--hnsw``): faiss' HNSW graph on the same augmented vectors,
   raw search without the filter path, for comparison with the inverted file.
 
@@ -147,7 +148,8 @@ def run_size(n_items: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     model.ann_min_items = 0
     print(f"  index built in {build_s:.1f} s ({size / 2**20:.0f} MiB), rss +{rss_mb() - rss0:.0f} MiB", file=sys.stderr,
           flush=True)
-    for nprobe in args.nprobe:
+    tuned = int(model.ann_nprobe_)  # what the build's own recall check chose (see RecommenderBase.build_ann_index)
+    for nprobe in sorted(set(args.nprobe) | {tuned}):
         model.ann_nprobe_ = nprobe
         with single_thread():
             faiss.omp_set_num_threads(1)
@@ -155,13 +157,14 @@ def run_size(n_items: int, args: argparse.Namespace) -> list[dict[str, Any]]:
         faiss.omp_set_num_threads(os.cpu_count() or 1)
         got = np.vstack([a.items for a in answers])
         b_ann = batched(lambda u: model.recommend(u, 10), users, 50)
-        rows.append({"items": n_items, "method": f"ann ivf nlist={_ann.default_nlist(n_items)} nprobe={nprobe}",
+        mark = " (built)" if nprobe == tuned else ""
+        rows.append({"items": n_items, "method": f"ann ivf nlist={_ann.default_nlist(n_items)} nprobe={nprobe}{mark}",
                      "p50": np.median(t_ann), "p99": np.percentile(t_ann, 99), "batch": b_ann,
                      "recall": recall_at(got, truth), "build": build_s, "size": size, "rss": rss_mb(), "n": n_queries})
         print(f"  nprobe {nprobe}: recall {rows[-1]['recall']:.3f} p50 {np.median(t_ann) * 1e3:.3f} ms", file=sys.stderr,
               flush=True)
 
-    model.ann_nprobe_ = _ann.default_nprobe(_ann.default_nlist(n_items))
+    model.ann_nprobe_ = tuned
     rows += history_rows(model, users[: max(100, n_queries // 5)], n_items)
     if args.hnsw and n_items <= 200_000:
         rows += hnsw_rows(model, users, n_items)
@@ -176,7 +179,7 @@ def history_rows(model: BiasedMF, users: np.ndarray, n_items: int) -> list[dict[
         values = np.clip(np.round(2 * model.score(np.array([u]), items)[0]) / 2, 0.5, 5.0)
         histories.append((items, values))
     rows, truth = [], None
-    for label, threshold in (("exact history (fold-in + top-k)", EXACT), (f"ann history nprobe={_ann.HISTORY_PROBE_FACTOR * model.ann_nprobe_}", 0)):
+    for label, threshold in (("exact history (fold-in + top-k)", EXACT), (f"ann history nprobe={min(_ann.default_nlist(n_items), _ann.HISTORY_PROBE_FACTOR * model.ann_nprobe_)}", 0)):
         model.ann_min_items = threshold
         with single_thread():
             times, out = per_query(lambda j: model.recommend_history(*histories[int(j[0])], 10), np.arange(len(users)))
