@@ -66,10 +66,8 @@ _BEARER = HTTPBearer(auto_error=False, bearerFormat="opaque",
                      description="a session token from POST /api/v1/auth/token (the site's pages use a cookie)")
 
 
-def _optional_user(request: Request, session: SessionDep,
-                   _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
-                   ) -> Principal | None:
-    """The caller from a bearer token, else from the session cookie (cookie writes must be same-origin).
+def _caller(request: Request, session: SessionDep) -> Principal | None:
+    """The caller from a bearer token, else from the session cookie; ``None`` for a visitor or a bad token.
 
     The lookup's read transaction ends here, handing its connection back to the
     pool: write routes open their own transaction, and a request holding two
@@ -78,12 +76,19 @@ def _optional_user(request: Request, session: SessionDep,
     """
     token = security.bearer_token(request)
     try:
-        principal = authenticate(session, token if token is not None else security.cookie_token(request))
+        return authenticate(session, token if token is not None else security.cookie_token(request))
     finally:
         session.rollback()
-    if token is None and principal is not None and request.method not in security.SAFE_METHODS:
+
+
+async def _optional_user(request: Request, caller: Annotated[Principal | None, Depends(_caller)],
+                   _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
+                   ) -> Principal | None:
+    """:func:`_caller`, with the bearer scheme declared in OpenAPI; cookie writes must be same-origin."""
+    if (caller is not None and security.bearer_token(request) is None
+            and request.method not in security.SAFE_METHODS):
         security.check_same_origin(request)
-    return principal
+    return caller
 
 
 def _current_user(principal: Annotated[Principal | None, Depends(_optional_user)]) -> Principal:
@@ -104,6 +109,9 @@ AnalyzerDep = Annotated[SentimentAnalyzer, Depends(_analyzer)]
 JobsDep = Annotated[JobRunner, Depends(_jobs)]
 #: The caller if logged in, else ``None``.
 OptionalUser = Annotated[Principal | None, Depends(_optional_user)]
+#: The caller of a public read (visitors welcome; an invalid token reads as a visitor). Not declared as a
+#: security requirement in OpenAPI, since these operations answer without one.
+PublicViewer = Annotated[Principal | None, Depends(_caller)]
 #: The logged-in caller; 401 otherwise.
 CurrentUser = Annotated[Principal, Depends(_current_user)]
 #: A logged-in admin; 401 for visitors, 403 for members.

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from cinerec.service import social
 from cinerec.web import security
-from cinerec.web.api.social import ERRORS, PUBLIC_ERRORS, Id, Limit, Offset, Username, Viewer
-from cinerec.web.deps import CurrentUser, EngineDep, SessionDep, ThrottleDep
+from cinerec.web.api.social import ERRORS, PUBLIC_ERRORS, Id, Limit, Offset, Username
+from cinerec.web.deps import CurrentUser, EngineDep, PublicViewer, SessionDep, ThrottleDep
 from cinerec.web.present import list_detail_out, list_summary_out
 from cinerec.web.schemas import (
     LikeOut,
@@ -38,7 +38,7 @@ def post_list(body: ListIn, me: CurrentUser, engine: EngineDep, throttle: Thrott
 
 
 @router.get("/lists", response_model=ListOut[ListSummaryOut], responses=PUBLIC_ERRORS)
-def public_lists(session: SessionDep, viewer: Viewer, q: Annotated[str | None, Query(max_length=200)] = None,
+def public_lists(session: SessionDep, viewer: PublicViewer, q: Annotated[str | None, Query(max_length=200)] = None,
                  limit: Limit = 20, offset: Offset = 0) -> ListOut[ListSummaryOut]:
     """Public lists, most recently changed first; ``q`` matches titles literally (``count`` stops at 10,000).
 
@@ -48,7 +48,7 @@ def public_lists(session: SessionDep, viewer: Viewer, q: Annotated[str | None, Q
 
 
 @router.get("/lists/{list_id}", response_model=ListDetailOut, responses=PUBLIC_ERRORS)
-def get_list(list_id: Id, session: SessionDep, viewer: Viewer) -> ListDetailOut:
+def get_list(list_id: Id, session: SessionDep, viewer: PublicViewer) -> ListDetailOut:
     """A list with its films in order (a private list only for its owner)."""
     return list_detail_out(social.get_list(session, viewer, list_id))
 
@@ -100,7 +100,7 @@ def unlike_list(list_id: Id, me: CurrentUser, engine: EngineDep, throttle: Throt
 
 
 @router.get("/users/{username}/lists", response_model=ListOut[ListSummaryOut], responses=PUBLIC_ERRORS)
-def user_lists(username: Username, session: SessionDep, viewer: Viewer, limit: Limit = 20,
+def user_lists(username: Username, session: SessionDep, viewer: PublicViewer, limit: Limit = 20,
                offset: Offset = 0) -> ListOut[ListSummaryOut]:
     """A member's lists, most recently changed first: public ones, and private ones too for the member."""
     page = social.lists_of(session, viewer, username, limit=limit, offset=offset)
@@ -108,7 +108,7 @@ def user_lists(username: Username, session: SessionDep, viewer: Viewer, limit: L
 
 
 @router.get("/movies/{movie_id}/lists", response_model=ListOut[ListSummaryOut], responses=PUBLIC_ERRORS)
-def movie_lists(movie_id: Id, session: SessionDep, viewer: Viewer, limit: Limit = 10) -> ListOut[ListSummaryOut]:
+def movie_lists(movie_id: Id, session: SessionDep, viewer: PublicViewer, limit: Limit = 10) -> ListOut[ListSummaryOut]:
     """Public lists holding the film, most liked first."""
     rows = social.lists_with_movie(session, viewer, movie_id, limit)
     return ListOut[ListSummaryOut](data=[list_summary_out(x) for x in rows], count=len(rows))

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
-from cinerec.service import accounts, feed, members, social
-from cinerec.service.accounts import Principal
+from cinerec.service import feed, members, social
 from cinerec.web import security
 from cinerec.web.deps import CurrentUser, EngineDep, SessionDep, ThrottleDep
 from cinerec.web.present import (
@@ -52,23 +51,6 @@ Username = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-
 Limit = Annotated[int, Query(ge=1, le=members.MAX_PAGE, description=f"page size, at most {members.MAX_PAGE}")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 Cursor = Annotated[int | None, Query(ge=1, le=2**63 - 1, description="the previous page's next_cursor")]
-
-
-def viewer(request: Request, session: SessionDep) -> Principal | None:
-    """The caller of a public read when they sent a valid bearer token or session cookie, else ``None``.
-
-    Not declared as a security requirement: these reads answer visitors too
-    (an invalid token simply reads as a visitor).
-    """
-    token = security.bearer_token(request)
-    try:
-        return accounts.authenticate(session, token if token is not None else security.cookie_token(request))
-    finally:
-        session.rollback()
-
-
-#: The caller if logged in, else ``None`` (public reads).
-Viewer = Annotated[Principal | None, Depends(viewer)]
 
 
 # --- shares ----------------------------------------------------------------------------------------
