@@ -119,11 +119,18 @@ def test_share_follow_feed_public_link_and_withdrawal(server: str, chromium: obj
     a.wait_for_url(re.compile(r".*/lists/\d+$"))  # type: ignore[attr-defined]
     list_url = a.url  # type: ignore[attr-defined]
     film_ids = [_film_id(a, query) for query, _ in LIST_FILMS]
-    a.goto(list_url)  # type: ignore[attr-defined]
-    for movie_id, (_, note) in zip(film_ids, LIST_FILMS, strict=True):
-        a.fill("#add-movie", movie_id)  # type: ignore[attr-defined]
-        a.fill("#add-note", note)  # type: ignore[attr-defined]
-        a.get_by_role("button", name="Add to the list").click()  # type: ignore[attr-defined]
+    for movie_id, (query, note) in zip(film_ids, LIST_FILMS, strict=True):
+        # find the film by title in the owner's box, add it, then write its note
+        a.goto(list_url)  # type: ignore[attr-defined]
+        a.fill("#add-find", query)  # type: ignore[attr-defined]
+        a.get_by_role("button", name="Find", exact=True).click()  # type: ignore[attr-defined]
+        a.wait_for_selector(".find-results")  # type: ignore[attr-defined]
+        a.locator(f".find-results form:has(input[name=movie_id][value='{movie_id}']) button").click()  # type: ignore[attr-defined]
+        a.wait_for_load_state()  # type: ignore[attr-defined]
+        entry = a.locator(f".entries .entry:has(form[action$='/items/{movie_id}/note'])")  # type: ignore[attr-defined]
+        entry.locator("details.entry-edit summary").click()
+        entry.locator("textarea[name=note]").fill(note)
+        entry.get_by_role("button", name="Save note").click()
         a.wait_for_load_state()  # type: ignore[attr-defined]
     assert a.locator(".entries .entry").count() == len(LIST_FILMS)  # type: ignore[attr-defined]
     assert a.locator(".entry-note").all_inner_texts() == [n for _, n in LIST_FILMS]  # type: ignore[attr-defined]
