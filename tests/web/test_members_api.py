@@ -123,7 +123,13 @@ def test_public_profile_and_account_settings(site: TestClient) -> None:
     prof = site.get(f"/api/v1/users/{name}").json()
     assert prof["display_name"] == "Film Fan" and prof["n_ratings"] == 1 and prof["ratings"][0]["movie"]["id"] == 7
     assert site.get("/api/v1/users/nobody-by-this-name").status_code == 404
-    assert site.get("/api/v1/users/1").status_code == 404  # dataset profiles are not members
+    assert site.get("/api/v1/users/1").status_code == 404  # a username, not an id
+    # imported dataset profiles are public members of the social graph (followable; they cannot log in)
+    profile = site.get("/api/v1/users/ml-100k-1")
+    assert profile.status_code == 200 and profile.json()["n_ratings"] > 0 and "email" not in profile.json()
+    assert site.put("/api/v1/users/ml-100k-1/follow", headers=h).status_code == 200
+    assert site.post("/api/v1/auth/token", json={"username": "ml-100k-1", "password": "anything at all 1"}
+                     ).status_code == 401
 
 
 def test_delete_my_account_with_my_data(site: TestClient) -> None:

@@ -209,7 +209,7 @@ def card(user: User) -> MemberCard:
 
 
 def member_named(session: Session, username: str) -> User:
-    """The active site account called ``username`` (any case).
+    """The active member called ``username`` (any case): a site account or an imported dataset profile.
 
     Raises:
         NotFound: no such active account.

@@ -305,7 +305,7 @@ def public_profile(session: Session, username: str, *, n: int = 10) -> PublicPro
     """A member's public face: name, join date, counts, latest ratings and public reviews.
 
     Raises:
-        NotFound: no active site account with that username.
+        NotFound: no active member (site account or dataset profile) with that username.
     """
     user: User | None = user_repo.by_username(session, username)
     if user is None or not user.is_active:

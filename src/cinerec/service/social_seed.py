@@ -370,8 +370,8 @@ def seed_social(engine: Engine, params: SeedParams | None = None, *, member: str
         member_id: int | None = None
         if member is not None:
             account = user_repo.by_username(session, member)
-            if account is None or not account.is_active:
-                raise NotFound(f"member {member!r} does not exist")
+            if account is None or not account.is_active or account.source is not None:
+                raise NotFound(f"no site account {member!r} (a dataset profile is already in the graph)")
             member_id = account.id
             ratings = [x for x in ratings if x[0] != member_id] + [(member_id, m, v) for m, v in
                                                                     user_repo.history(session, member_id)]

@@ -76,9 +76,13 @@ def find_login(session: Session, login: str) -> User | None:
 
 
 def by_username(session: Session, username: str) -> User | None:
-    """A site account by its username (case-insensitive), if any."""
-    return session.scalar(select(User).where(User.source.is_(None), func.lower(User.username) == username.lower())
-                          .limit(1))
+    """A member by username (case-insensitive), if any: a site account or an imported dataset profile.
+
+    Dataset profiles (``source`` set, no password) are members of the site's
+    social graph: their public ratings, followers and lists show on ``/u/NAME``
+    and they can be followed; they cannot log in.
+    """
+    return session.scalar(select(User).where(func.lower(User.username) == username.lower()).limit(1))
 
 
 def update_account(session: Session, user_id: int, **fields: object) -> None:
