@@ -516,3 +516,18 @@ def test_owner_finds_films_by_title_and_adds_them(site: TestClient) -> None:
     b, _ = page_signup(site)
     assert 'name="find"' not in b.get(f"/lists/{list_id}", params={"find": "Star Wars"}).text
     assert "name=\"movie_id\" value=" not in b.get(f"/lists/{list_id}", params={"find": "Star Wars"}).text
+
+
+def test_error_pages_of_a_member_hand_every_connection_back(site: TestClient) -> None:
+    """An error page rendered after the route ended (its nav shows the unread count) must not keep a connection.
+
+    Before the fix each such page revived the request's closed session: 15 of them used up the pool and the next
+    page waited 30 s for a 503.
+    """
+    a, _ = page_signup(site)
+    pool = site.app.state.engine.pool
+    for _ in range(25):
+        assert a.get("/lists/2147483000").status_code == 404  # NotFound raised in the route: the error page
+        assert a.post("/lists/2147483000/share", data={"note": "x"}).status_code == 403  # no CSRF token
+    assert pool.checkedout() == 0
+    assert a.get("/feed").status_code == 200

@@ -28,7 +28,14 @@ from cinerec.web import security
 # 503s at 400 requests/s). Routes build their ``*Out`` models and pages render inside the route.
 async def _session(request: Request) -> AsyncIterator[Session]:
     with request.app.state.sessionmaker() as session:
-        yield session
+        # remembered while the route runs (templates read the nav's unread count through it); forgotten
+        # when it closes, so an error page rendered afterwards opens its own short session instead of
+        # reviving this one, whose new connection nobody would hand back to the pool
+        request.state.db = session
+        try:
+            yield session
+        finally:
+            request.state.db = None
 
 
 def _service(request: Request) -> RecommenderService:

@@ -25,23 +25,23 @@ from cinerec.errors import PermissionDenied
 from cinerec.service import social
 from cinerec.service.accounts import Principal, authenticate
 from cinerec.web import i18n, security
-from cinerec.web.deps import OptionalUser, SessionDep
+from cinerec.web.deps import OptionalUser
 from cinerec.web.pages import _labels as labels
 
 #: Pages per list.
 PAGE_SIZE = 24
 
 
-async def _viewer(request: Request, principal: OptionalUser, session: SessionDep) -> Principal | None:
+async def _viewer(request: Request, principal: OptionalUser) -> Principal | None:
     """The logged-in member (or ``None``), remembered on the request for the templates.
 
-    The request's database session is remembered too, so the navigation's
-    unread count reads through the connection the page already holds rather
-    than a second one from the pool (two per page let a burst of page
-    requests use up the pool and wait on each other).
+    The request's database session is remembered by the session dependency
+    while the route runs, so the navigation's unread count reads through the
+    connection the page already holds rather than a second one from the pool
+    (two per page let a burst of page requests use up the pool and wait on
+    each other).
     """
     request.state.viewer = principal
-    request.state.db = session
     return principal
 
 
