@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Form, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup, escape
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,6 +30,20 @@ from cinerec.web.pages import _labels as labels
 
 #: Pages per list.
 PAGE_SIZE = 24
+
+#: Path ids of films, lists, shares, reviews (database integer range).
+ObjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+#: A form's CSRF token field.
+Token = Annotated[str, Form(max_length=200)]
+#: A form's "come back here" path (checked with :func:`safe_next`).
+Next = Annotated[str, Form(max_length=500)]
+#: A page number of a paged list.
+PageNo = Annotated[int, Query(ge=1, le=100_000)]
+
+
+def pages_of(total: int, size: int = PAGE_SIZE) -> int:
+    """How many pages of ``size`` rows ``total`` rows fill (at least one)."""
+    return max(1, -(-total // size))
 
 
 async def _viewer(request: Request, principal: OptionalUser) -> Principal | None:

@@ -18,9 +18,11 @@ from cinerec.service.registry import ModelRegistry
 from cinerec.web.deps import EngineDep, JobsDep, SessionDep
 from cinerec.web.pages._render import (
     PAGE_SIZE,
+    Token,
     Viewer,
     check_form,
     login_redirect,
+    pages_of,
     redirect,
     render,
     require_admin,
@@ -28,7 +30,6 @@ from cinerec.web.pages._render import (
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
-Token = Annotated[str, Form(max_length=200)]
 Version = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 JobId = Annotated[str | None, Query(pattern=r"^[0-9a-f]{16}$")]
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -134,7 +135,7 @@ def members_page(request: Request, viewer: Viewer, session: SessionDep,
     require_admin(viewer)
     rows, total = views.accounts(session, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render(request, "admin_members.html", {"rows": rows, "total": total, "page": page,
-                                                  "pages": max(1, -(-total // PAGE_SIZE))})
+                                                  "pages": pages_of(total)})
 
 
 @router.post("/members/{user_id}/{action}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from cinerec.errors import NotFound
@@ -13,12 +13,11 @@ from cinerec.service.catalogue import JSON, PNG, read_catalogue_map
 from cinerec.store.repos import movies as movie_repo
 from cinerec.store.repos import users as user_repo
 from cinerec.web.deps import ServiceDep, SessionDep
-from cinerec.web.pages._render import PAGE_SIZE, Viewer, render
+from cinerec.web.pages._render import PAGE_SIZE, ObjectId, Viewer, pages_of, render
 from cinerec.web.present import recommendations_out
 from cinerec.web.schemas import CleanStr
 
 router = APIRouter(include_in_schema=False)
-MovieId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 SORTS = ("popular", "rating", "title", "-year", "year")
 
 
@@ -50,12 +49,12 @@ def browse(
                                     offset=(page - 1) * PAGE_SIZE)
     return render(request, "movies.html", {
         "movies": rows, "total": total, "q": q or "", "genre": genre or "", "year": year, "sort": sort, "sorts": SORTS,
-        "page": page, "pages": max(1, -(-total // PAGE_SIZE)), "genres": movie_repo.genres(session),
+        "page": page, "pages": pages_of(total), "genres": movie_repo.genres(session),
     })
 
 
 @router.get("/movies/{movie_id}", response_class=HTMLResponse)
-def movie_page(request: Request, movie_id: MovieId, viewer: Viewer, session: SessionDep, service: ServiceDep,
+def movie_page(request: Request, movie_id: ObjectId, viewer: Viewer, session: SessionDep, service: ServiceDep,
                shared: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> HTMLResponse:
     """One film: poster, facts, people, audience rating and histogram, my rating and marks, reviews, similar films;
     the share form (and, after sharing, the link), adding it to a list, ratings by people I follow, review likes
@@ -93,7 +92,7 @@ def _map_file(request: Request, name: str, media_type: str) -> FileResponse:
 
 
 @router.get("/explore/profiles/{user_id}", response_class=HTMLResponse)
-def profile_page(request: Request, user_id: MovieId, viewer: Viewer, session: SessionDep,
+def profile_page(request: Request, user_id: ObjectId, viewer: Viewer, session: SessionDep,
                  service: ServiceDep) -> HTMLResponse:
     """A dataset profile's favourite films and its recommendations, with reasons."""
     user = user_repo.get_dataset_profile(session, user_id)

@@ -22,14 +22,19 @@ from cinerec.store.repos import movies as movie_repo
 from cinerec.web.deps import EngineDep, SessionDep, ThrottleDep
 from cinerec.web.pages._render import (
     PAGE_SIZE,
+    Next,
+    ObjectId,
+    PageNo,
+    Token,
     Viewer,
     check_form,
     login_redirect,
+    pages_of,
     redirect,
     render,
     safe_next,
 )
-from cinerec.web.pages.social import Next, ObjectId, PageNo, Token, Username, pages_of
+from cinerec.web.pages.social import Username
 from cinerec.web.schemas import CleanStr
 
 router = APIRouter(include_in_schema=False)

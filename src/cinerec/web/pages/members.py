@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cinerec.errors import InvalidParameter
@@ -17,9 +17,14 @@ from cinerec.service import members, social_signals, views
 from cinerec.web.deps import AnalyzerDep, EngineDep, ServiceDep, SessionDep
 from cinerec.web.pages._render import (
     PAGE_SIZE,
+    Next,
+    ObjectId,
+    PageNo,
+    Token,
     Viewer,
     check_form,
     login_redirect,
+    pages_of,
     redirect,
     render,
     safe_next,
@@ -29,10 +34,6 @@ from cinerec.web.schemas import CleanStr
 
 router = APIRouter(include_in_schema=False)
 
-MovieId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Token = Annotated[str, Form(max_length=200)]
-Next = Annotated[str, Form(max_length=500)]
-Page = Annotated[int, Query(ge=1, le=100_000)]
 #: Star values a form may send.
 Stars = Literal["0.5", "1", "1.5", "2", "2.5", "3", "3.5", "4", "4.5", "5"]
 #: The longest review the site's form takes (the API takes more).
@@ -56,7 +57,7 @@ def for_you(request: Request, viewer: Viewer, session: SessionDep, service: Serv
 
 
 @router.post("/movies/{movie_id}/rating")
-def rate(request: Request, movie_id: MovieId, viewer: Viewer, engine: EngineDep, rating: Annotated[Stars, Form()],
+def rate(request: Request, movie_id: ObjectId, viewer: Viewer, engine: EngineDep, rating: Annotated[Stars, Form()],
          next: Next = "", csrf_token: Token = "") -> Response:
     """Rate a film (0.5-5 stars in halves) or change the rating."""
     if viewer is None:
@@ -67,7 +68,7 @@ def rate(request: Request, movie_id: MovieId, viewer: Viewer, engine: EngineDep,
 
 
 @router.post("/movies/{movie_id}/rating/delete")
-def unrate(request: Request, movie_id: MovieId, viewer: Viewer, engine: EngineDep, next: Next = "",
+def unrate(request: Request, movie_id: ObjectId, viewer: Viewer, engine: EngineDep, next: Next = "",
            csrf_token: Token = "") -> Response:
     """Remove my rating of a film."""
     if viewer is None:
@@ -78,7 +79,7 @@ def unrate(request: Request, movie_id: MovieId, viewer: Viewer, engine: EngineDe
 
 
 @router.post("/movies/{movie_id}/reviews")
-def write_review(request: Request, movie_id: MovieId, viewer: Viewer, engine: EngineDep, analyzer: AnalyzerDep,
+def write_review(request: Request, movie_id: ObjectId, viewer: Viewer, engine: EngineDep, analyzer: AnalyzerDep,
                  text: Annotated[CleanStr, Form(max_length=MAX_REVIEW_CHARS)],
                  rating: Annotated[Stars | Literal[""], Form()] = "", csrf_token: Token = "") -> Response:
     """Write a review (language and sentiment detected), optionally with stars."""
@@ -93,7 +94,7 @@ def write_review(request: Request, movie_id: MovieId, viewer: Viewer, engine: En
 
 
 @router.post("/movies/{movie_id}/{kind}")
-def toggle_mark(request: Request, movie_id: MovieId, kind: Literal["watchlist", "watched"], viewer: Viewer,
+def toggle_mark(request: Request, movie_id: ObjectId, kind: Literal["watchlist", "watched"], viewer: Viewer,
                 engine: EngineDep, on: Annotated[Literal["0", "1"], Form()], next: Next = "",
                 csrf_token: Token = "") -> Response:
     """Put a film on my watchlist (想看) or mark it watched (看过), or take the mark off."""
@@ -108,7 +109,7 @@ def toggle_mark(request: Request, movie_id: MovieId, kind: Literal["watchlist", 
 
 
 @router.post("/reviews/{review_id}/delete")
-def delete_review(request: Request, review_id: MovieId, viewer: Viewer, engine: EngineDep, next: Next = "",
+def delete_review(request: Request, review_id: ObjectId, viewer: Viewer, engine: EngineDep, next: Next = "",
                   csrf_token: Token = "") -> Response:
     """Delete a review: its author's or, for admins, anybody's (others get 404)."""
     if viewer is None:
@@ -118,36 +119,32 @@ def delete_review(request: Request, review_id: MovieId, viewer: Viewer, engine: 
     return redirect(safe_next(next, "/me/reviews"))
 
 
-def _pages(total: int) -> int:
-    return max(1, -(-total // PAGE_SIZE))
-
-
 @router.get("/me/ratings", response_class=HTMLResponse)
-def my_ratings(request: Request, viewer: Viewer, session: SessionDep, page: Page = 1) -> Response:
+def my_ratings(request: Request, viewer: Viewer, session: SessionDep, page: PageNo = 1) -> Response:
     """My ratings, most recently changed first."""
     if viewer is None:
         return login_redirect(request)
     result = members.my_ratings(session, viewer.user_id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render(request, "my_ratings.html", {"items": result.items, "total": result.total, "page": page,
-                                               "pages": _pages(result.total)})
+                                               "pages": pages_of(result.total)})
 
 
 @router.get("/me/reviews", response_class=HTMLResponse)
-def my_reviews(request: Request, viewer: Viewer, session: SessionDep, page: Page = 1) -> Response:
+def my_reviews(request: Request, viewer: Viewer, session: SessionDep, page: PageNo = 1) -> Response:
     """My reviews, newest first."""
     if viewer is None:
         return login_redirect(request)
     result = members.my_reviews(session, viewer.user_id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render(request, "my_reviews.html", {"items": result.items, "total": result.total, "page": page,
-                                               "pages": _pages(result.total)})
+                                               "pages": pages_of(result.total)})
 
 
 @router.get("/me/{kind}", response_class=HTMLResponse)
 def my_list(request: Request, kind: Literal["watchlist", "watched"], viewer: Viewer, session: SessionDep,
-            page: Page = 1) -> Response:
+            page: PageNo = 1) -> Response:
     """My watchlist (想看) or my watched films (看过), newest first."""
     if viewer is None:
         return login_redirect(request)
     result = members.my_list(session, kind, viewer.user_id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render(request, "my_list.html", {"kind": kind, "items": result.items, "total": result.total, "page": page,
-                                            "pages": _pages(result.total)})
+                                            "pages": pages_of(result.total)})

@@ -24,9 +24,14 @@ from cinerec.store.models import Movie
 from cinerec.web.deps import EngineDep, SessionDep, ThrottleDep
 from cinerec.web.pages._render import (
     PAGE_SIZE,
+    Next,
+    ObjectId,
+    PageNo,
+    Token,
     Viewer,
     check_form,
     login_redirect,
+    pages_of,
     redirect,
     render,
     safe_next,
@@ -35,12 +40,8 @@ from cinerec.web.schemas import CleanStr
 
 router = APIRouter(include_in_schema=False)
 
-ObjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Username = Annotated[str, Path(min_length=1, max_length=64)]
-Token = Annotated[str, Form(max_length=200)]
-Next = Annotated[str, Form(max_length=500)]
 On = Annotated[Literal["0", "1"], Form()]
-PageNo = Annotated[int, Query(ge=1, le=100_000)]
 Cursor = Annotated[int | None, Query(ge=1, le=2**62)]
 #: A share's note (the service cleans it and enforces the same limit).
 Note = Annotated[CleanStr, Form(max_length=social.MAX_NOTE)]
@@ -52,10 +53,6 @@ MEMBERS_PAGE = 48
 #: People with my taste the feed suggests.
 FEED_SUGGESTIONS = 6
 
-
-def pages_of(total: int, size: int = PAGE_SIZE) -> int:
-    """How many pages of ``size`` rows ``total`` rows fill (at least one)."""
-    return max(1, -(-total // size))
 
 
 # --------------------------------------------------------------------------- feed and notifications
