@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from cinerec.config import Settings
 from cinerec.data.readers import read_dataset
 from cinerec.service.registry import ModelRegistry
+from cinerec.service.throttle import Limits, Throttle
 from cinerec.service.training import train_from_store
 from cinerec.store.db import make_engine
 from cinerec.store.importer import import_dataset
@@ -79,3 +80,13 @@ def member(client: TestClient, prefix: str = "m") -> tuple[str, dict[str, str]]:
     """A new member and their auth headers."""
     name = signup(client, new_name(prefix))
     return name, login(client, name)
+
+
+@pytest.fixture
+def low_limits(site: TestClient) -> Iterator[Throttle]:
+    """The app with low social limits (2 a minute of each kind) for one test."""
+    saved = site.app.state.throttle
+    site.app.state.throttle = Throttle(limits=Limits(shares_per_user="2/minute", follows_per_user="2/minute",
+                                                     likes_per_user="2/minute", list_writes_per_user="2/minute"))
+    yield site.app.state.throttle
+    site.app.state.throttle = saved

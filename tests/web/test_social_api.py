@@ -3,13 +3,11 @@ the feed and notifications; TESTPLAN S7, S9, S10, B1 and B2 for every new write,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from cinerec.service.throttle import Limits, Throttle
+from cinerec.service.throttle import Throttle
 from cinerec.store.db import transaction
 from cinerec.store.models import (
     Follow,
@@ -42,16 +40,6 @@ def _id(site: TestClient, h: dict[str, str]) -> int:
 def _fields(r: object) -> set[str]:
     body = r.json()  # type: ignore[attr-defined]
     return {str(f["loc"][-1]) for f in body["error"]["details"]["fields"]}
-
-
-@pytest.fixture
-def low_limits(site: TestClient) -> Iterator[Throttle]:
-    """The app with a throttle of low social limits for one test."""
-    saved = site.app.state.throttle
-    site.app.state.throttle = Throttle(limits=Limits(shares_per_user="2/minute", follows_per_user="2/minute",
-                                                     likes_per_user="2/minute", list_writes_per_user="2/minute"))
-    yield site.app.state.throttle
-    site.app.state.throttle = saved
 
 
 def test_share_a_film_publicly_then_revoke(site: TestClient) -> None:

@@ -7,14 +7,13 @@ member B (or C) attacks them with A's ids; a visitor has no account.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from cinerec.config import Settings
-from cinerec.service.throttle import Limits, Throttle
+from cinerec.service.throttle import Throttle
 from cinerec.store.db import transaction
 from cinerec.store.models import Follow, ListItem, MovieList, Share, User
 from tests.web.conftest import PASSWORD, login, member
@@ -23,16 +22,6 @@ from tests.web.test_social_api import API, XSS, _count
 from tests.web.test_social_pages import _meta, _tags, follow, make_list, share_film
 
 TOKEN_LINK = re.compile(r"/s/([A-Za-z0-9_-]{40,})")
-
-
-@pytest.fixture
-def low_limits(site: TestClient) -> Iterator[Throttle]:
-    """The app with low social limits (2 a minute of each kind) for one test."""
-    saved = site.app.state.throttle
-    site.app.state.throttle = Throttle(limits=Limits(shares_per_user="2/minute", follows_per_user="2/minute",
-                                                     likes_per_user="2/minute", list_writes_per_user="2/minute"))
-    yield site.app.state.throttle
-    site.app.state.throttle = saved
 
 
 def _deactivate(site: TestClient, username: str) -> None:
