@@ -44,6 +44,19 @@ class Settings(BaseSettings):
             ``og:image``) are built from it instead of the request's ``Host``
             header, which a client can forge. Unset, the request's origin is used
             (fine on 127.0.0.1; set it in production).
+        retrain_every: ``cinerec worker`` retrains when the active version is
+            this old (``30m``, ``6h``, ``1d``; unset: no schedule).
+        retrain_after: ``cinerec worker`` retrains once this many ratings and
+            reviews were written since the active version's data (unset: never
+            for that reason).
+        retrain_margin: a candidate is activated unless its holdout NDCG@10 falls
+            below the active model's by more than this fraction (0.02 = 2 %).
+        retrain_algo: what the worker trains (``hybrid`` = the demo's hybrid);
+            unset, the active version's algorithm and parameters again.
+        mmap_artifacts: load model arrays as copy-on-write memory maps, so
+            several server processes share one copy in the page cache.
+        model_poll_seconds: how often each server process looks for a newly
+            activated model version (a background thread; requests never load).
     """
 
     model_config = SettingsConfigDict(env_prefix="CINEREC_", extra="forbid")
@@ -62,6 +75,20 @@ class Settings(BaseSettings):
     ann_min_items: int = Field(default=50_000, ge=0)
     metrics_token: str | None = Field(default=None, min_length=16)
     public_url: str | None = Field(default=None, pattern=r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+    retrain_every: str | None = Field(default=None, pattern=r"^\d+(\.\d+)?[smhd]$")
+    retrain_after: int | None = Field(default=None, ge=1)
+    retrain_margin: float = Field(default=0.02, ge=0.0, le=1.0)
+    retrain_algo: str | None = None
+    mmap_artifacts: bool = True
+    model_poll_seconds: float = Field(default=1.0, gt=0.0, le=60.0)
+
+    @property
+    def retrain_every_seconds(self) -> float | None:
+        """:attr:`retrain_every` in seconds (``None`` when unset)."""
+        if self.retrain_every is None:
+            return None
+        unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[self.retrain_every[-1]]
+        return float(self.retrain_every[:-1]) * unit
 
     @property
     def resolved_database_url(self) -> str:
