@@ -19,9 +19,10 @@ from cinerec.service.registry import ModelRegistry
 from tests.algorithms.contract import two_groups
 
 
-def publish(reg: ModelRegistry, algo: type = Popularity):  # type: ignore[no-untyped-def]
+def publish(reg: ModelRegistry, algo: type = Popularity, *, activate: bool = True):  # type: ignore[no-untyped-def]
     data, _ = two_groups()
-    return reg.publish(algo().fit(data), user_ids=data.user_vocab.ids + 100, item_ids=data.item_vocab.ids + 1000)
+    return reg.publish(algo().fit(data), user_ids=data.user_vocab.ids + 100, item_ids=data.item_vocab.ids + 1000,
+                       activate=activate)
 
 
 def test_publish_activate_rollback_and_prune(tmp_path: Path) -> None:
@@ -127,14 +128,15 @@ def test_service_swaps_atomically_and_falls_back_for_cold_users(tmp_path: Path) 
     assert top not in [r.movie_id for r in svc.recommend(100, 5, exclude=[top, 424242]).items]
     cold = svc.recommend(999_999, 5)
     assert cold.strategy == "onboarding" and len(cold.items) == 5
+    assert not svc.refresh()  # nothing changed
     v2 = publish(reg, Popularity)
-    assert not svc.refresh()  # the pointer is looked at most once per POLL_SECONDS
-    assert svc.refresh(force=True)
+    assert svc.recommend(100, 5).model_version == v1.version  # requests never load: the watcher or refresh() does
+    assert svc.refresh()
     assert svc.recommend(100, 5).model_version == v2.version
     assert svc.recommend(100, 10**9).items  # k is clamped
 
 
-def test_service_polls_the_pointer_stamp_not_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_service_looks_at_the_pointer_stamp_not_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reg = ModelRegistry(tmp_path)
     v1 = publish(reg, ItemKNN)
     svc = RecommenderService(reg)
@@ -142,15 +144,38 @@ def test_service_polls_the_pointer_stamp_not_the_file(tmp_path: Path, monkeypatc
     reads = []
     real = reg.active_version
     monkeypatch.setattr(reg, "active_version", lambda: reads.append(1) or real())
-    clock = [1000.0]
-    monkeypatch.setattr("cinerec.service.recommender.time.monotonic", lambda: clock[0])
-    svc._next_poll = 0.0
-    for _ in range(50):  # many requests, pointer unchanged: it is never parsed again
-        svc.refresh()
-        clock[0] += 0.1
+    for _ in range(50):  # many polls, pointer unchanged: it is never parsed again
+        assert not svc.refresh()
     assert reads == []
     v2 = publish(reg, Popularity)
-    assert not svc.refresh() or svc.live.version == v2.version  # within the same second, or the poll is due
-    clock[0] += svc.POLL_SECONDS
-    svc.refresh()
-    assert svc.live.version == v2.version and len(reads) == 1
+    assert svc.refresh() and svc.live.version == v2.version and len(reads) == 1
+
+
+def test_watcher_swaps_in_the_background_and_survives_a_broken_version(tmp_path: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    reg = ModelRegistry(tmp_path)
+    v1 = publish(reg, ItemKNN)
+    svc = RecommenderService(reg, poll_seconds=0.05)
+    assert svc.recommend(100, 3).model_version == v1.version
+    svc.watch()
+    try:
+        v2 = publish(reg, Popularity)
+        deadline = time.monotonic() + 5
+        while svc.live.version != v2.version and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert svc.recommend(100, 3).model_version == v2.version
+        # a version that breaks after activation (disk damage): the watcher logs it and v2 keeps serving
+        v3 = publish(reg, ItemKNN, activate=False)
+        (v3.path / "arrays.npz").write_bytes(b"damaged")
+        reg._write_pointer({"version": v3.version, "history": [v2.version, v1.version]})
+        with caplog.at_level("ERROR", logger="cinerec.service.recommender"):
+            time.sleep(0.5)
+        assert svc.recommend(100, 3).model_version == v2.version
+        assert sum("could not load" in r.message for r in caplog.records) == 1  # once, not every poll
+        reg.activate(v1.version)
+        deadline = time.monotonic() + 5
+        while svc.live.version != v1.version and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert svc.live.version == v1.version
+    finally:
+        svc.stop()

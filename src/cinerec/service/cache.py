@@ -13,22 +13,30 @@ Memory is bounded by ``maxsize`` entries: the least recently used entry goes
 first. A named cache also counts its hits and misses in the Prometheus
 counter ``cinerec_cache_requests_total{cache=<name>}``
 (:mod:`cinerec.service.metrics`).
+
+An :class:`LRUCache` belongs to one process. :class:`RedisCache` has the same
+``get``/``put``/``get_or_compute`` and keeps its values in Redis, so several
+server processes share them; because keys hold every input, sharing never
+serves a stale value either. Redis being down costs a log line and a
+recomputation, never an error.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from prometheus_client import Counter
 
 from cinerec.service.metrics import CACHE_REQUESTS
 
 V = TypeVar("V")
+log = logging.getLogger(__name__)
 
 
 class LRUCache(Generic[V]):
@@ -108,6 +116,82 @@ class LRUCache(Generic[V]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+class RedisCache(Generic[V]):
+    """Values in Redis under a digest of their key, shared by every process using the same URL and prefix.
+
+    Args:
+        url: ``redis://host:port/db``.
+        prefix: key namespace (``cinerec:recs:``).
+        ttl: seconds a value lives in Redis (Redis evicts it then; the keys
+            are content-addressed, so this bounds memory, not staleness).
+        encode, decode: the value's byte form and back (JSON; never pickle,
+            which would let whoever can write to Redis run code here).
+        name: the ``cache`` label of its hit and miss counters.
+
+    Keys are hashed from ``repr(key)``: use keys made of str, int, float,
+    bool, None and tuples of them, whose repr is the same in every process.
+    """
+
+    #: Seconds a Redis call may take before the cache gives up on it (and the value is computed here).
+    TIMEOUT = 0.05
+    #: Seconds to leave Redis alone after it failed.
+    BACKOFF = 5.0
+
+    def __init__(self, url: str, *, prefix: str, ttl: int, encode: Callable[[V], bytes], decode: Callable[[bytes], V],
+                 name: str | None = None) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=self.TIMEOUT, socket_connect_timeout=self.TIMEOUT)
+        self.prefix = prefix
+        self.ttl = ttl
+        self.encode = encode
+        self.decode = decode
+        self._retry_at = 0.0
+        self._hit_metric = CACHE_REQUESTS.labels(name, "hit") if name else None
+        self._miss_metric = CACHE_REQUESTS.labels(name, "miss") if name else None
+
+    def _key(self, key: Hashable) -> str:
+        return self.prefix + hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        if time.monotonic() >= self._retry_at:
+            log.warning("shared cache: Redis %s failed (%s); computing locally for %.0f s", what, exc, self.BACKOFF)
+        self._retry_at = time.monotonic() + self.BACKOFF
+
+    def get(self, key: Hashable) -> V | None:
+        """The value under ``key``, or ``None`` when absent, undecodable or Redis is unavailable."""
+        value = None
+        if time.monotonic() >= self._retry_at:
+            try:
+                raw = cast(bytes | None, self.client.get(self._key(key)))  # the sync client returns bytes
+                value = None if raw is None else self.decode(raw)
+            except (ValueError, TypeError) as exc:  # a value this version cannot read counts as a miss
+                log.warning("shared cache: unreadable value ignored (%s)", exc)
+            except Exception as exc:  # redis.RedisError and socket errors: degrade to computing here
+                self._failed("read", exc)
+        counter = self._miss_metric if value is None else self._hit_metric
+        if counter is not None:
+            counter.inc()
+        return value
+
+    def put(self, key: Hashable, value: V) -> None:
+        """Store ``value`` under ``key`` for :attr:`ttl` seconds (skipped while Redis is unavailable)."""
+        if time.monotonic() < self._retry_at:
+            return
+        try:
+            self.client.set(self._key(key), self.encode(value), ex=self.ttl)
+        except Exception as exc:
+            self._failed("write", exc)
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
+        """The shared value under ``key``, else ``compute()`` stored under it."""
+        value = self.get(key)
+        if value is None:
+            value = compute()
+            self.put(key, value)
+        return value
 
 
 def fingerprint(pairs: Iterable[tuple[int, float]]) -> str:

@@ -1,20 +1,33 @@
 """The live recommender: one loaded model version, swapped atomically.
 
 Each request takes one reference to the current :class:`LiveModel` and uses
-it to the end, so a response never mixes versions; :meth:`refresh` replaces
-the reference in a single assignment after the new version is fully loaded.
+it to the end, so a response never mixes versions. New versions come in
+off the request path: :meth:`RecommenderService.watch` starts a thread that
+looks at the registry's active pointer every ``CINEREC_MODEL_POLL_SECONDS``
+(its modification stamp: one ``stat``), loads a newly activated version in
+full, and only then replaces the reference in one assignment. Requests keep
+being answered by the old version while the new one loads; every server
+process notices a swap by itself within one poll interval, whatever process
+(``cinerec worker``, ``cinerec models activate``) flipped the pointer.
 
-Lists are cached (:class:`~cinerec.service.cache.LRUCache`, bounded) under
-every input that shapes them: the model version, the user id, ``k``, whether
-reasons are attached, and fingerprints of the history and of the excluded
-films. A rating changes the history, hence the key, so the next request
-scores afresh; a new model version never meets an old entry.
+Lists are cached under every input that shapes them: the model version, the
+user id, ``k``, whether reasons are attached, and fingerprints of the history
+and of the excluded films. A rating changes the history, hence the key, so the
+next request scores afresh; a new model version never meets an old entry.
+The first level is a bounded in-process LRU
+(:class:`~cinerec.service.cache.LRUCache`); with ``CINEREC_REDIS_URL`` a
+second level in Redis (:class:`~cinerec.service.cache.RedisCache`) lets
+every server process reuse a list another one computed.
+
+What the service serves is counted in :mod:`cinerec.service.metrics`: lists
+by strategy and algorithm, the loaded version, the caches' hits and misses.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +40,11 @@ from cinerec.algorithms.rerank import onboarding_order
 from cinerec.config import get_settings
 from cinerec.data.vocab import Vocabulary
 from cinerec.errors import NotFound
-from cinerec.service.cache import LRUCache, fingerprint
+from cinerec.service import metrics
+from cinerec.service.cache import LRUCache, RedisCache, fingerprint
 from cinerec.service.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
 
 #: The most recommendations one request may ask for.
 MAX_K = 100
@@ -74,50 +90,109 @@ class RecommenderService:
         registry: where versions are published.
         ann_min_items: catalogue size from which a model's ANN index ranks
             (default ``CINEREC_ANN_MIN_ITEMS``); exact scoring below it.
+        poll_seconds: how often :meth:`watch` looks at the active pointer
+            (default ``CINEREC_MODEL_POLL_SECONDS``).
+        shared: a cache shared by server processes (Redis), consulted after
+            this process's own and filled with what it computes.
     """
 
-    #: Seconds between two looks at the registry's active pointer.
-    POLL_SECONDS = 1.0
     #: Recommendation lists kept per process (least recently used evicted first).
     CACHE_SIZE = 4096
+    #: The ``cache`` label of the list caches' hit and miss counters (``_shared`` for the Redis level).
+    CACHE_NAME = "recommendations"
 
-    def __init__(self, registry: ModelRegistry, *, ann_min_items: int | None = None) -> None:
+    def __init__(self, registry: ModelRegistry, *, ann_min_items: int | None = None, poll_seconds: float | None = None,
+                 shared: RedisCache[RecommendationList] | None = None) -> None:
+        settings = get_settings()
         self.registry = registry
-        self.ann_min_items = get_settings().ann_min_items if ann_min_items is None else int(ann_min_items)
+        self.ann_min_items = settings.ann_min_items if ann_min_items is None else int(ann_min_items)
+        self.poll_seconds = settings.model_poll_seconds if poll_seconds is None else float(poll_seconds)
         self._live: LiveModel | None = None
         self._lock = threading.Lock()
-        self._next_poll = 0.0
         self._pointer_stamp: tuple[int, int] | None = None
-        self.cache: LRUCache[RecommendationList] = LRUCache(self.CACHE_SIZE)
+        self._failed: tuple[tuple[int, int] | None, str] | None = None
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self.cache: LRUCache[RecommendationList] = LRUCache(self.CACHE_SIZE, name=self.CACHE_NAME)
+        self.shared = shared
+
+    @classmethod
+    def from_settings(cls, registry: ModelRegistry, redis_url: str | None) -> RecommenderService:
+        """The service a server process runs: with a Redis-shared list cache when ``redis_url`` is set."""
+        shared = None
+        if redis_url:
+            shared = RedisCache(redis_url, prefix="cinerec:recs:", ttl=3600, encode=_encode_list, decode=_decode_list,
+                                name=f"{cls.CACHE_NAME}_shared")
+        return cls(registry, shared=shared)
 
     def refresh(self, *, force: bool = False) -> bool:
         """Load the active version if it changed; returns whether a swap happened.
 
-        Called on every request, so it is cheap: the pointer file's modification
-        stamp is looked at most once per :attr:`POLL_SECONDS` (``force`` looks
-        now), and the pointer is read and parsed only when that stamp changed.
+        Cheap when nothing changed: the pointer file's ``(mtime, inode)`` stamp
+        is compared with the last one seen, and the pointer is read and parsed
+        only when it differs (``force`` reads it anyway). The new version is
+        loaded in full before the one assignment that swaps it in.
+
+        Raises:
+            DataFormatError, NotFound: the active version cannot be loaded (the
+                previous one, if any, keeps serving).
         """
-        now = time.monotonic()
-        if not force and now < self._next_poll:
-            return False
-        self._next_poll = now + self.POLL_SECONDS
         stamp = self.registry.pointer_stamp()
         if not force and stamp == self._pointer_stamp and self._live is not None:
             return False
-        self._pointer_stamp = stamp
-        version = self.registry.active_version()
-        if version is None or (self._live is not None and self._live.version == version):
-            return False
         with self._lock:
-            if self._live is not None and self._live.version == version:
+            version = self.registry.active_version()
+            if version is None or (self._live is not None and self._live.version == version):
+                self._pointer_stamp = stamp
                 return False
-            model, att, info = self.registry.load(version)
-            model.ann_min_items = self.ann_min_items
-            if model.has_ann_index:
-                single_threaded_search()
-            pop = np.asarray(model.seen_.sum(axis=0)).ravel()
-            self._live = LiveModel(version, info.algo, model, Vocabulary(att["user_ids"]), Vocabulary(att["item_ids"]), pop, info.extra)
+            live = self._load(version)
+            self._live = live
+            self._pointer_stamp = stamp
+        metrics.set_active_model(live.version, live.algo)
+        log.info("serving model version %s (%s)", live.version, live.algo)
         return True
+
+    def _load(self, version: str) -> LiveModel:
+        model, att, info = self.registry.load(version)
+        model.ann_min_items = self.ann_min_items
+        if model.has_ann_index:
+            single_threaded_search()
+        pop = np.asarray(model.seen_.sum(axis=0)).ravel()
+        return LiveModel(version, info.algo, model, Vocabulary(att["user_ids"]), Vocabulary(att["item_ids"]), pop,
+                         info.extra)
+
+    def watch(self) -> None:
+        """Start the background thread that swaps in newly activated versions (idempotent).
+
+        A version that cannot be loaded is logged once and the current one keeps
+        serving; the thread tries again when the pointer changes.
+        """
+        if self._watcher is not None and self._watcher.is_alive():
+            return
+        self._stop.clear()
+        self._watcher = threading.Thread(target=self._watch_loop, name="cinerec-model-watcher", daemon=True)
+        self._watcher.start()
+
+    def stop(self) -> None:
+        """Stop the watcher thread (waits for it)."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
+
+    def _watch_loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            stamp = self.registry.pointer_stamp()
+            if self._failed is not None and self._failed[0] == stamp:
+                continue  # this pointer's version failed to load: wait for the next change
+            try:
+                self.refresh()
+            except Exception as exc:  # keep serving the loaded version; say why once
+                self._failed = (stamp, str(exc))
+                log.error("could not load the newly activated model version; still serving %s: %s",
+                          self._live.version if self._live else "nothing", exc)
+            else:
+                self._failed = None
 
     @property
     def live(self) -> LiveModel:
@@ -164,7 +239,14 @@ class RecommenderService:
         k = max(1, min(int(k), MAX_K))
         key = (live.version, user_id, k, explain, fingerprint(sorted(history or ())),
                fingerprint((int(m), 0.0) for m in sorted(set(exclude or ()))))
-        return self.cache.get_or_compute(key, lambda: self._recommend(live, user_id, k, explain, exclude, history))
+
+        def compute() -> RecommendationList:
+            return self._recommend(live, user_id, k, explain, exclude, history)
+
+        shared = self.shared
+        result = self.cache.get_or_compute(key, compute if shared is None else lambda: shared.get_or_compute(key, compute))
+        metrics.record_recommendation(result.strategy, result.algo)
+        return result
 
     def _recommend(self, live: LiveModel, user_id: int | None, k: int, explain: bool, exclude: Sequence[int] | None,
                    history: Sequence[tuple[int, float]] | None) -> RecommendationList:
@@ -226,3 +308,15 @@ class RecommenderService:
         if cached is None:
             cached = live.cache["onboarding"] = onboarding_order(live.model.seen_, popularity=live.popularity)
         return np.asarray(cached)
+
+
+def _encode_list(rec: RecommendationList) -> bytes:
+    """A list as compact JSON, for the shared cache."""
+    return json.dumps([rec.model_version, rec.algo, rec.strategy,
+                       [[r.movie_id, r.score, r.reasons] for r in rec.items]], separators=(",", ":")).encode()
+
+
+def _decode_list(raw: bytes) -> RecommendationList:
+    """The inverse of :func:`_encode_list`."""
+    version, algo, strategy, items = json.loads(raw)
+    return RecommendationList(version, algo, strategy, [Recommendation(int(m), float(s), r) for m, s, r in items])

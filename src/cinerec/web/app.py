@@ -19,7 +19,7 @@ from cinerec.config import Settings, get_settings
 from cinerec.nlp.sentiment import SentimentAnalyzer
 from cinerec.service import metrics
 from cinerec.service.jobs import JobRunner
-from cinerec.service.observed import ObservedRecommenderService
+from cinerec.service.recommender import RecommenderService
 from cinerec.service.registry import ModelRegistry
 from cinerec.service.throttle import Throttle
 from cinerec.store.db import make_engine, session_factory
@@ -51,8 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the site + API bound to ``settings`` (default: from the environment).
 
     The database must already be migrated (``cinerec db upgrade``); the
-    recommender serves the registry's active model and picks up newly
-    activated versions on the next request. Every request gets an id
+    recommender serves the registry's active model and a background thread
+    swaps in newly activated versions within ``CINEREC_MODEL_POLL_SECONDS``. Every request gets an id
     (``X-Request-ID``, in error bodies and log records) and is timed into the
     metrics served at ``/metrics``; ``/api/v1/health`` and ``/api/v1/ready``
     are the liveness and readiness probes.
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await anyio.to_thread.run_sync(app.state.service.refresh)
         except Exception:  # a broken artifact must not keep the site down; requests report it
             logging.getLogger("cinerec").exception("could not load the active model at start-up")
+        app.state.service.watch()  # later activations are loaded in the background, never by a request
         for name in app.state.templates.env.list_templates(extensions=["html"]):
             app.state.templates.env.get_template(name)
         # the model, modules and compiled templates live as long as the process: keep them out of the
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         yield
+        app.state.service.stop()
         engine.dispose()
         metrics.mark_process_dead()  # this process's live gauges leave the multiprocess folder
 
@@ -85,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = session_factory(engine)
-    app.state.service = ObservedRecommenderService(ModelRegistry(settings.models_dir))
+    app.state.service = RecommenderService.from_settings(ModelRegistry(settings.models_dir), settings.redis_url)
     app.state.throttle = Throttle.from_url(settings.redis_url)
     app.state.analyzer = SentimentAnalyzer(settings.nlp_dir)
     app.state.jobs = JobRunner(settings)

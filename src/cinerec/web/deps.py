@@ -38,9 +38,8 @@ async def _session(request: Request) -> AsyncIterator[Session]:
             request.state.db = None
 
 
-def _service(request: Request) -> RecommenderService:
+async def _service(request: Request) -> RecommenderService:
     svc: RecommenderService = request.app.state.service
-    svc.refresh()
     return svc
 
 

@@ -66,9 +66,8 @@ def _check_database(engine: Engine) -> str:
 
 
 def _check_model(service: RecommenderService) -> tuple[str, str | None]:
-    """``("ok", version)`` when a model version is loaded (loading the active one if needed), else why not."""
+    """``("ok", version)`` when a model version is loaded (loading the active one if none is yet), else why not."""
     try:
-        service.refresh()
         live = service.live
     except NotFound:
         return "no model is active: run `cinerec train`", None
