@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from cinerec.cli._common import engine, ensure_schema, settings
+from cinerec.service.recipes import DEMO_HYBRID  # the demo's model; re-exported here for its users
 
 
 def serve(
@@ -32,10 +33,6 @@ def serve(
     ensure_schema(s)
     uvicorn.run(create_app(s), host=host or s.host, port=port or s.port, log_level="info", access_log=False,
                 log_config=log_config())
-
-
-#: The demo's model: collaborative ALS fused with content; short profiles ranked by content alone.
-DEMO_HYBRID = {"members": "implicit-als,content-knn", "switch_below": 5}
 
 
 #: Film metadata that can be read without a network: (folder, file inside it or "" for the folder itself).
