@@ -54,12 +54,26 @@ class ModelRegistry:
     Args:
         root: the models folder.
         keep: how many previous versions to keep besides the active one.
+        mmap: load versions' arrays as copy-on-write memory maps of their
+            files (shared by every process serving the same version, see
+            :mod:`cinerec.algorithms.persist`) or read them into memory;
+            ``None``: the ``CINEREC_MMAP_ARTIFACTS`` setting (on by default).
     """
 
-    def __init__(self, root: Path, keep: int = 2) -> None:
+    def __init__(self, root: Path, keep: int = 2, *, mmap: bool | None = None) -> None:
         self.root = Path(root)
         self.keep = keep
         self.versions_dir = self.root / "versions"
+        self._mmap = mmap
+
+    @property
+    def mmap(self) -> bool:
+        """Whether :meth:`load` maps the arrays (the argument, else the setting)."""
+        if self._mmap is not None:
+            return self._mmap
+        from cinerec.config import get_settings
+
+        return get_settings().mmap_artifacts
 
     # -------------------------------------------------------------- queries
     def info(self, version: str) -> VersionInfo:
@@ -168,7 +182,7 @@ class ModelRegistry:
         """
         info = self.info(version)
         verify(info.path)
-        load(info.path)  # refuse what cannot be loaded, before the flip
+        load(info.path, mmap=True)  # refuse what cannot be loaded, before the flip (mapped: no copy of the arrays)
         ptr = self._pointer()
         current = ptr.get("version")
         history = [v for v in ptr.get("history", []) if v != version]
@@ -196,7 +210,13 @@ class ModelRegistry:
                 shutil.rmtree(info.path, ignore_errors=True)
 
     def load(self, version: str) -> tuple[RecommenderBase, dict[str, np.ndarray], VersionInfo]:
-        """Load a version's model and attachments (checksums verified)."""
+        """Load a version's model and attachments (checksums verified; arrays mapped when :attr:`mmap`).
+
+        Raises:
+            NotFound: unknown version.
+            DataFormatError: the artifact is corrupt or incomplete.
+        """
         info = self.info(version)
-        model = load(info.path)
-        return model, load_attachments(info.path), info
+        mmap = self.mmap
+        model = load(info.path, mmap=mmap)
+        return model, load_attachments(info.path, mmap=mmap), info
