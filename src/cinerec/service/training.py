@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from cinerec.algorithms._ann import ann_available
 from cinerec.algorithms.base import RecommenderBase
 from cinerec.algorithms.registry import create
 from cinerec.config import get_settings
+from cinerec.data.interactions import Interactions
 from cinerec.errors import CinerecError, DataFormatError, ModelFitError
 from cinerec.service.registry import ModelRegistry, VersionInfo
+from cinerec.store.models import Rating, Review
 from cinerec.store.snapshot import load_interactions, load_item_features
 
 log = logging.getLogger(__name__)
@@ -21,28 +24,79 @@ log = logging.getLogger(__name__)
 
 def train_from_store(
     engine: Engine, registry: ModelRegistry, algo: str, params: dict[str, Any] | None = None, *, activate: bool = True,
-    text_encoder: str | None = None, ann_min_items: int | None = None,
+    text_encoder: str | None = None, ann_min_items: int | None = None, extra: dict[str, Any] | None = None,
 ) -> VersionInfo:
     """Fit ``algo`` on every rating (and scored review) in the database and publish it.
 
     A failure anywhere leaves the active version untouched. A latent model of
     a catalogue of at least ``ann_min_items`` films also gets its approximate
-    top-k index (:func:`build_ann`), saved in the same artifact.
+    top-k index (:func:`build_ann`), saved in the same artifact. The manifest
+    records how fresh the data was (:func:`data_watermark`), so the retraining
+    worker can count what arrived since.
 
     Args:
         text_encoder: ``minilm`` or ``use-m`` to add sentence embeddings of
             overviews and tags to the content features (needs the nlp extra).
         ann_min_items: the index threshold (default ``CINEREC_ANN_MIN_ITEMS``).
+        extra: more metadata for the manifest (e.g. the worker's run id).
 
     Raises:
         DataFormatError: the database holds no ratings.
         ModelFitError: the algorithm failed to fit.
     """
+    model = create(algo, **(params or {}))
+    data, mark = snapshot(engine, features=model.needs_features, text_encoder=text_encoder)
+    fit_s = fit_model(model, data)
+    return publish_model(registry, model, data, fit_s, {**mark, **(extra or {})}, activate=activate,
+                         ann_min_items=ann_min_items)
+
+
+def data_watermark(engine: Engine) -> dict[str, Any]:
+    """How far the database's ratings and reviews go, for the manifest of a model trained on them now.
+
+    Read *before* the snapshot, so that a rating written while the snapshot
+    is taken counts as new next time (over-counting, never missing). Only
+    indexed columns are read (``MAX`` of primary keys and of
+    ``ratings.updated_at``).
+
+    Returns:
+        ``data_as_of``: ISO time of the newest rating change or review
+        (the current time when there is neither); ``rating_id_max`` and
+        ``review_id_max``: the highest ids, which catch imported rows whose
+        timestamps are older than ``data_as_of``.
+    """
+    with engine.connect() as conn:
+        rating_id = conn.execute(select(func.max(Rating.id))).scalar()
+        rating_at = conn.execute(select(func.max(Rating.updated_at))).scalar()
+        review_id = conn.execute(select(func.max(Review.id))).scalar()
+        review_at = (conn.execute(select(Review.created_at).where(Review.id == review_id)).scalar()
+                     if review_id is not None else None)
+    times = [as_utc(t) for t in (rating_at, review_at) if t is not None]
+    return {"data_as_of": (max(times) if times else datetime.now(UTC)).isoformat(),
+            "rating_id_max": int(rating_id or 0), "review_id_max": int(review_id or 0)}
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC time (SQLite hands back naive UTC times)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def snapshot(engine: Engine, *, features: bool = False, text_encoder: str | None = None,
+             ) -> tuple[Interactions, dict[str, Any]]:
+    """The training data and its :func:`data_watermark`.
+
+    Args:
+        features: attach the films' content features (for models that need them).
+        text_encoder: as for :func:`train_from_store`.
+
+    Raises:
+        DataFormatError: the database holds no ratings.
+    """
+    mark = data_watermark(engine)
     data = load_interactions(engine)
     if len(data) == 0:
         raise DataFormatError("the database has no ratings to train on: run `cinerec data import` first")
-    model = create(algo, **(params or {}))
-    if model.needs_features:
+    if features:
         encoder = None
         if text_encoder:
             from functools import partial
@@ -51,21 +105,44 @@ def train_from_store(
 
             encoder = partial(encode, encoder=text_encoder)
         data = data.with_features(load_item_features(engine, data.item_vocab, encoder))
+    return data, mark
+
+
+def fit_model(model: RecommenderBase, data: Interactions) -> float:
+    """Fit ``model`` on ``data``; returns the seconds it took.
+
+    Raises:
+        ModelFitError: the algorithm failed (a cinerec error is passed on as it is).
+    """
     t0 = time.perf_counter()
     try:
         model.fit(data)
     except CinerecError:
         raise
     except Exception as exc:  # any numeric failure becomes one clear error
-        raise ModelFitError(f"{algo} failed to fit: {exc}") from exc
-    fit_s = time.perf_counter() - t0
-    extra: dict[str, Any] = {"ratings": len(data), "users": data.n_users, "items": data.n_items, "fit_seconds": round(fit_s, 3),
-                             "params": model.get_params()}
+        raise ModelFitError(f"{model.name} failed to fit: {exc}") from exc
+    return time.perf_counter() - t0
+
+
+def publish_model(registry: ModelRegistry, model: RecommenderBase, data: Interactions, fit_seconds: float,
+                  extra: dict[str, Any] | None = None, *, activate: bool = True,
+                  ann_min_items: int | None = None) -> VersionInfo:
+    """Publish a model fitted on ``data`` (with its ANN index when the catalogue is large enough).
+
+    Args:
+        fit_seconds: recorded in the manifest.
+        extra: more manifest metadata (the data watermark...).
+        activate: switch the active pointer to it.
+        ann_min_items: the index threshold (default ``CINEREC_ANN_MIN_ITEMS``).
+    """
+    meta: dict[str, Any] = {"ratings": len(data), "users": data.n_users, "items": data.n_items,
+                            "fit_seconds": round(fit_seconds, 3), "params": model.get_params(), **(extra or {})}
     threshold = get_settings().ann_min_items if ann_min_items is None else ann_min_items
     ann = build_ann(model, threshold)
     if ann is not None:
-        extra["ann"] = ann
-    return registry.publish(model, user_ids=data.user_vocab.ids, item_ids=data.item_vocab.ids, extra=extra, activate=activate)
+        meta["ann"] = ann
+    return registry.publish(model, user_ids=data.user_vocab.ids, item_ids=data.item_vocab.ids, extra=meta,
+                            activate=activate)
 
 
 def build_ann(model: RecommenderBase, min_items: int) -> dict[str, Any] | None:
