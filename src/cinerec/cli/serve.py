@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import typer
@@ -9,30 +19,126 @@ import typer
 from cinerec.cli._common import engine, ensure_schema, settings
 from cinerec.service.recipes import DEMO_HYBRID  # the demo's model; re-exported here for its users
 
+#: Environment variables that keep numerical libraries to one thread in every server process (spawned
+#: workers read them at import; threadpoolctl only reaches the process it runs in).
+ONE_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+#: Niceness of the retraining worker started by ``--with-worker``: the serving processes come first.
+WORKER_NICENESS = 10
+#: Seconds the retraining worker gets to stop after SIGTERM before it is killed.
+WORKER_STOP_SECONDS = 10.0
+#: :data:`cinerec.service.metrics.MULTIPROC_ENV`, named here so that setting it does not import prometheus_client first.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: The ``--with-worker`` child's command line.
+WORKER_COMMAND = (sys.executable, "-m", "cinerec", "worker")
+
+log = logging.getLogger("cinerec")
+
 
 def serve(
     host: str | None = typer.Option(None, help="interface (default CINEREC_HOST, 127.0.0.1)"),
     port: int | None = typer.Option(None, help="port (default CINEREC_PORT, 8000)"),
+    workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                help="server processes sharing the port (uvicorn workers); each loads the model, "
+                                     "whose arrays they share through memory maps"),
+    with_worker: bool = typer.Option(False, "--with-worker",
+                                     help="also run the retraining worker (`cinerec worker`) as a niced child "
+                                          "process, stopped with the server"),
 ) -> None:
     """Serve the site and API with uvicorn.
 
     Log lines go to stderr, each naming its request id. Metrics are at
-    ``/metrics``; with several processes set ``PROMETHEUS_MULTIPROC_DIR`` to an
-    empty folder shared by all of them before starting.
+    ``/metrics``. With ``--workers N`` (N > 1) uvicorn runs N processes on
+    one port; settings reach them through the ``CINEREC_*`` environment, and
+    unless ``PROMETHEUS_MULTIPROC_DIR`` is set a fresh temporary folder is
+    used for it (removed on exit), so any process's ``/metrics`` answers for
+    all of them. In-memory caches and login/signup rate limits are per
+    process; set ``CINEREC_REDIS_URL`` to share the rate limits and the
+    recommendation lists. ``--with-worker`` starts ``cinerec worker`` beside
+    the server (niced) and stops it (SIGTERM, then SIGKILL after
+    :data:`WORKER_STOP_SECONDS`) when the server exits.
     """
     import uvicorn
     from threadpoolctl import threadpool_limits
 
-    from cinerec.web import create_app
-    from cinerec.web.observability import log_config
-
+    s = settings()
+    ensure_schema(s)
+    host, port = host or s.host, port or s.port
     # A server's parallelism is its requests: BLAS threads fighting over the cores made each
     # history fold-in ~20x slower under load (measured by benchmarks/history_agreement.py).
     threadpool_limits(1)
-    s = settings()
-    ensure_schema(s)
-    uvicorn.run(create_app(s), host=host or s.host, port=port or s.port, log_level="info", access_log=False,
-                log_config=log_config())
+    with ExitStack() as stack:
+        # prometheus_client picks its storage when first imported: the folder is set before anything imports it
+        if workers > 1 or with_worker:  # more than one process records metrics: they share a folder
+            stack.enter_context(_multiprocess_metrics_dir())
+        if with_worker:
+            stack.enter_context(_retraining_worker())
+        from cinerec.web.observability import log_config
+
+        if workers == 1:
+            from cinerec.web import create_app
+
+            uvicorn.run(create_app(s), host=host, port=port, log_level="info", access_log=False, log_config=log_config())
+        else:
+            os.environ.update(dict.fromkeys(ONE_THREAD_ENV, "1"))  # spawned workers start a fresh interpreter
+            uvicorn.run("cinerec.web.app:create_app", factory=True, workers=workers, host=host, port=port,
+                        log_level="info", access_log=False, log_config=log_config())
+
+
+@contextmanager
+def _multiprocess_metrics_dir() -> Iterator[None]:
+    """Give the processes of this server a ``PROMETHEUS_MULTIPROC_DIR``: the configured one, else an empty
+    temporary folder for the server's lifetime (removed afterwards)."""
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="cinerec-metrics-")
+    os.environ[MULTIPROC_ENV] = folder
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _worker_preexec() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Lower the worker's priority and have the kernel stop it if the server dies without cleaning up."""
+    os.nice(WORKER_NICENESS)
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+
+
+@contextmanager
+def _retraining_worker() -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``cinerec worker`` as a niced child for the duration of the block; stop it afterwards.
+
+    A thread logs the worker's exit if it ends while the server runs (the
+    server keeps serving the active model).
+    """
+    proc = subprocess.Popen(list(WORKER_COMMAND), preexec_fn=_worker_preexec)
+    stopping = threading.Event()
+
+    def watch() -> None:
+        code = proc.wait()
+        if not stopping.is_set():
+            log.error("the retraining worker (pid %d) exited with status %s; the server keeps serving", proc.pid, code)
+
+    threading.Thread(target=watch, name="cinerec-worker-watch", daemon=True).start()
+    typer.echo(f"started the retraining worker: pid {proc.pid}, nice +{WORKER_NICENESS}", err=True)
+    try:
+        yield proc
+    finally:
+        stopping.set()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=WORKER_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                log.warning("the retraining worker did not stop within %.0f s: killing it", WORKER_STOP_SECONDS)
+                proc.kill()
+                proc.wait()
 
 
 #: Film metadata that can be read without a network: (folder, file inside it or "" for the folder itself).
@@ -64,6 +170,7 @@ def demo(
                                 "(follows by taste, shares, public lists; `cinerec data seed-social`)"),
     host: str | None = typer.Option(None, help="interface"),
     port: int | None = typer.Option(None, help="port"),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="server processes (see `cinerec serve --workers`)"),
 ) -> None:
     """One command: create the database, get and import a dataset, seed a social graph, train a model, serve the site."""
     from cinerec.cli.data import print_report
@@ -105,7 +212,7 @@ def demo(
     typer.echo(f"catalogue map: {m.n_films} films, SVD keeps {m.svd_explained_variance:.0%} of the variance")
     if serve_site:
         typer.echo(f"open http://{host or s.host}:{port or s.port}/")
-        serve(host=host, port=port)
+        serve(host=host, port=port, workers=workers, with_worker=False)
 
 
 def catalogue_map(
