@@ -171,17 +171,19 @@ def test_the_worker_child_is_cinerec_worker_niced_and_stopped(tmp_path: Path, mo
     assert proc.returncode == -signal.SIGTERM
 
 
-def test_a_worker_that_ignores_sigterm_is_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    marker = tmp_path / "ready"
+def test_a_worker_that_does_not_stop_gets_a_second_sigterm_then_is_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    marker, terms = tmp_path / "ready", tmp_path / "terms"
     monkeypatch.setattr(serve_cli, "WORKER_STOP_SECONDS", 0.5)
     monkeypatch.setattr(serve_cli, "WORKER_COMMAND", (sys.executable, "-c", (
-        "import pathlib, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-        f"pathlib.Path({str(marker)!r}).write_text('x'); time.sleep(120)")))
+        "import pathlib, signal, time; "
+        f"signal.signal(signal.SIGTERM, lambda *_: open({str(terms)!r}, 'a').write('t')); "
+        f"pathlib.Path({str(marker)!r}).write_text('x')\nwhile True: time.sleep(0.05)")))
     started = time.monotonic()
     with serve_cli._retraining_worker() as proc:
         while not marker.exists() and time.monotonic() - started < 30:
             time.sleep(0.05)
     assert proc.returncode == -signal.SIGKILL
+    assert terms.read_text() == "tt", "two SIGTERMs (finish the run, then abandon it) before SIGKILL"
     assert time.monotonic() - started < 30
 
 

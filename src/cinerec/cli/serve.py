@@ -24,7 +24,7 @@ from cinerec.service.recipes import DEMO_HYBRID  # the demo's model; re-exported
 ONE_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 #: Niceness of the retraining worker started by ``--with-worker``: the serving processes come first.
 WORKER_NICENESS = 10
-#: Seconds the retraining worker gets to stop after SIGTERM before it is killed.
+#: Seconds the retraining worker gets to stop after SIGTERM (then half as long after a second one) before it is killed.
 WORKER_STOP_SECONDS = 10.0
 #: :data:`cinerec.service.metrics.MULTIPROC_ENV`, named here so that setting it does not import prometheus_client first.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -54,8 +54,9 @@ def serve(
     all of them. In-memory caches and login/signup rate limits are per
     process; set ``CINEREC_REDIS_URL`` to share the rate limits and the
     recommendation lists. ``--with-worker`` starts ``cinerec worker`` beside
-    the server (niced) and stops it (SIGTERM, then SIGKILL after
-    :data:`WORKER_STOP_SECONDS`) when the server exits.
+    the server (niced) and stops it when the server exits: SIGTERM (it
+    finishes the current run), after :data:`WORKER_STOP_SECONDS` a second
+    SIGTERM (it abandons the run), then SIGKILL.
     """
     import uvicorn
     from threadpoolctl import threadpool_limits
@@ -131,12 +132,19 @@ def _retraining_worker() -> Iterator[subprocess.Popen[bytes]]:
         yield proc
     finally:
         stopping.set()
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=WORKER_STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                log.warning("the retraining worker did not stop within %.0f s: killing it", WORKER_STOP_SECONDS)
+        # the worker ends its loop after the current run on SIGTERM and abandons the run on a second one
+        # (its lock is the kernel's, its partial version folder is swept by the next publish)
+        for attempt in range(3):
+            if proc.poll() is not None:
+                break
+            if attempt < 2:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=WORKER_STOP_SECONDS if attempt == 0 else WORKER_STOP_SECONDS / 2)
+                except subprocess.TimeoutExpired:
+                    continue
+            else:
+                log.warning("the retraining worker did not stop after two SIGTERMs: killing it")
                 proc.kill()
                 proc.wait()
 
