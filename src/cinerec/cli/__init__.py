@@ -13,7 +13,7 @@ app = typer.Typer(help="cinerec: movie sharing and recommendation platform.", no
 
 
 def _register() -> None:
-    from cinerec.cli import data, db, evaluate, models, reviews, serve, social, users
+    from cinerec.cli import data, db, evaluate, models, reviews, serve, social, users, worker
 
     data.app.command("seed-social")(social.seed_social)
 
@@ -25,6 +25,7 @@ def _register() -> None:
     app.command("train")(models.train)
     app.command("evaluate")(evaluate.evaluate)
     app.command("serve")(serve.serve)
+    app.command("worker")(worker.worker)
     app.command("demo")(serve.demo)
     app.command("map")(serve.catalogue_map)
 

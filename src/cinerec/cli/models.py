@@ -27,16 +27,24 @@ def train(
     no_activate: bool = typer.Option(False, "--no-activate", help="publish without switching the live model"),
     device: str | None = typer.Option(None, "--device", help="cpu | cuda | auto, for neural models"),
 ) -> None:
-    """Fit ALGO on every rating in the database and publish it as a new model version."""
+    """Fit ALGO on every rating in the database and publish it as a new model version.
+
+    Holds the models folder's training lock: it refuses to start while
+    another `cinerec train` or a `cinerec worker` run is training.
+    """
     import sys
 
     from cinerec.algorithms.registry import canonical
+    from cinerec.cli.worker import require_schema
     from cinerec.service.training import train_from_store
+    from cinerec.service.worker import training_lock
 
+    require_schema(settings())
     algo = canonical(algo)
     params = runtime_params(algo, parse_params(param, [algo])[algo], device, progress=sys.stderr.isatty())
-    info = train_from_store(engine(), _registry(), algo, params, activate=not no_activate,
-                            text_encoder=settings().text_encoder)
+    with training_lock(settings().models_dir):  # never alongside the retraining worker or another train
+        info = train_from_store(engine(), _registry(), algo, params, activate=not no_activate,
+                                text_encoder=settings().text_encoder)
     typer.echo(f"published {info.version} ({info.algo}, {info.extra.get('ratings')} ratings, "
                f"{info.extra.get('fit_seconds')} s){'' if no_activate else ' and activated it'}")
 
@@ -49,8 +57,31 @@ def list_() -> None:
     versions = reg.versions()
     if not versions:
         typer.echo("no model versions yet: run `cinerec train`")
+    from cinerec.service.worker import read_runs
+
+    gated = {r["version"]: r for r in reversed(read_runs(reg.root)) if r.get("version") and r.get("gate")}
     for v in versions:
-        typer.echo(f"{'*' if v.version == active else ' '} {v.version}  {v.algo}  {v.created_at}")
+        line = f"{'*' if v.version == active else ' '} {v.version}  {v.algo}  {v.created_at}"
+        run = gated.get(v.version)
+        if run is not None and run.get("outcome") == "rejected" and v.version != active:
+            line += f"  rejected by the gate: {run.get('reason')}"
+        typer.echo(line)
+
+
+@app.command()
+def runs(limit: int = typer.Option(20, "--limit", min=1, help="show the newest N runs")) -> None:
+    """Retraining runs of `cinerec worker`, newest first: outcome, trigger, version, seconds, gate result.
+
+    A run that started but never ended shows as interrupted (its process was
+    killed or the machine stopped; the active model was left as it was).
+    """
+    from cinerec.service.worker import describe_run, read_runs
+
+    found = read_runs(settings().models_dir, limit=limit)
+    if not found:
+        typer.echo("no retraining runs yet: start `cinerec worker` (or `cinerec worker --once --force`)")
+    for rec in found:
+        typer.echo(describe_run(rec))
 
 
 @app.command()
