@@ -209,3 +209,38 @@ def test_sparse_matrix_over_mapped_int64_components_shares_them(tmp_path: Path) 
     for part in ("data", "indices", "indptr"):
         assert np.shares_memory(getattr(rebuilt, part), got[f"m.{part}"]), part
     assert (rebuilt != m).nnz == 0
+
+
+def test_concurrent_first_requests_read_the_ann_index_once(tmp_path: Path, fitted: Any,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each copy faiss makes is private to the process (128 MiB at 500k items): threads must not make one each."""
+    pytest.importorskip("faiss", reason="the ann extra (faiss-cpu) is part of .[dev]")
+    import threading
+    import time
+
+    from cinerec.algorithms import _ann
+
+    data, _ = fitted
+    model = create("implicit-als", n_factors=8, n_iterations=5).fit(data)
+    model.build_ann_index(nlist=8)
+    loaded = persist.load(persist.save(model, tmp_path / "art"))
+    loaded.ann_min_items = 1
+    calls: list[int] = []
+    real = _ann.deserialize
+
+    def slow_deserialize(*args: Any) -> Any:
+        calls.append(threading.get_ident())
+        time.sleep(0.2)  # widen the window in which the other threads find no index yet
+        return real(*args)
+
+    monkeypatch.setattr(_ann, "deserialize", slow_deserialize)
+    items = data.matrix[0].indices[:5]
+    results: list[Any] = []
+    threads = [threading.Thread(target=lambda: results.append(loaded.recommend_history(items, np.ones(5), 10)))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(results) == 4
+    assert all(np.array_equal(r.items, results[0].items) for r in results)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple, Protocol, Self, runtime_checkable
 
@@ -27,6 +28,9 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 log = logging.getLogger(__name__)
+#: Serialises reading an ANN index from its bytes: concurrent first requests of a server process would each
+#: deserialise their own copy (128 MiB at 500k items x 64), and malloc keeps the memory of the discarded ones.
+_ANN_LOAD = threading.Lock()
 
 
 class Ranked(NamedTuple):
@@ -526,17 +530,25 @@ class RecommenderBase:
         if blob is None or self.n_items_ < self.ann_min_items:
             return None
         cache = self._derived_cache()
-        if "ann" not in cache:
-            vectors = self._latent_items()
-            if vectors is None:
-                cache["ann"] = None
-            elif not _ann.ann_available():
-                log.info("%s has an ANN index but faiss is not installed: ranking exactly", self.name)
-                cache["ann"] = None
-            else:
-                cache["ann"] = _ann.deserialize(np.asarray(blob), self.n_items_, vectors.shape[1])
-        index: Any | None = cache["ann"]
+        if "ann" in cache:
+            index: Any | None = cache["ann"]
+            return index
+        with _ANN_LOAD:
+            if "ann" not in cache:
+                self._load_ann(blob, cache)
+        index = cache["ann"]
         return index
+
+    def _load_ann(self, blob: Any, cache: dict[str, Any]) -> None:
+        """Read the index from ``blob`` into ``cache["ann"]`` (``None`` when it cannot be used)."""
+        vectors = self._latent_items()
+        if vectors is None:
+            cache["ann"] = None
+        elif not _ann.ann_available():
+            log.info("%s has an ANN index but faiss is not installed: ranking exactly", self.name)
+            cache["ann"] = None
+        else:
+            cache["ann"] = _ann.deserialize(np.asarray(blob), self.n_items_, vectors.shape[1])
 
     def learned_summary(self) -> dict[str, Any]:
         """A few JSON-ready figures of what fitting learned (weights, epochs, variance), for reports."""
