@@ -158,12 +158,43 @@ def test_dockerfile_healthcheck_route_is_liveness(tmp_path: Path) -> None:
         assert c.get("/api/v1/health").json()["status"] == "ok"
 
 
-def test_systemd_unit_and_env_file_name_real_commands_and_settings() -> None:
-    unit = (DEPLOY / "cinerec.service").read_text()
-    exec_start = re.search(r"^ExecStart=(.+)$", unit, re.M)
-    assert exec_start and is_cinerec_command(shlex.split(exec_start.group(1))), "ExecStart is not a cinerec command"
-    assert re.search(r"^User=(?!root$)\w+$", unit, re.M), "the unit runs as an unprivileged user"
-    assert_settings(set(re.findall(r"^Environment=(CINEREC_\w+)=", unit, re.M)), "cinerec.service")
+def test_compose_runs_several_server_processes_and_the_retraining_worker() -> None:
+    """The app serves with several processes; the worker is the same image running `cinerec worker` on the same
+    data, database and Redis, started once the app (which migrates) and both backing services are healthy."""
+    services = compose()["services"]
+    app, worker = services["app"], services["worker"]
+    serve = app["command"]
+    assert is_cinerec_command(serve) and serve[1] == "serve"
+    assert int(serve[serve.index("--workers") + 1]) >= 2
+    assert worker["command"] == ["cinerec", "worker"] and is_cinerec_command(worker["command"])
+    assert worker["build"] == app["build"]
+    assert worker["volumes"] == app["volumes"]
+    assert {k: v for k, v in worker["environment"].items() if k in app["environment"]} == app["environment"]
+    assert_settings(env_names(worker["environment"]), "service worker")
+    for dep in ("app", "postgres", "redis"):
+        assert worker["depends_on"][dep]["condition"] == "service_healthy", dep
+    assert worker["healthcheck"] == {"disable": True}, "the image's HEALTHCHECK calls a web server the worker has not"
+
+
+def systemd_units() -> dict[str, str]:
+    """deploy/*.service by file name."""
+    return {p.name: p.read_text() for p in sorted(DEPLOY.glob("*.service"))}
+
+
+def test_systemd_units_and_env_file_name_real_commands_and_settings() -> None:
+    units = systemd_units()
+    assert set(units) == {"cinerec.service", "cinerec-worker.service"}
+    commands = {}
+    for name, unit in units.items():
+        exec_start = re.search(r"^ExecStart=(.+)$", unit, re.M)
+        assert exec_start and is_cinerec_command(shlex.split(exec_start.group(1))), f"{name}: ExecStart is not a cinerec command"
+        commands[name] = shlex.split(exec_start.group(1))[1:]
+        assert re.search(r"^User=(?!root$)\w+$", unit, re.M), f"{name} runs as an unprivileged user"
+        assert "EnvironmentFile=-/etc/cinerec/cinerec.env" in unit, f"{name} reads the shared settings file"
+        assert_settings(set(re.findall(r"^Environment=(CINEREC_\w+)=", unit, re.M)), name)
+    assert commands["cinerec.service"][:1] == ["serve"] and "--workers" in commands["cinerec.service"]
+    assert commands["cinerec-worker.service"] == ["worker"]
+    assert re.search(r"^Nice=\d+$", units["cinerec-worker.service"], re.M), "training yields the CPU to the server"
     example = (DEPLOY / "cinerec.env.example").read_text()
     names = set(re.findall(r"^#?\s*(CINEREC_\w+)=", example, re.M))
     assert {"CINEREC_DATABASE_URL", "CINEREC_REDIS_URL"} <= names
