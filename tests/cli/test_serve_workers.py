@@ -103,7 +103,7 @@ def pids_that_served(folder: Path, route: str) -> set[int]:
     """Processes whose multiprocess metric files hold a latency sample for ``route``."""
     pids = set()
     for f in folder.glob("histogram_*.db"):
-        for key, value, *_ in MmapedDict.read_all_values_from_file(str(f)):
+        for key, value, *_ in MmapedDict.read_all_values_from_file(str(f)):  # type: ignore[no-untyped-call]
             metric, sample, labels, _ = json.loads(key)
             if metric == "cinerec_http_request_duration_seconds" and sample.endswith("_bucket") \
                     and labels.get("route") == route and value > 0:
@@ -223,7 +223,7 @@ def test_serve_starts_the_worker_command_with_the_server(monkeypatch: pytest.Mon
         assert os.environ.get(MULTIPROC_ENV), "the worker and the server share a metrics folder"
         events.append(f"uvicorn workers={kwargs.get('workers', 1)}")
 
-    monkeypatch.setattr(serve_cli.subprocess, "Popen", FakePopen)
+    monkeypatch.setattr(subprocess, "Popen", FakePopen)
     monkeypatch.setattr("uvicorn.run", fake_run)
     monkeypatch.delenv(MULTIPROC_ENV, raising=False)
     monkeypatch.setenv("CINEREC_HOME", str(tmp_path))

@@ -68,8 +68,8 @@ def rewrite_checksums(folder: Path) -> None:
 
 def test_loaded_arrays_are_views_of_the_artifact_file_equal_to_numpy_load(artifact: Path, fitted: Any) -> None:
     _, model = fitted
-    loaded = persist.load(artifact)
-    copied = persist.load(artifact, mmap=False)
+    loaded: Any = persist.load(artifact)
+    copied: Any = persist.load(artifact, mmap=False)
     npz = str((artifact / persist.ARRAYS).resolve())
     with np.load(artifact / persist.ARRAYS, allow_pickle=False) as z:
         reference = {k: z[k] for k in z.files}
@@ -93,7 +93,8 @@ def test_loaded_arrays_are_views_of_the_artifact_file_equal_to_numpy_load(artifa
 
 def test_writing_into_a_loaded_array_changes_neither_the_file_nor_another_load(artifact: Path) -> None:
     before = (artifact / persist.ARRAYS).read_bytes()
-    first, second = persist.load(artifact), persist.load(artifact)
+    first: Any = persist.load(artifact)
+    second: Any = persist.load(artifact)
     original = second.item_factors_.copy()
     first.item_factors_[:] = 7.0
     first.seen_.data[:] = 0.0
@@ -102,12 +103,14 @@ def test_writing_into_a_loaded_array_changes_neither_the_file_nor_another_load(a
     assert (second.seen_.data == 1).all()
     assert (artifact / persist.ARRAYS).read_bytes() == before
     persist.verify(artifact)  # checksums still hold
-    np.testing.assert_array_equal(persist.load(artifact).item_factors_, original)
+    again: Any = persist.load(artifact)
+    np.testing.assert_array_equal(again.item_factors_, original)
 
 
 def test_a_mapped_model_folds_in_and_ranks_like_a_copied_one(artifact: Path, fitted: Any) -> None:
     data, model = fitted
-    mapped, copied = persist.load(artifact), persist.load(artifact, mmap=False)
+    mapped: Any = persist.load(artifact)
+    copied: Any = persist.load(artifact, mmap=False)
     items, values = data.matrix[3].indices[:8], np.ones(8)
     np.testing.assert_allclose(mapped.fold_in(items, values), model.fold_in(items, values))
     got, want = mapped.recommend_history(items, values, 10), copied.recommend_history(items, values, 10)
@@ -125,6 +128,7 @@ def test_registry_maps_unless_told_not_to_and_the_ann_index_loads_from_a_mapping
     model.build_ann_index(nlist=8)
     reg = ModelRegistry(tmp_path / "models")
     info = reg.publish(model, user_ids=data.user_vocab.ids + 100, item_ids=data.item_vocab.ids + 10_000)
+    loaded: Any
     loaded, att, _ = reg.load(info.version)
     assert is_mapping_view(loaded.ann_index_) and is_mapping_view(att["item_ids"]) and is_mapping_view(loaded.item_factors_)
     svc = RecommenderService(reg, ann_min_items=1)
@@ -133,13 +137,15 @@ def test_registry_maps_unless_told_not_to_and_the_ann_index_loads_from_a_mapping
     assert got.strategy == "implicit-als:history" and len(got.items) == 10
     assert svc.live.model._ann() is not None  # faiss read its own copy of the index from the mapped bytes
     assert not {r.movie_id for r in got.items} & {m for m, _ in history}
-    assert not is_mapping_view(ModelRegistry(tmp_path / "models", mmap=False).load(info.version)[0].item_factors_)
+    unmapped: Any = ModelRegistry(tmp_path / "models", mmap=False).load(info.version)[0]
+    assert not is_mapping_view(unmapped.item_factors_)
     monkeypatch.setenv("CINEREC_MMAP_ARTIFACTS", "false")
     from cinerec.config import get_settings
 
     get_settings.cache_clear()
     try:
-        assert not is_mapping_view(ModelRegistry(tmp_path / "models").load(info.version)[0].item_factors_)
+        from_setting: Any = ModelRegistry(tmp_path / "models").load(info.version)[0]
+        assert not is_mapping_view(from_setting.item_factors_)
     finally:
         get_settings.cache_clear()
 
@@ -169,12 +175,13 @@ def test_a_damaged_npz_is_refused_with_a_clear_error(artifact: Path, damage: str
 
 
 def test_compressed_and_unaligned_members_are_read_into_memory(tmp_path: Path) -> None:
-    arrays = {"a": np.arange(1000, dtype=np.float64), "b": np.arange(12, dtype=np.int32).reshape(3, 4),
+    arrays: dict[str, np.ndarray] = {"a": np.arange(1000, dtype=np.float64), "b": np.arange(12, dtype=np.int32).reshape(3, 4),
               "c": np.asfortranarray(np.arange(6.0).reshape(2, 3))}
     compressed, plain = tmp_path / "z.npz", tmp_path / "p.npz"
     np.savez_compressed(compressed, **arrays)  # type: ignore[arg-type]
     np.savez(plain, **arrays)  # type: ignore[arg-type]  # numpy's own writer: members start wherever they fall
-    from_compressed, from_plain = persist.read_npz(compressed), persist.read_npz(plain)
+    from_compressed: dict[str, Any] = persist.read_npz(compressed)
+    from_plain: dict[str, Any] = persist.read_npz(plain)
     for key, want in arrays.items():
         np.testing.assert_array_equal(from_compressed[key], want)
         np.testing.assert_array_equal(from_plain[key], want)
