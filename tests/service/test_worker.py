@@ -27,14 +27,18 @@ from cinerec.data.readers import read_dataset
 from cinerec.errors import Conflict
 from cinerec.service import worker as W
 from cinerec.service.registry import ModelRegistry
-from cinerec.service.training import fit_model, publish_model, snapshot, train_from_store
+from cinerec.service.training import (
+    data_watermark,
+    fit_model,
+    publish_model,
+    snapshot,
+    train_from_store,
+)
 from cinerec.store.db import make_engine
 from cinerec.store.importer import import_dataset
 from cinerec.store.migrate import upgrade
 from cinerec.store.models import Rating, Review
 from cinerec.store.repos import ratings as rating_repo
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def build_site(home: Path, datasets: Path, *, users: int = 150, algo: str | None = "item-knn") -> Settings:
@@ -125,6 +129,26 @@ def test_due_triggers(site: Settings, tmp_path: Path, datasets: Path) -> None:
     with Session(w.engine) as session, session.begin():  # a review counts too
         session.add(Review(user_id=member, movie_id=films[4], text="great", sentiment=0.8))
     assert W.new_interactions(w.engine, w._reference()[0]) == 6
+
+
+def test_watermark_and_new_interactions_on_each_database(db_url: str, datasets: Path) -> None:
+    """The watermark and the count agree on SQLite (naive UTC times) and PostgreSQL (timestamptz)."""
+    upgrade(db_url)
+    eng = make_engine(db_url)
+    ds = read_dataset(datasets / "ml-latest-small")
+    keep = sorted(ds.ratings["user"].unique())[:5]
+    import_dataset(eng, dataclasses.replace(ds, ratings=ds.ratings[ds.ratings["user"].isin(keep)], tags=None))
+    mark = data_watermark(eng)
+    assert mark["rating_id_max"] > 0 and mark["review_id_max"] == 0
+    assert W.parse_time(mark["data_as_of"]) < datetime.now(UTC) - timedelta(days=365)  # the dataset's own times
+    assert W.new_interactions(eng, mark) == 0
+    member = first_member(eng)
+    rate(eng, member, unrated(eng, member, 2))
+    with Session(eng) as session, session.begin():
+        session.add(Review(user_id=member, movie_id=unrated(eng, member, 1)[0], text="fine", sentiment=0.1))
+    assert W.new_interactions(eng, mark) == 3
+    assert W.new_interactions(eng, data_watermark(eng)) == 0
+    eng.dispose()
 
 
 def test_rejected_run_moves_the_watermarks_so_the_worker_does_not_loop(site: Settings, tmp_path: Path) -> None:
