@@ -238,3 +238,21 @@ def test_serve_starts_the_worker_command_with_the_server(monkeypatch: pytest.Mon
     assert events == ["worker started", "uvicorn workers=3", "worker stopped"]
     assert MULTIPROC_ENV not in os.environ
     assert all(os.environ[name] == "1" for name in serve_cli.ONE_THREAD_ENV)
+
+
+def test_serve_with_worker_runs_the_real_worker_niced_and_stops_it(server_env: dict[str, str],
+                                                                  stopper: list[subprocess.Popen[bytes]]) -> None:
+    port = free_port()
+    proc = start(["--with-worker"], server_env, port)
+    stopper.append(proc)
+    wait_healthy(proc, port)
+    worker = [c for c in children(proc.pid) if cmdline(c)[1:] == ["-m", "cinerec", "worker"]]
+    assert len(worker) == 1, [cmdline(c) for c in children(proc.pid)]
+    assert niceness(worker[0]) == niceness(proc.pid) + serve_cli.WORKER_NICENESS
+    folder = Path(environ(worker[0])[MULTIPROC_ENV])  # the worker's retraining metrics reach the server's /metrics
+    assert folder.is_dir()
+    assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5).status_code == 200
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    assert not alive(worker[0])
+    assert not folder.exists()

@@ -68,6 +68,10 @@ def serve(
     # history fold-in ~20x slower under load (measured by benchmarks/history_agreement.py).
     threadpool_limits(1)
     with ExitStack() as stack:
+        # uvicorn re-raises a SIGTERM it handled once the server has stopped; with the default action that would
+        # kill this process before the cleanup below (the worker child, the temporary metrics folder) runs
+        if threading.current_thread() is threading.main_thread():
+            stack.callback(signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, _exit_cleanly))
         # prometheus_client picks its storage when first imported: the folder is set before anything imports it
         if workers > 1 or with_worker:  # more than one process records metrics: they share a folder
             stack.enter_context(_multiprocess_metrics_dir())
@@ -83,6 +87,11 @@ def serve(
             os.environ.update(dict.fromkeys(ONE_THREAD_ENV, "1"))  # spawned workers start a fresh interpreter
             uvicorn.run("cinerec.web.app:create_app", factory=True, workers=workers, host=host, port=port,
                         log_level="info", access_log=False, log_config=log_config())
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    """SIGTERM outside uvicorn's own handling: leave through the ``finally`` blocks, with status 0."""
+    raise SystemExit(0)
 
 
 @contextmanager
