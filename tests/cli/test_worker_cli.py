@@ -64,7 +64,8 @@ def test_train_and_worker_refuse_while_another_run_holds_the_lock(unserved: Sett
 
 def test_worker_errors_are_one_line(tmp_path: Path, unserved: Settings) -> None:
     r = cli("worker", "--check-every", "0", env=child_env(unserved))
-    assert r.returncode == 2 and r.stderr.strip() == "error: --check-every must be a positive number of seconds, got 0.0"
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "error: --check-every must be a positive number of seconds, at most a day; got 0.0")
     bare = Settings(home=tmp_path / "bare")
     r = cli("worker", "--once", env=child_env(bare))
     assert r.returncode == 2 and "Traceback" not in r.stderr

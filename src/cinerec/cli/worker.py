@@ -32,7 +32,7 @@ def require_schema(s: Settings) -> None:
 
 
 def _echo_run(rec: dict[str, Any]) -> None:
-    """Print one run as one line (stdout; a failed one also on stderr by the caller)."""
+    """Print one run as one line on stdout."""
     from cinerec.service.worker import describe_run
 
     typer.echo(describe_run(rec))
@@ -60,8 +60,8 @@ def worker(
     from cinerec.service.worker import RetrainWorker, stop_on_signals
     from cinerec.web.observability import log_config
 
-    if not check_every > 0:
-        raise InvalidParameter(f"--check-every must be a positive number of seconds, got {check_every}")
+    if not 0 < check_every <= 86400:  # NaN and infinity fail too
+        raise InvalidParameter(f"--check-every must be a positive number of seconds, at most a day; got {check_every}")
     s = settings()
     require_schema(s)
     logging.config.dictConfig(log_config())  # the server's format, on stderr
