@@ -156,6 +156,16 @@ def test_serve_keeps_a_configured_metrics_folder(tmp_path: Path, monkeypatch: py
     assert serve_cli.MULTIPROC_ENV == MULTIPROC_ENV
 
 
+def test_a_configured_metrics_folder_that_does_not_exist_is_a_one_line_error(tmp_path: Path,
+                                                                           server_env: dict[str, str]) -> None:
+    env = server_env | {MULTIPROC_ENV: str(tmp_path / "missing")}
+    r = subprocess.run([sys.executable, "-m", "cinerec", "serve", "--workers", "2", "--port", str(free_port())],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [f"error: {MULTIPROC_ENV}={tmp_path / 'missing'} is not a folder: create it "
+                                             "(empty) or unset it, and cinerec serve uses a temporary one"]
+
+
 def test_the_worker_child_is_cinerec_worker_niced_and_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert (sys.executable, "-m", "cinerec", "worker") == serve_cli.WORKER_COMMAND
     marker = tmp_path / "started"

@@ -98,7 +98,13 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 def _multiprocess_metrics_dir() -> Iterator[None]:
     """Give the processes of this server a ``PROMETHEUS_MULTIPROC_DIR``: the configured one, else an empty
     temporary folder for the server's lifetime (removed afterwards)."""
-    if os.environ.get(MULTIPROC_ENV):
+    configured = os.environ.get(MULTIPROC_ENV)
+    if configured:
+        if not Path(configured).is_dir():
+            from cinerec.errors import InvalidParameter
+
+            raise InvalidParameter(f"{MULTIPROC_ENV}={configured} is not a folder: create it (empty) or unset it, "
+                                   "and cinerec serve uses a temporary one")
         yield
         return
     folder = tempfile.mkdtemp(prefix="cinerec-metrics-")
