@@ -251,3 +251,33 @@ def test_concurrent_first_requests_read_the_ann_index_once(tmp_path: Path, fitte
         t.join()
     assert len(calls) == 1 and len(results) == 4
     assert all(np.array_equal(r.items, results[0].items) for r in results)
+
+
+def test_a_swapped_out_version_releases_its_mapping_without_the_cyclic_collector(tmp_path: Path, fitted: Any) -> None:
+    """Servers freeze the collector after start-up (gc.freeze): the old model must go by reference counting alone,
+    or every retraining would keep another artifact mapped (and its pruned files' disk space held)."""
+    import gc
+
+    data, _ = fitted
+    reg = ModelRegistry(tmp_path / "models", keep=0)
+
+    def publish() -> Any:
+        model = create("implicit-als", n_factors=8, n_iterations=3).fit(data)
+        return reg.publish(model, user_ids=data.user_vocab.ids + 100, item_ids=data.item_vocab.ids + 10_000)
+
+    first = publish()
+    svc = RecommenderService(reg)
+    history = [(10_000 + int(i), 1.0) for i in data.matrix[0].indices[:5]]
+    svc.recommend(100, 5, history=history)
+    svc.recommend(100, 5)
+    assert first.version in Path("/proc/self/maps").read_text()
+    gc.disable()
+    try:
+        second = publish()
+        svc.refresh()
+        svc.recommend(100, 5, history=history)
+        maps = Path("/proc/self/maps").read_text()
+    finally:
+        gc.enable()
+    assert first.version not in maps and second.version in maps
+    assert not first.path.exists()  # pruned (keep=0), and no process holds its pages any more
