@@ -55,8 +55,8 @@ def serve(
     process; set ``CINEREC_REDIS_URL`` to share the rate limits and the
     recommendation lists. ``--with-worker`` starts ``cinerec worker`` beside
     the server (niced) and stops it when the server exits: SIGTERM (it
-    finishes the current run), after :data:`WORKER_STOP_SECONDS` a second
-    SIGTERM (it abandons the run), then SIGKILL.
+    finishes the current run), 10 s later a second SIGTERM (it abandons
+    the run), 5 s later SIGKILL.
     """
     import uvicorn
     from threadpoolctl import threadpool_limits
