@@ -207,8 +207,8 @@ def test_aligned_writer_output_is_a_plain_npz_and_object_arrays_are_refused(tmp_
         persist.read_npz(tmp_path / "o.npz", mmap=False)
 
 
-def test_sparse_matrix_over_mapped_int64_components_shares_them(tmp_path: Path) -> None:
-    """The components keep their dtypes as saved; scipy copies nothing when they are its own choice."""
+def test_sparse_matrix_over_mapped_components_shares_them(tmp_path: Path) -> None:
+    """The components keep their dtypes as saved (scipy's own int32 choice), so scipy copies none of them."""
     m = sp.random(50, 40, density=0.1, format="csr", random_state=0)
     persist._write_npz(tmp_path / "s.npz", {"m.data": m.data, "m.indices": m.indices, "m.indptr": m.indptr})
     got = persist.read_npz(tmp_path / "s.npz")
