@@ -22,8 +22,6 @@ from cinerec.service.recipes import DEMO_HYBRID  # the demo's model; re-exported
 #: Environment variables that keep numerical libraries to one thread in every server process (spawned
 #: workers read them at import; threadpoolctl only reaches the process it runs in).
 ONE_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-#: Niceness of the retraining worker started by ``--with-worker``: the serving processes come first.
-WORKER_NICENESS = 10
 #: Seconds the retraining worker gets to stop after SIGTERM (then half as long after a second one) before it is killed.
 WORKER_STOP_SECONDS = 10.0
 #: :data:`cinerec.service.metrics.MULTIPROC_ENV`, named here so that setting it does not import prometheus_client first.
@@ -117,8 +115,11 @@ def _multiprocess_metrics_dir() -> Iterator[None]:
 
 
 def _worker_preexec() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Lower the worker's priority and have the kernel stop it if the server dies without cleaning up."""
-    os.nice(WORKER_NICENESS)
+    """Have the kernel stop the worker if the server dies without cleaning up.
+
+    Its priority is the worker's own business (``cinerec worker`` nices
+    itself by 10 wherever it runs); nicing it here too would make it 19.
+    """
     if sys.platform == "linux":
         import ctypes
 
@@ -128,7 +129,7 @@ def _worker_preexec() -> None:  # pragma: no cover - runs in the child between f
 
 @contextmanager
 def _retraining_worker() -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``cinerec worker`` as a niced child for the duration of the block; stop it afterwards.
+    """Run ``cinerec worker`` (which nices itself) as a child for the duration of the block; stop it afterwards.
 
     A thread logs the worker's exit if it ends while the server runs (the
     server keeps serving the active model).
@@ -142,7 +143,7 @@ def _retraining_worker() -> Iterator[subprocess.Popen[bytes]]:
             log.error("the retraining worker (pid %d) exited with status %s; the server keeps serving", proc.pid, code)
 
     threading.Thread(target=watch, name="cinerec-worker-watch", daemon=True).start()
-    typer.echo(f"started the retraining worker: pid {proc.pid}, nice +{WORKER_NICENESS}", err=True)
+    typer.echo(f"started the retraining worker: pid {proc.pid}", err=True)
     try:
         yield proc
     finally:
