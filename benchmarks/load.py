@@ -5,8 +5,9 @@
 Builds (once, cached under ``--home``) a demo-size SQLite site from
 ml-latest-small in ``CINEREC_DATA_DIR`` (default ``../shared/data``): the
 schema, the import, the demo's model (``--algo``, default the demo's hybrid)
-and one member with ten ratings. Then it starts ``uvicorn`` on 127.0.0.1 in a
-subprocess and, route after route, keeps ``--connections`` keep-alive
+and one member with ten ratings. Then it starts the server on 127.0.0.1 in a
+subprocess (``benchmarks/_loadgen.py``: ``cinerec serve --workers N``, its log
+in ``<home>/server.log``) and, route after route, keeps ``--connections`` keep-alive
 HTTP/1.1 connections busy for ``--duration`` seconds each, and stops the
 server at the end.
 
@@ -25,17 +26,25 @@ with the load and the core count.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import socket
-import statistics
-import subprocess
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _loadgen import (
+    ROOT,
+    build_base_site,
+    data_dir,
+    free_port,
+    print_table,
+    run,
+    run_route,
+    start_server,
+    stop_server,
+    wait_ready,
+)
+
 #: (name, path, needs the member's bearer token)
 ROUTES: list[tuple[str, str, bool]] = [
     ("home", "/", False),
@@ -48,36 +57,18 @@ ROUTES: list[tuple[str, str, bool]] = [
 MEMBER = ("loadtester", "loadtester@example.org", "a quiet evening with 42 films")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def build_site(home: Path, data_dir: Path, algo: str) -> None:
+def build_site(home: Path, data: Path, algo: str) -> None:
     """Create the demo-size database and model under ``home`` unless they exist."""
     os.environ["CINEREC_HOME"] = str(home)
-    os.environ["CINEREC_DATA_DIR"] = str(data_dir)
+    os.environ["CINEREC_DATA_DIR"] = str(data)
     from cinerec.config import get_settings
-    from cinerec.service.registry import ModelRegistry
 
     get_settings.cache_clear()
     s = get_settings()
     if (home / "ready").is_file():
         return
-    from cinerec.cli.serve import DEMO_HYBRID
-    from cinerec.data.readers import read_dataset
-    from cinerec.service.training import train_from_store
-    from cinerec.store.db import make_engine
-    from cinerec.store.importer import import_dataset
-    from cinerec.store.migrate import upgrade
-
     print(f"building the benchmark site in {home} (once)", flush=True)
-    upgrade(s.resolved_database_url)
-    eng = make_engine(s.resolved_database_url)
-    import_dataset(eng, read_dataset(data_dir / "ml-latest-small"))
-    train_from_store(eng, ModelRegistry(s.models_dir), algo, DEMO_HYBRID if algo == "hybrid" else {})
-    eng.dispose()
+    build_base_site(s.resolved_database_url, s.models_dir, data, algo)
     (home / "ready").write_text(algo)
 
 
@@ -98,111 +89,6 @@ def member_token(base: str) -> str:
     return token
 
 
-@dataclass
-class RouteResult:
-    """What one route measured."""
-
-    name: str
-    latencies: list[float] = field(default_factory=list)
-    errors: int = 0
-    seconds: float = 0.0
-
-    def row(self) -> tuple[str, str, str, str, str]:
-        """Requests/s, p50 and p99 (ms) and errors, formatted."""
-        lat = sorted(self.latencies)
-        if not lat:
-            return (self.name, "0", "-", "-", str(self.errors))
-        p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
-        return (self.name, f"{len(lat) / self.seconds:.0f}", f"{statistics.median(lat) * 1e3:.1f}",
-                f"{p99 * 1e3:.1f}", str(self.errors))
-
-
-async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> int:
-    """Send one request on a keep-alive connection and read the whole response; returns the status."""
-    writer.write(raw)
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    length = next((int(v) for k, _, v in (ln.partition(":") for ln in lines[1:]) if k.lower() == "content-length"), None)
-    if length is None:
-        raise ValueError("response without Content-Length")
-    await reader.readexactly(length)
-    return status
-
-
-async def run_route(port: int, name: str, path: str, token: str | None, connections: int, rate: float,
-                    duration: float) -> RouteResult:
-    """Load one route for ``duration`` seconds."""
-    headers = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/html,application/json\r\n"
-    if token:
-        headers += f"Authorization: Bearer {token}\r\n"
-    raw = (headers + "\r\n").encode()
-    result = RouteResult(name)
-    start = time.perf_counter() + 0.2
-    end = start + duration
-    interval = connections / rate if rate > 0 else 0.0
-
-    async def worker(i: int) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        due = start + (interval * i / connections)
-        try:
-            while True:
-                now = time.perf_counter()
-                if interval:
-                    if due >= end:
-                        break
-                    if due > now:
-                        await asyncio.sleep(due - now)
-                    sent = due
-                    due += interval
-                else:
-                    if now >= end:
-                        break
-                    sent = now
-                try:
-                    status = await _request(reader, writer, raw)
-                except (OSError, ValueError, asyncio.IncompleteReadError):
-                    result.errors += 1
-                    writer.close()
-                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                    continue
-                if status != 200:
-                    result.errors += 1
-                else:
-                    result.latencies.append(time.perf_counter() - sent)
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(worker(i) for i in range(connections)))
-    result.seconds = max(time.perf_counter(), end) - start
-    return result
-
-
-def start_server(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
-    """uvicorn on 127.0.0.1 in a subprocess, serving the site of ``home``."""
-    env = {**os.environ, "CINEREC_HOME": str(home), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "cinerec.web:create_app", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
-    return subprocess.Popen(cmd, env=env, cwd=ROOT)
-
-
-def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    """Poll the health route until the server answers."""
-    import httpx
-
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited with code {proc.returncode}")
-        try:
-            if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("the server did not start in time")
-
-
 def main() -> None:
     """Parse arguments, build the site, start the server, load each route, print the table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -214,13 +100,12 @@ def main() -> None:
     ap.add_argument("--home", type=Path, default=ROOT / "results" / "load-home", help="cached benchmark site")
     ap.add_argument("--routes", default="", help="comma-separated route names (default: all)")
     args = ap.parse_args()
-    data_dir = Path(os.environ.get("CINEREC_DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
-    build_site(args.home.resolve(), data_dir, args.algo)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = start_server(args.home.resolve(), port, args.workers)
+    build_site(args.home.resolve(), data_dir(), args.algo)
+    home = args.home.resolve()
+    server = start_server(free_port(), args.workers, {"CINEREC_HOME": str(home)}, home / "server.log")
+    base = server.base
     try:
-        wait_ready(base, proc)
+        wait_ready(server)
         token = member_token(base)
         wanted = {r.strip() for r in args.routes.split(",") if r.strip()}
         import httpx
@@ -234,23 +119,14 @@ def main() -> None:
             url = path.format(**fill)
             for _ in range(10 * args.workers):  # new connections, so that every worker warms its caches
                 httpx.get(base + url, headers={"Authorization": f"Bearer {token}"} if needs_member else {}, timeout=30)
-            results.append(asyncio.run(run_route(port, name, url, token if needs_member else None, args.connections,
-                                                 args.rate, min(args.duration, 60.0))))
+            results.append(run(run_route(server.port, name, url, token if needs_member else None, args.connections,
+                                         args.rate, min(args.duration, 60.0))))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(server)
     mode = f"open loop at {args.rate:.0f} req/s" if args.rate else "closed loop"
     print(f"\n{args.connections} connections, {mode}, {min(args.duration, 60.0):.0f} s per route, "
           f"{args.workers} uvicorn workers, {os.cpu_count()} CPUs")
-    header = ("route", "req/s", "p50 ms", "p99 ms", "errors")
-    rows = [header, *(r.row() for r in results)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
-
+    print_table([("route", "req/s", "p50 ms", "p99 ms", "errors"), *(r.row() for r in results)])
 
 if __name__ == "__main__":
     main()

@@ -21,9 +21,9 @@ than the social graph's actions), as on a site where the profiles rated
 their films themselves: the feed then has to find 20 visible items among
 all the ratings of the people a member follows.
 
-Then, as ``benchmarks/load.py`` does (its load generator is reused), it
-starts uvicorn on 127.0.0.1 and offers ``--rate`` requests/s to each route
-in turn over ``--connections`` keep-alive connections, latency counted from
+Then, as ``benchmarks/load.py`` does (with the load generator of
+``benchmarks/_loadgen.py``), it starts the server on 127.0.0.1 and offers
+``--rate`` requests/s to each route in turn over ``--connections`` keep-alive connections, latency counted from
 when each request was due. The table has the reference rows of
 ``benchmarks/load.py`` (home and a film page for a visitor) measured in the
 same run, and each route's p50 and p99 as a multiple of the visitor's home
@@ -33,21 +33,31 @@ page (``x home``), so runs on a busy machine stay comparable.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import load  # benchmarks/load.py: the site, the server and the load generator
+import load  # benchmarks/load.py: the base site
+from _loadgen import (
+    ROOT,
+    RouteResult,
+    data_dir,
+    free_port,
+    percentile,
+    print_table,
+    run,
+    run_route,
+    start_server,
+    stop_server,
+    wait_ready,
+)
 
-ROOT = load.ROOT
 #: Profiles the heavy follower follows (the most active ones).
 HEAVY_FOLLOWS = 200
 #: Notices the socialite has already read (older than the social graph's).
@@ -181,7 +191,7 @@ def tokens(base: str) -> dict[str, str]:
 
 
 def _p(lat: list[float], q: float) -> float:
-    return lat[min(len(lat) - 1, int(q * len(lat)))] * 1e3
+    return percentile(lat, q) * 1e3
 
 
 def main() -> None:
@@ -198,17 +208,16 @@ def main() -> None:
     ap.add_argument("--no-rate-events", action="store_true", help="build the site without a rate event per rating")
     ap.add_argument("--routes", default="", help="comma-separated route names (default: all)")
     args = ap.parse_args()
-    data_dir = Path(os.environ.get("CINEREC_DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
-    fill = build_social_site(args.base_home.resolve(), args.home.resolve(), data_dir, args.algo,
+    home = args.home.resolve()
+    fill = build_social_site(args.base_home.resolve(), home, data_dir(), args.algo,
                              rate_events=not args.no_rate_events)
-    port = load._free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = load.start_server(args.home.resolve(), port, args.workers)
+    server = start_server(free_port(), args.workers, {"CINEREC_HOME": str(home)}, home / "server.log")
+    base = server.base
     duration = min(args.duration, 60.0)
     wanted = {r.strip() for r in args.routes.split(",") if r.strip()}
-    results: list[tuple[load.RouteResult, str]] = []
+    results: list[tuple[RouteResult, str]] = []
     try:
-        load.wait_ready(base, proc)
+        wait_ready(server)
         auth = tokens(base)
         import httpx
 
@@ -222,17 +231,12 @@ def main() -> None:
                 r = httpx.get(base + url, headers=headers, timeout=30)
                 if r.status_code != 200:
                     raise SystemExit(f"{name}: {url} answered {r.status_code}")
-            results.append((asyncio.run(load.run_route(port, name, url, token, args.connections, args.rate,
-                                                       duration)), url))
+            results.append((run(run_route(server.port, name, url, token, args.connections, args.rate, duration)), url))
             done = results[-1][0]
             print(f"  {name}: {done.row()[1]} req/s, p50 {done.row()[2]} ms, p99 {done.row()[3]} ms, "
                   f"{done.errors} errors", flush=True)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(server)
     mode = f"open loop at {args.rate:.0f} req/s offered" if args.rate else "closed loop"
     print(f"\n{args.connections} connections, {mode}, {duration:.0f} s per route, "
           f"{args.workers} uvicorn workers, {os.cpu_count()} CPUs; x home = p50/p99 over the visitor's home page")
@@ -249,9 +253,7 @@ def main() -> None:
         x99 = f"{p99 / _p(ref, 0.99):.1f}" if ref else "-"
         rows.append((r.name, url if len(url) <= 40 else url[:37] + "...", f"{len(lat) / r.seconds:.0f}",
                      f"{p50:.1f}", f"{p95:.1f}", f"{p99:.1f}", str(r.errors), x50, x99))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        print("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    print_table(rows, left=2)
 
 
 if __name__ == "__main__":
