@@ -87,7 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = session_factory(engine)
-    app.state.service = RecommenderService.from_settings(ModelRegistry(settings.models_dir), settings.redis_url)
+    registry = ModelRegistry(settings.models_dir, mmap=settings.mmap_artifacts)
+    app.state.service = RecommenderService.from_settings(registry, settings.redis_url)
     app.state.throttle = Throttle.from_url(settings.redis_url)
     app.state.analyzer = SentimentAnalyzer(settings.nlp_dir)
     app.state.jobs = JobRunner(settings)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -18,24 +22,56 @@ from cinerec.service.recommender import RecommenderService
 from cinerec.service.throttle import Throttle
 from cinerec.web import security
 
-
 # Dependencies that do no I/O are ``async def``: FastAPI runs those in the event loop instead of
 # handing each to the thread pool (a thread switch per dependency per request). A session only
-# connects when first used (in the route's thread); closing it hands the connection back. The
-# session closes when the route function returns (``scope="function"``), before the response is
-# serialised and sent: under load a finished request waiting for a thread to validate its
-# response must not hold a pooled connection that the next route needs (that deadlock ended in
-# 503s at 400 requests/s). Routes build their ``*Out`` models and pages render inside the route.
+# connects when first used (in the route's thread) and is closed in that same thread the moment the
+# route function returns (:class:`SessionRoute`), before FastAPI validates and sends the response.
+# FastAPI's own ``scope="function"`` exit comes only after the response model was validated in the
+# thread pool: a finished request would hold its connection while queueing for a thread that routes
+# blocked on the exhausted pool were holding (50 simultaneous requests deadlocked for the pool's 30 s
+# timeout). Routes build their ``*Out`` models and pages render inside the route.
+_request_session: ContextVar[Session | None] = ContextVar("cinerec_request_session", default=None)
+
+
 async def _session(request: Request) -> AsyncIterator[Session]:
     with request.app.state.sessionmaker() as session:
         # remembered while the route runs (templates read the nav's unread count through it); forgotten
         # when it closes, so an error page rendered afterwards opens its own short session instead of
         # reviving this one, whose new connection nobody would hand back to the pool
         request.state.db = session
+        token = _request_session.set(session)  # the route's thread runs in a copy of this context
         try:
             yield session
         finally:
             request.state.db = None
+            _request_session.reset(token)
+
+
+def _closing_session(call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call`` (a sync route function) that closes the request's session, if any, when it returns or raises."""
+
+    @functools.wraps(call)  # FastAPI reads the parameters (and their module's names) through __wrapped__
+    def endpoint(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        finally:
+            session = _request_session.get()
+            if session is not None:
+                session.close()  # hands the connection back now, in this thread
+
+    return endpoint
+
+
+class SessionRoute(APIRoute):
+    """The route class of every cinerec router: a sync route function closes the request's session when it ends.
+
+    Use ``APIRouter(route_class=SessionRoute)``; ``tests/web/test_pool.py`` checks every route does.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = _closing_session(endpoint)
+        super().__init__(path, endpoint, **kwargs)
 
 
 async def _service(request: Request) -> RecommenderService:

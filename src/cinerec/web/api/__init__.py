@@ -17,6 +17,7 @@ from cinerec.web.api import (
     social,
     users,
 )
+from cinerec.web.deps import SessionRoute
 from cinerec.web.schemas import ErrorOut
 
 #: Errors any operation may answer: a body that is not valid JSON (400), a body over the size limit (413),
@@ -27,7 +28,7 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorOut, "description": "Database busy or unavailable; retry after Retry-After seconds"},
 }
 
-router = APIRouter(prefix="/api/v1", responses=COMMON_ERRORS)
+router = APIRouter(route_class=SessionRoute, prefix="/api/v1", responses=COMMON_ERRORS)
 router.include_router(health.router)
 router.include_router(movies.router)
 router.include_router(models.router)

@@ -14,10 +14,10 @@ from cinerec.service import accounts
 from cinerec.service.jobs import Job
 from cinerec.service.registry import ModelRegistry
 from cinerec.web import security
-from cinerec.web.deps import AdminUser, EngineDep, JobsDep
+from cinerec.web.deps import AdminUser, EngineDep, JobsDep, SessionRoute
 from cinerec.web.schemas import ErrorOut, JobOut, ModelOut, TrainIn
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(route_class=SessionRoute, prefix="/admin", tags=["admin"])
 _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 415: {"model": ErrorOut},
            422: {"model": ErrorOut}}
 Version = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]

@@ -10,11 +10,11 @@ from pydantic import ValidationError
 from cinerec.errors import AuthenticationFailed
 from cinerec.service import accounts
 from cinerec.web import security
-from cinerec.web.deps import EngineDep, ThrottleDep
+from cinerec.web.deps import EngineDep, SessionRoute, ThrottleDep
 from cinerec.web.present import account_out
 from cinerec.web.schemas import AccountOut, CsrfOut, ErrorOut, SignupIn, TokenIn, TokenOut
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(route_class=SessionRoute, prefix="/auth", tags=["auth"])
 _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 415: {"model": ErrorOut}, 422: {"model": ErrorOut}, 429: {"model": ErrorOut}}
 
 

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Path, Query
 
 from cinerec.service.recommender import MAX_K
 from cinerec.store.repos import users as user_repo
-from cinerec.web.deps import ServiceDep, SessionDep
+from cinerec.web.deps import ServiceDep, SessionDep, SessionRoute
 from cinerec.web.present import recommendations_out
 from cinerec.web.schemas import ErrorOut, RecommendationsOut
 
-router = APIRouter(tags=["explore"])
+router = APIRouter(route_class=SessionRoute, tags=["explore"])
 
 
 @router.get(

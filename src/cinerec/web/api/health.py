@@ -20,10 +20,11 @@ from sqlalchemy import Engine, text
 from cinerec import __version__
 from cinerec.errors import NotFound
 from cinerec.service.recommender import RecommenderService
+from cinerec.web.deps import SessionRoute
 from cinerec.web.errors import RETRY_AFTER_S, error_response
 from cinerec.web.schemas import ErrorOut
 
-router = APIRouter(tags=["meta"])
+router = APIRouter(route_class=SessionRoute, tags=["meta"])
 log = logging.getLogger("cinerec.web")
 
 

@@ -15,7 +15,14 @@ from fastapi import APIRouter, Depends, Query, Response
 from cinerec.service import social
 from cinerec.web import security
 from cinerec.web.api.social import ERRORS, PUBLIC_ERRORS, Id, Limit, Offset, Username
-from cinerec.web.deps import CurrentUser, EngineDep, PublicViewer, SessionDep, ThrottleDep
+from cinerec.web.deps import (
+    CurrentUser,
+    EngineDep,
+    PublicViewer,
+    SessionDep,
+    SessionRoute,
+    ThrottleDep,
+)
 from cinerec.web.present import list_detail_out, list_summary_out
 from cinerec.web.schemas import (
     LikeOut,
@@ -27,7 +34,7 @@ from cinerec.web.schemas import (
     ListSummaryOut,
 )
 
-router = APIRouter(tags=["lists"], dependencies=[Depends(security.require_json)])
+router = APIRouter(route_class=SessionRoute, tags=["lists"], dependencies=[Depends(security.require_json)])
 
 
 @router.post("/lists", status_code=201, response_model=ListSummaryOut, responses=ERRORS)

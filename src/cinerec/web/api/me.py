@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from cinerec.service import members, social_signals
 from cinerec.service.recommender import MAX_K
 from cinerec.web import security
-from cinerec.web.deps import CurrentUser, EngineDep, ServiceDep, SessionDep
+from cinerec.web.deps import CurrentUser, EngineDep, ServiceDep, SessionDep, SessionRoute
 from cinerec.web.present import (
     member_review_out,
     movie_out,
@@ -29,7 +29,7 @@ from cinerec.web.schemas import (
     SuggestedMemberOut,
 )
 
-router = APIRouter(prefix="/me", tags=["me"], dependencies=[Depends(security.require_json)])
+router = APIRouter(route_class=SessionRoute, prefix="/me", tags=["me"], dependencies=[Depends(security.require_json)])
 #: 403: a cookie-authenticated write sent from another site.
 _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut},
                                            415: {"model": ErrorOut}, 422: {"model": ErrorOut}}

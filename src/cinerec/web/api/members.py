@@ -9,7 +9,14 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from cinerec.service import members
 from cinerec.service.recommender import MAX_K
 from cinerec.web import security
-from cinerec.web.deps import AnalyzerDep, CurrentUser, EngineDep, ServiceDep, SessionDep
+from cinerec.web.deps import (
+    AnalyzerDep,
+    CurrentUser,
+    EngineDep,
+    ServiceDep,
+    SessionDep,
+    SessionRoute,
+)
 from cinerec.web.present import recommendations_out, review_out
 from cinerec.web.schemas import (
     ErrorOut,
@@ -21,7 +28,7 @@ from cinerec.web.schemas import (
     ReviewPatchIn,
 )
 
-router = APIRouter(tags=["members"], dependencies=[Depends(security.require_json)])
+router = APIRouter(route_class=SessionRoute, tags=["members"], dependencies=[Depends(security.require_json)])
 #: 403: a cookie-authenticated write sent from another site.
 _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut},
                                            415: {"model": ErrorOut}, 422: {"model": ErrorOut}}

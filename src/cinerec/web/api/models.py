@@ -6,9 +6,10 @@ from fastapi import APIRouter, Request
 
 from cinerec.errors import NotFound
 from cinerec.service.registry import ModelRegistry
+from cinerec.web.deps import SessionRoute
 from cinerec.web.schemas import ErrorOut, ListOut, ModelOut
 
-router = APIRouter(tags=["models"])
+router = APIRouter(route_class=SessionRoute, tags=["models"])
 
 
 def _registry(request: Request) -> ModelRegistry:

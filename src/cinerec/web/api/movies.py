@@ -9,11 +9,11 @@ from fastapi import APIRouter, Path, Query
 from cinerec.service.reviews import audience_insights
 from cinerec.store.repos import movies as movie_repo
 from cinerec.store.repos import reviews as review_repo
-from cinerec.web.deps import SessionDep
+from cinerec.web.deps import SessionDep, SessionRoute
 from cinerec.web.present import insights_out, movie_out, review_out
 from cinerec.web.schemas import CleanStr, ErrorOut, InsightsOut, ListOut, MovieOut, ReviewOut
 
-router = APIRouter(tags=["movies"])
+router = APIRouter(route_class=SessionRoute, tags=["movies"])
 MovieId = Annotated[int, Path(ge=1, le=2**31 - 1, description="movie id")]
 
 

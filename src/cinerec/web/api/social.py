@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from cinerec.service import feed, members, social
 from cinerec.web import security
-from cinerec.web.deps import CurrentUser, EngineDep, SessionDep, ThrottleDep
+from cinerec.web.deps import CurrentUser, EngineDep, SessionDep, SessionRoute, ThrottleDep
 from cinerec.web.present import (
     feed_out,
     friend_rating_out,
@@ -39,7 +39,7 @@ from cinerec.web.schemas import (
     ShareOut,
 )
 
-router = APIRouter(tags=["sharing"], dependencies=[Depends(security.require_json)])
+router = APIRouter(route_class=SessionRoute, tags=["sharing"], dependencies=[Depends(security.require_json)])
 #: 403: a cookie-authenticated write sent from another site (or a follow across a block).
 ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut},
                                           415: {"model": ErrorOut}, 422: {"model": ErrorOut},

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from cinerec.service import accounts, members
 from cinerec.web import security
-from cinerec.web.deps import CurrentUser, EngineDep, SessionDep, ThrottleDep
+from cinerec.web.deps import CurrentUser, EngineDep, SessionDep, SessionRoute, ThrottleDep
 from cinerec.web.present import account_out, public_profile_out
 from cinerec.web.schemas import (
     AccountOut,
@@ -18,7 +18,7 @@ from cinerec.web.schemas import (
     PublicProfileOut,
 )
 
-router = APIRouter(prefix="/users", tags=["users"], dependencies=[Depends(security.require_json)])
+router = APIRouter(route_class=SessionRoute, prefix="/users", tags=["users"], dependencies=[Depends(security.require_json)])
 _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 415: {"model": ErrorOut},
            422: {"model": ErrorOut}, 429: {"model": ErrorOut}}
 Username = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from cinerec.web.deps import SessionRoute
 from cinerec.web.pages import account, admin, catalogue, lists, members, social
 from cinerec.web.pages._render import page_context
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=SessionRoute, include_in_schema=False)
 router.include_router(catalogue.router)
 router.include_router(account.router)
 router.include_router(social.router)

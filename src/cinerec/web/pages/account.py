@@ -21,7 +21,7 @@ from cinerec.errors import (
 )
 from cinerec.service import accounts, members, social_signals, views
 from cinerec.web import i18n, security
-from cinerec.web.deps import EngineDep, ServiceDep, SessionDep, ThrottleDep
+from cinerec.web.deps import EngineDep, ServiceDep, SessionDep, SessionRoute, ThrottleDep
 from cinerec.web.pages._labels import error_message
 from cinerec.web.pages._render import (
     Viewer,
@@ -35,7 +35,7 @@ from cinerec.web.pages._render import (
 )
 from cinerec.web.schemas import CleanStr
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=SessionRoute, include_in_schema=False)
 
 Token = Annotated[str, Form(max_length=200)]
 Password = Annotated[str, Form(max_length=1024)]

@@ -15,7 +15,7 @@ from cinerec.errors import InvalidParameter, NotFound
 from cinerec.service import accounts, views
 from cinerec.service.jobs import Job
 from cinerec.service.registry import ModelRegistry
-from cinerec.web.deps import EngineDep, JobsDep, SessionDep
+from cinerec.web.deps import EngineDep, JobsDep, SessionDep, SessionRoute
 from cinerec.web.pages._render import (
     PAGE_SIZE,
     Token,
@@ -28,7 +28,7 @@ from cinerec.web.pages._render import (
     require_admin,
 )
 
-router = APIRouter(prefix="/admin", include_in_schema=False)
+router = APIRouter(route_class=SessionRoute, prefix="/admin", include_in_schema=False)
 
 Version = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 JobId = Annotated[str | None, Query(pattern=r"^[0-9a-f]{16}$")]

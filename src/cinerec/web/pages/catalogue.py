@@ -12,12 +12,12 @@ from cinerec.service import views
 from cinerec.service.catalogue import JSON, PNG, read_catalogue_map
 from cinerec.store.repos import movies as movie_repo
 from cinerec.store.repos import users as user_repo
-from cinerec.web.deps import ServiceDep, SessionDep
+from cinerec.web.deps import ServiceDep, SessionDep, SessionRoute
 from cinerec.web.pages._render import PAGE_SIZE, ObjectId, Viewer, pages_of, render
 from cinerec.web.present import recommendations_out
 from cinerec.web.schemas import CleanStr
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=SessionRoute, include_in_schema=False)
 SORTS = ("popular", "rating", "title", "-year", "year")
 
 

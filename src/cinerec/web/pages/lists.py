@@ -19,7 +19,7 @@ from cinerec.errors import NotFound
 from cinerec.service import social
 from cinerec.store.models import Movie
 from cinerec.store.repos import movies as movie_repo
-from cinerec.web.deps import EngineDep, SessionDep, ThrottleDep
+from cinerec.web.deps import EngineDep, SessionDep, SessionRoute, ThrottleDep
 from cinerec.web.pages._render import (
     PAGE_SIZE,
     Next,
@@ -37,7 +37,7 @@ from cinerec.web.pages._render import (
 from cinerec.web.pages.social import Username
 from cinerec.web.schemas import CleanStr
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=SessionRoute, include_in_schema=False)
 
 Title = Annotated[CleanStr, Form(max_length=social.MAX_LIST_TITLE)]
 Description = Annotated[CleanStr, Form(max_length=social.MAX_LIST_DESCRIPTION)]

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from cinerec.errors import InvalidParameter
 from cinerec.service import members, social_signals, views
-from cinerec.web.deps import AnalyzerDep, EngineDep, ServiceDep, SessionDep
+from cinerec.web.deps import AnalyzerDep, EngineDep, ServiceDep, SessionDep, SessionRoute
 from cinerec.web.pages._render import (
     PAGE_SIZE,
     Next,
@@ -32,7 +32,7 @@ from cinerec.web.pages._render import (
 from cinerec.web.present import recommendations_out
 from cinerec.web.schemas import CleanStr
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=SessionRoute, include_in_schema=False)
 
 #: Star values a form may send.
 Stars = Literal["0.5", "1", "1.5", "2", "2.5", "3", "3.5", "4", "4.5", "5"]

@@ -21,7 +21,7 @@ from cinerec.errors import Gone
 from cinerec.service import feed, social, social_signals, views
 from cinerec.service.feed import FeedItem
 from cinerec.store.models import Movie
-from cinerec.web.deps import EngineDep, SessionDep, ThrottleDep
+from cinerec.web.deps import EngineDep, SessionDep, SessionRoute, ThrottleDep
 from cinerec.web.pages._render import (
     PAGE_SIZE,
     Next,
@@ -38,7 +38,7 @@ from cinerec.web.pages._render import (
 )
 from cinerec.web.schemas import CleanStr
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=SessionRoute, include_in_schema=False)
 
 Username = Annotated[str, Path(min_length=1, max_length=64)]
 On = Annotated[Literal["0", "1"], Form()]
