@@ -47,8 +47,8 @@ class Settings(BaseSettings):
         retrain_every: ``cinerec worker`` retrains when the active version is
             this old (``30m``, ``6h``, ``1d``; unset: no schedule).
         retrain_after: ``cinerec worker`` retrains once this many ratings and
-            reviews were written since the active version's data (unset: never
-            for that reason).
+            reviews were written since the data of the active version or of the
+            last rejected candidate, whichever is newer (unset: never for that reason).
         retrain_margin: a candidate is activated unless its holdout NDCG@10 falls
             below the active model's by more than this fraction (0.02 = 2 %).
         retrain_algo: what the worker trains (``hybrid`` = the demo's hybrid);
