@@ -158,6 +158,11 @@ class RecommenderService:
         if model.has_ann_index:
             single_threaded_search()
         pop = np.asarray(model.seen_.sum(axis=0)).ravel()
+        # one scoring of a short history here builds what the model derives on first use (fold-in design and
+        # Gram matrices, the ANN index) before the swap, not in the first requests; a version that cannot
+        # score is refused like one that cannot load
+        warm = np.argsort(-pop, kind="stable")[:5]
+        model.recommend_history(warm, np.full(len(warm), 4.0), 10)
         return LiveModel(version, info.algo, model, Vocabulary(att["user_ids"]), Vocabulary(att["item_ids"]), pop,
                          info.extra)
 
