@@ -10,7 +10,8 @@
   requests/s in total (latency counted from when each request was *due*, so a stalled server
   shows up in the percentiles instead of slowing the generator down: no coordinated
   omission) or closed loop (``rate`` 0, back to back).
-- :func:`percentile`, :func:`print_table`.
+- :func:`percentile`, :func:`print_table`, :func:`cpu_seconds` (a process tree's CPU time) and
+  :func:`loadavg`, to report figures with what else the machine was doing.
 """
 
 from __future__ import annotations
@@ -263,6 +264,38 @@ def run(coro: Awaitable[Any]) -> Any:
     except ImportError:
         return asyncio.run(coro)  # type: ignore[arg-type]
     return uvloop.run(coro)  # type: ignore[arg-type]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants (Linux /proc), 0 where unreadable."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    family, total, grew = {pid}, 0.0, True
+    while grew:
+        grew = False
+        for p, (parent, _) in stats.items():
+            if parent in family and p not in family:
+                family.add(p)
+                grew = True
+    for p in family:
+        total += stats.get(p, (0, 0.0))[1]
+    return total
+
+
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages from /proc/loadavg ("-" where unreadable)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "-"
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
