@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,7 @@ from cinerec.service.recommender import (
 )
 from cinerec.service.registry import ModelRegistry, VersionInfo
 from cinerec.service.reviews import AudienceInsights
+from cinerec.service.worker import read_runs
 from cinerec.store.models import Movie, Review, User, utcnow
 from cinerec.store.repos import activity as activity_repo
 from cinerec.store.repos import aggregates as aggregate_repo
@@ -172,12 +174,14 @@ class ModelsView:
         active: the active version name.
         history: earlier active versions, most recent first (rollback goes to the first).
         algorithms: algorithm names a training job accepts.
+        runs: the retraining worker's latest runs, newest first (:func:`cinerec.service.worker.read_runs`).
     """
 
     versions: list[VersionInfo]
     active: str | None
     history: list[str]
     algorithms: list[str]
+    runs: list[dict[str, Any]]
 
 
 def _model_version(recommender: RecommenderService) -> str | None:
@@ -380,9 +384,14 @@ def onboarding(session: Session, recommender: RecommenderService, viewer_id: int
     return OnboardingView([rows[i] for i in ids if i in rows], len(rated))
 
 
+#: Retraining runs the admin's model page shows.
+RUNS_SHOWN = 10
+
+
 def models(registry: ModelRegistry) -> ModelsView:
-    """The published model versions, which one is active and which a rollback would restore."""
-    return ModelsView(registry.versions(), registry.active_version(), registry.previous_versions(), algorithm_names())
+    """The published model versions, which one is active, which a rollback would restore, and the latest retraining runs."""
+    return ModelsView(registry.versions(), registry.active_version(), registry.previous_versions(), algorithm_names(),
+                      read_runs(registry.root, limit=RUNS_SHOWN))
 
 
 def accounts(session: Session, *, limit: int = 50, offset: int = 0) -> tuple[list[tuple[User, int]], int]:

@@ -120,6 +120,23 @@ class ModelOut(BaseModel):
     active: bool = False
 
 
+class RetrainRunOut(BaseModel):
+    """One run of the retraining worker (``cinerec worker``), from its run log."""
+
+    id: str
+    started_at: str | None = None
+    ended_at: str | None = None
+    trigger: str | None = None
+    outcome: str = Field(description="activated, rejected, failed, skipped, running or interrupted")
+    algo: str | None = None
+    version: str | None = Field(default=None, description="the candidate version it published")
+    seconds: float | None = None
+    reason: str | None = Field(default=None, description="why the candidate was activated or set aside")
+    error: str | None = None
+    candidate_ndcg: float | None = Field(default=None, description="the candidate's holdout NDCG@10")
+    active_ndcg: float | None = Field(default=None, description="the active model's holdout NDCG@10 on the same rows")
+
+
 class ErrorBody(BaseModel):
     """The error envelope's inner object."""
 

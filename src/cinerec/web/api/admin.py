@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, UploadFile
+from fastapi import APIRouter, Depends, Path, Query, Request, UploadFile
 
 from cinerec.service import accounts
 from cinerec.service.jobs import Job
 from cinerec.service.registry import ModelRegistry
+from cinerec.service.worker import read_runs
 from cinerec.web import security
 from cinerec.web.deps import AdminUser, EngineDep, JobsDep, SessionRoute
-from cinerec.web.schemas import ErrorOut, JobOut, ModelOut, TrainIn
+from cinerec.web.schemas import ErrorOut, JobOut, ListOut, ModelOut, RetrainRunOut, TrainIn
 
 router = APIRouter(route_class=SessionRoute, prefix="/admin", tags=["admin"])
 _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 415: {"model": ErrorOut},
@@ -55,6 +56,23 @@ def rollback(_admin: AdminUser, request: Request) -> ModelOut:
     """Serve the previously active version again."""
     info = request.app.state.service.registry.rollback()
     return _model_out(request, info.version)
+
+
+def _run_out(rec: dict[str, Any]) -> RetrainRunOut:
+    metrics = rec["metrics"] if isinstance(rec.get("metrics"), dict) else {}
+    fields = {k: rec.get(k) for k in ("started_at", "ended_at", "trigger", "algo", "version", "seconds", "reason", "error")}
+    return RetrainRunOut(id=rec["id"], outcome=str(rec.get("outcome", "interrupted")), candidate_ndcg=metrics.get("candidate"),
+                         active_ndcg=metrics.get("active"), **fields)
+
+
+@router.get("/retrain-runs", response_model=ListOut[RetrainRunOut], responses=_ERRORS)
+def retrain_runs(_admin: AdminUser, request: Request,
+                 limit: Annotated[int, Query(ge=1, le=500, description="at most this many runs, newest first")] = 20,
+                 ) -> ListOut[RetrainRunOut]:
+    """The retraining worker's runs (``cinerec worker``), newest first: trigger, outcome, the gate's figures, errors."""
+    reg: ModelRegistry = request.app.state.service.registry
+    runs = read_runs(reg.root)
+    return ListOut[RetrainRunOut](data=[_run_out(r) for r in runs[:limit]], count=len(runs))
 
 
 @router.post("/imports", status_code=202, response_model=JobOut, responses=_ERRORS)
