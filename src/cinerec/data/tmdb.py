@@ -1,4 +1,4 @@
-"""Metadata enrichment from the TMDB API (v3): overview, runtime, poster, directors, top-billed cast.
+"""Metadata enrichment from the TMDB API (v3): overview, runtime, poster, release date, directors, top-billed cast.
 
 ``GET /3/movie/{id}?append_to_response=credits`` per film, with
 
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cinerec.data.readers.metadata import Metadata
+from cinerec.data.readers.metadata import Metadata, parse_release_date
 from cinerec.errors import DownloadError, InvalidParameter
 from cinerec.fileio import atomic_write
 
@@ -207,7 +207,8 @@ def to_metadata(movies: list[dict[str, Any]]) -> Metadata:
         runtime = m.get("runtime")
         texts.append({"item": tid, "overview": (m.get("overview") or "").strip(), "tagline": (m.get("tagline") or "").strip(),
                       "keywords": [], "runtime": float(runtime) if isinstance(runtime, (int, float)) and runtime > 0 else np.nan,
-                      "poster_url": f"{IMAGE_BASE}{poster}" if isinstance(poster, str) and poster.startswith("/") else None})
+                      "poster_url": f"{IMAGE_BASE}{poster}" if isinstance(poster, str) and poster.startswith("/") else None,
+                      "release_date": parse_release_date(m.get("release_date"))})
         credits = m.get("credits") or {}
         for c in credits.get("crew") or []:
             if c.get("job") == "Director" and c.get("name"):
@@ -217,5 +218,6 @@ def to_metadata(movies: list[dict[str, Any]]) -> Metadata:
             cast.append({"item": tid, "name": str(c["name"]).strip(), "person_tmdb_id": c.get("id"),
                          "character": (c.get("character") or "")[:200] or None, "order": c.get("order")})
     return Metadata("tmdb", directors=pd.DataFrame(directors, columns=["item", "name", "person_tmdb_id"]),
-                    texts=pd.DataFrame(texts, columns=["item", "overview", "tagline", "keywords", "runtime", "poster_url"]),
+                    texts=pd.DataFrame(texts, columns=["item", "overview", "tagline", "keywords", "runtime", "poster_url",
+                                                       "release_date"]),
                     cast=pd.DataFrame(cast, columns=["item", "name", "person_tmdb_id", "character", "order"]))

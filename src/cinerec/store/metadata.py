@@ -1,6 +1,6 @@
 """Write movie metadata (HetRec, TMDB CSV, TMDB API) onto the films already in the database.
 
-One transaction: overview, runtime and poster fill in (non-empty values
+One transaction: overview, runtime, poster and release date fill in (non-empty values
 replace old ones); directors and cast become people and credits (idempotent:
 people matched by TMDB id, else by name among people without one); TMDB
 keywords (and HetRec's tags) become tags without a user, each (film, tag)
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -77,6 +78,8 @@ def import_metadata(engine: Engine, md: Metadata, *, source: str | None = None) 
             rt = r.get("runtime")
             if isinstance(rt, (int, float)) and np.isfinite(rt) and 0 < rt < 2000:
                 values["runtime"] = int(rt)
+            if isinstance(r.get("release_date"), date):
+                values["release_date"] = r["release_date"]
             if isinstance(r.get("poster_url"), str) and r["poster_url"]:
                 values["poster_url"] = r["poster_url"][:500]
             if values:

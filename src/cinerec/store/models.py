@@ -6,13 +6,14 @@ updates in place; rows people create on the site have ``source = NULL``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -79,6 +80,8 @@ class Movie(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
     year: Mapped[int | None] = mapped_column(SmallInteger, index=True)
+    #: First release (TMDB's ``release_date``); ``None`` when no source gave one.
+    release_date: Mapped[date | None] = mapped_column(Date)
     overview: Mapped[str | None] = mapped_column(Text)
     runtime: Mapped[int | None] = mapped_column(SmallInteger)
     poster_url: Mapped[str | None] = mapped_column(String(500))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,8 @@ class Metadata:
     Attributes:
         directors: item, name (one row per director).
         tags: item, tag, weight.
-        texts: item, overview, keywords (list of str), tagline, runtime[, poster_url].
+        texts: item, overview, keywords (list of str), tagline, runtime[, poster_url][, release_date
+            (a ``datetime.date`` or ``None``)].
         cast: item, name, order[, character, person_tmdb_id] (top-billed actors).
         key: what ``item`` holds: ``movielens`` (movieId) or ``tmdb`` (tmdbId).
     """
@@ -65,6 +67,24 @@ def read_hetrec(folder: Path | str) -> Metadata:
     return Metadata("movielens", directors=directors, tags=tags)
 
 
+#: Release dates outside these years are taken for typos and dropped.
+RELEASE_YEARS = (1870, 2100)
+
+
+def parse_release_date(value: object) -> date | None:
+    """A TMDB ``release_date`` (``YYYY-MM-DD``) as a date; ``None`` for a missing, malformed or implausible one.
+
+    A bad date only loses that film's date: it never fails an import.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        d = date.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return d if RELEASE_YEARS[0] <= d.year <= RELEASE_YEARS[1] else None
+
+
 def _json_names(cell: str, path: Path, line: int, field: str) -> list[str]:
     if not cell.strip():
         return []
@@ -78,14 +98,18 @@ def _json_names(cell: str, path: Path, line: int, field: str) -> list[str]:
 
 
 def read_tmdb_csv(path: Path | str) -> Metadata:
-    """Read a TMDB-style movies CSV (``id``, ``overview``, ``keywords`` as JSON, ``tagline``, ``runtime``).
+    """Read a TMDB-style movies CSV (``id``, ``overview``, ``keywords`` as JSON, ``tagline``, ``runtime``, ``release_date``).
+
+    A malformed ``release_date`` (or one outside :data:`RELEASE_YEARS`) is
+    left out for that film, like a non-numeric ``runtime``.
 
     Raises:
         DataFormatError: a missing column, a ragged row, or broken JSON in a
             JSON column (file, line and field named).
     """
     path = Path(path)
-    df = read_table(path, columns=["id", "overview"], optional=["keywords", "tagline", "runtime", "genres", "title"])
+    df = read_table(path, columns=["id", "overview"], optional=["keywords", "tagline", "runtime", "genres", "title",
+                                                                            "release_date"])
     problems = Problems()
     ids, ok = parse_numbers(df, "id", path, problems, reason="bad tmdb id", integer=True)
     if not ok.all():
@@ -99,6 +123,8 @@ def read_tmdb_csv(path: Path | str) -> Metadata:
         "item": ids.astype(np.int64), "overview": df["overview"].str.strip().to_numpy(), "keywords": keywords,
         "tagline": df["tagline"].str.strip().to_numpy() if "tagline" in df else "",
         "runtime": runtime.to_numpy(),
+        "release_date": pd.Series([parse_release_date(v) for v in df["release_date"]] if "release_date" in df
+                                  else [None] * len(df), dtype=object).to_numpy(),
     }).drop_duplicates("item")
     return Metadata("tmdb", texts=texts)
 
