@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from cinerec.errors import InvalidParameter, NotFound
 from cinerec.nlp.sentiment import SentimentAnalyzer, check_text
+from cinerec.service import filters as rec_filters
 from cinerec.service import social_signals
 from cinerec.service.accounts import Principal
 from cinerec.service.recommender import (
@@ -360,11 +361,14 @@ def _truthful(recs: RecommendationList, rated: dict[int, float]) -> Recommendati
     return RecommendationList(recs.model_version, recs.algo, recs.strategy, items)
 
 
-def recommendations(session: Session, recommender: RecommenderService, user_id: int, k: int = 10) -> RecommendationList:
+def recommendations(session: Session, recommender: RecommenderService, user_id: int, k: int = 10,
+                    filters: rec_filters.RecFilter | None = None) -> RecommendationList:
     """Top-``k`` films for a member from their current history (never a rated or watched film).
 
-    A film that somebody the member follows shared (and did not revoke) leads
-    its reasons with ``{"kind": "shared_by", "username": ...}``.
+    Only films ``filters`` allows (:func:`cinerec.service.filters.parse_filter`;
+    default: released films only) are ranked; fewer than ``k`` come back when
+    fewer are left. A film that somebody the member follows shared (and did
+    not revoke) leads its reasons with ``{"kind": "shared_by", "username": ...}``.
 
     Raises:
         InvalidParameter: ``k`` outside 1..MAX_K.
@@ -373,7 +377,8 @@ def recommendations(session: Session, recommender: RecommenderService, user_id: 
     if not 1 <= k <= MAX_K:
         raise InvalidParameter(f"k must be 1-{MAX_K}")
     hist, exclude, rated = _history(session, user_id)
-    recs = _truthful(recommender.recommend(user_id, k, history=hist or None, exclude=exclude), rated)
+    allowed = rec_filters.candidates(session, filters or rec_filters.RecFilter())
+    recs = _truthful(recommender.recommend(user_id, k, history=hist or None, exclude=exclude, candidates=allowed), rated)
     return _with_sharers(recs, social_signals.shared_by(session, user_id, [r.movie_id for r in recs.items]))
 
 

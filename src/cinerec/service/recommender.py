@@ -11,8 +11,9 @@ process notices a swap by itself within one poll interval, whatever process
 (``cinerec worker``, ``cinerec models activate``) flipped the pointer.
 
 Lists are cached under every input that shapes them: the model version, the
-user id, ``k``, whether reasons are attached, and fingerprints of the history
-and of the excluded films. A rating changes the history, hence the key, so the
+user id, ``k``, whether reasons are attached, fingerprints of the history
+and of the excluded films, and the business filter's allowed set
+(:class:`Candidates`, built by :mod:`cinerec.service.filters`). A rating changes the history, hence the key, so the
 next request scores afresh; a new model version never meets an old entry.
 The first level is a bounded in-process LRU
 (:class:`~cinerec.service.cache.LRUCache`); with ``CINEREC_REDIS_URL`` a
@@ -64,6 +65,20 @@ class LiveModel:
     cache: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, eq=False)
+class Candidates:
+    """The films a business filter allows (see :mod:`cinerec.service.filters`).
+
+    Attributes:
+        key: identifies the filter *and* the set (a digest of the ids): the
+            list cache's and the index map's key.
+        movie_ids: the allowed database movie ids, sorted.
+    """
+
+    key: str
+    movie_ids: np.ndarray
+
+
 @dataclass(frozen=True)
 class Recommendation:
     """One recommended movie (database id) with its score and reasons."""
@@ -100,6 +115,8 @@ class RecommenderService:
     CACHE_SIZE = 4096
     #: The ``cache`` label of the list caches' hit and miss counters (``_shared`` for the Redis level).
     CACHE_NAME = "recommendations"
+    #: Allowed sets mapped to item indices, kept per model version (least recently used evicted first).
+    CANDIDATE_MAPS = 256
 
     def __init__(self, registry: ModelRegistry, *, ann_min_items: int | None = None, poll_seconds: float | None = None,
                  shared: RedisCache[RecommendationList] | None = None) -> None:
@@ -215,7 +232,8 @@ class RecommenderService:
         return live
 
     def recommend(self, user_id: int | None, k: int = 10, *, explain: bool = True, exclude: Sequence[int] | None = None,
-                  history: Sequence[tuple[int, float]] | None = None) -> RecommendationList:
+                  history: Sequence[tuple[int, float]] | None = None,
+                  candidates: Candidates | None = None) -> RecommendationList:
         """Top-``k`` movies for a database user id, routed by what is known about the user.
 
         - A ``history`` (movie id, value) read from the store: the model scores
@@ -228,6 +246,12 @@ class RecommenderService:
         - Nothing known: the onboarding list, popular and diverse
           (``strategy="onboarding"``).
 
+        Every strategy ranks only the films ``candidates`` allows (a business
+        filter): the model's ranking gets them as its ``candidates`` (exact
+        scoring, or the ANN index with over-fetch and refill), the onboarding
+        order is cut to them. Fewer than ``k`` films come back only when fewer
+        allowed ones are left.
+
         Reasons come from the model's :meth:`explain_history` over the films the
         user liked (rated at or above their own mean), with the user's rating.
 
@@ -237,39 +261,73 @@ class RecommenderService:
             explain: attach reasons.
             exclude: further movie ids to leave out (e.g. films marked watched).
             history: the user's current interactions from the store, if known.
+            candidates: the films a filter allows (``None``: every film).
 
         The result is shared with other requests through the cache: treat it as read-only.
         """
         live = self.live
         k = max(1, min(int(k), MAX_K))
         key = (live.version, user_id, k, explain, fingerprint(sorted(history or ())),
-               fingerprint((int(m), 0.0) for m in sorted(set(exclude or ()))))
+               fingerprint((int(m), 0.0) for m in sorted(set(exclude or ()))),
+               None if candidates is None else candidates.key)
 
         def compute() -> RecommendationList:
-            return self._recommend(live, user_id, k, explain, exclude, history)
+            return self._recommend(live, user_id, k, explain, exclude, history, self._allowed(live, candidates))
 
         shared = self.shared
         result = self.cache.get_or_compute(key, compute if shared is None else lambda: shared.get_or_compute(key, compute))
         metrics.record_recommendation(result.strategy, result.algo)
         return result
 
+    def _allowed(self, live: LiveModel, candidates: Candidates | None) -> _Allowed | None:
+        """``candidates`` as the live model's item indices and mask, mapped once per (version, set).
+
+        ``None`` when nothing restricts the model's catalogue (no filter, or one
+        that allows every film the model knows): ranking then skips the mask.
+        """
+        if candidates is None:
+            return None
+        maps = live.cache.get("candidates")
+        if maps is None:  # one per version; setdefault keeps the first of two racing threads'
+            maps = live.cache.setdefault("candidates", LRUCache(self.CANDIDATE_MAPS, name="recommendation_candidates"))
+        hit = maps.get(candidates.key)
+        if hit is None:
+            idx = live.items.indices(np.asarray(candidates.movie_ids, dtype=np.int64))
+            idx = np.unique(idx[idx >= 0])
+            n = len(live.items)
+            if len(idx) == n:
+                hit = _Allowed(None, None)
+            else:
+                mask = np.zeros(n, dtype=bool)
+                mask[idx] = True
+                idx.flags.writeable = mask.flags.writeable = False
+                hit = _Allowed(idx, mask)
+            maps.put(candidates.key, hit)
+        return None if hit.items is None else hit
+
     def _recommend(self, live: LiveModel, user_id: int | None, k: int, explain: bool, exclude: Sequence[int] | None,
-                   history: Sequence[tuple[int, float]] | None) -> RecommendationList:
+                   history: Sequence[tuple[int, float]] | None, allowed: _Allowed | None = None) -> RecommendationList:
         m = live.model
         u = live.users.index(user_id) if user_id is not None else -1
         hist_items, hist_values = self._history(live, history)
         ex = live.items.indices(list(exclude)) if exclude else np.empty(0, dtype=np.int64)
         ex = ex[ex >= 0]
+        cand = None if allowed is None else allowed.items
+        if cand is not None and not len(cand):  # the filter allows no film this model knows
+            strategy = f"{live.algo}:history" if len(hist_items) else live.algo if u >= 0 and m.seen_[u].nnz else "onboarding"
+            return RecommendationList(live.version, live.algo, strategy, [])
         if len(hist_items):
             strategy = f"{live.algo}:history"
-            ranked = m.recommend_history(hist_items, hist_values, k, exclude=ex)
+            ranked = m.recommend_history(hist_items, hist_values, k, exclude=ex, candidates=cand)
         elif u >= 0 and m.seen_[u].nnz:
             strategy = live.algo
-            ranked = m.recommend(np.array([u]), k, exclude=ex)
+            ranked = m.recommend(np.array([u]), k, exclude=ex, candidates=cand)
             hist_items, hist_values = m.training_history(u)
         else:
             strategy = "onboarding"
             order = self._onboarding(live)
+            if allowed is not None and allowed.mask is not None:
+                order = order[allowed.mask[order]]
             order = order[~np.isin(order, ex)][:k]
             ranked = None
         if ranked is not None:
@@ -313,6 +371,14 @@ class RecommenderService:
         if cached is None:
             cached = live.cache["onboarding"] = onboarding_order(live.model.seen_, popularity=live.popularity)
         return np.asarray(cached)
+
+
+@dataclass(frozen=True)
+class _Allowed:
+    """An allowed set in a model's item indices (sorted) and as an ``(n_items,)`` mask; both ``None``: everything."""
+
+    items: np.ndarray | None
+    mask: np.ndarray | None
 
 
 def _encode_list(rec: RecommendationList) -> bytes:
