@@ -20,6 +20,7 @@ from cinerec.errors import NotFound
 from cinerec.service import members, social
 from cinerec.service.accounts import Principal
 from cinerec.service.cache import LRUCache
+from cinerec.service.filters import RecFilter
 from cinerec.service.recommender import (
     MAX_K,
     RecommendationList,
@@ -239,10 +240,11 @@ def home(session: Session, recommender: RecommenderService, viewer_id: int | Non
     return HomeView(n_films, version, for_you, liked, because, start, trending, top, movie_repo.genres(session), n_rated)
 
 
-def for_you(session: Session, recommender: RecommenderService, viewer_id: int, *, k: int = 24) -> RecommendationList | None:
-    """The member's recommendations (``None`` when no model is active yet)."""
+def for_you(session: Session, recommender: RecommenderService, viewer_id: int, *, k: int = 24,
+            filters: RecFilter | None = None) -> RecommendationList | None:
+    """The member's recommendations, only films ``filters`` allows (``None`` when no model is active yet)."""
     try:
-        return members.recommendations(session, recommender, viewer_id, k)
+        return members.recommendations(session, recommender, viewer_id, k, filters)
     except NotFound:
         return None
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from cinerec.service import members, social_signals
 from cinerec.service.recommender import MAX_K
 from cinerec.web import security
+from cinerec.web.api._filters import RecFilterDep
 from cinerec.web.deps import CurrentUser, EngineDep, ServiceDep, SessionDep, SessionRoute
 from cinerec.web.present import (
     member_review_out,
@@ -104,14 +105,17 @@ def remove_watched(movie_id: MovieId, me: CurrentUser, engine: EngineDep) -> Res
 
 
 @router.get("/recommendations", response_model=RecommendationsOut, responses=_ERRORS)
-def my_recommendations(me: CurrentUser, session: SessionDep, service: ServiceDep,
+def my_recommendations(me: CurrentUser, session: SessionDep, service: ServiceDep, filters: RecFilterDep,
                        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> RecommendationsOut:
     """Top-k films for the caller from their current ratings and marks (no retraining needed).
 
     Never a film the caller rated or marked watched; ``model_version`` and
-    ``strategy`` say what produced the list.
+    ``strategy`` say what produced the list. ``genre``, ``year_min``,
+    ``year_max`` and ``released`` restrict the films ranked (released ones
+    only by default); the list is shorter than ``k`` only when fewer films
+    are left.
     """
-    return recommendations_out(session, members.recommendations(session, service, me.user_id, k))
+    return recommendations_out(session, members.recommendations(session, service, me.user_id, k, filters))
 
 
 @router.get("/recommendations/social", response_model=ListOut[RecommendationOut], responses=_ERRORS)

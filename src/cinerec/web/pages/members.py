@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cinerec.errors import InvalidParameter
+from cinerec.service import filters as rec_filters
 from cinerec.service import members, social_signals, views
+from cinerec.service.filters import FilterError, RecFilter
 from cinerec.web.deps import AnalyzerDep, EngineDep, ServiceDep, SessionDep, SessionRoute
 from cinerec.web.pages._render import (
     PAGE_SIZE,
@@ -43,17 +45,51 @@ FOR_YOU_SUGGESTIONS = 6
 
 
 @router.get("/for-you", response_class=HTMLResponse)
-def for_you(request: Request, viewer: Viewer, session: SessionDep, service: ServiceDep) -> Response:
+def for_you(request: Request, viewer: Viewer, session: SessionDep, service: ServiceDep,
+            genre: Annotated[list[str] | None, Query()] = None,
+            year_min: Annotated[str | None, Query(max_length=16)] = None,
+            year_max: Annotated[str | None, Query(max_length=16)] = None) -> Response:
     """The member's recommendations from their ratings and marks as they are now, each with its reason,
-    and the films popular with the people they follow (when they follow nobody: people with their taste to follow)."""
+    and the films popular with the people they follow (when they follow nobody: people with their taste to follow).
+
+    A GET form narrows the recommendations by genre and years (the API's
+    filters; released films only). A bad value is shown on the page (422) and
+    the list stays unfiltered.
+    """
     if viewer is None:
         return login_redirect(request)
-    recs = views.for_you(session, service, viewer.user_id)
+    chosen = [g for g in genre or () if g.strip()]
+    lo_text, hi_text = (year_min or "").strip(), (year_max or "").strip()
+    form = {"genre": chosen, "year_min": lo_text, "year_max": hi_text}
+    problem: dict[str, object] | None = None
+    wanted = RecFilter()
+    try:
+        wanted = rec_filters.parse_filter(session, chosen, _year(lo_text), _year(hi_text))
+    except FilterError as exc:
+        problem = {"reason": exc.reason, "value": exc.value}
+    recs = views.for_you(session, service, viewer.user_id, filters=wanted)
     row = social_signals.for_you_row(session, viewer.user_id)
     people = [] if row.following else social_signals.suggested_members(session, viewer.user_id, k=FOR_YOU_SUGGESTIONS)
     return render(request, "for_you.html", {"recs": recommendations_out(session, recs) if recs else None,
                                             "social": recommendations_out(session, row.recs),
-                                            "following": row.following, "people": people})
+                                            "following": row.following, "people": people,
+                                            "genres": sorted(rec_filters.genre_names(session).values()),
+                                            "form": form, "filtered": wanted != RecFilter(), "problem": problem,
+                                            "years": rec_filters.YEAR_RANGE, "max_genres": rec_filters.MAX_GENRES},
+                  status=422 if problem else 200)
+
+
+def _year(text: str) -> int | None:
+    """A year typed in the For-you form (blank: none).
+
+    Raises:
+        FilterError: not a whole number.
+    """
+    if not text:
+        return None
+    if not text.isascii() or not text.isdigit():
+        raise FilterError(f"not a year: {text!r}", "year", text)
+    return int(text)
 
 
 @router.post("/movies/{movie_id}/rating")
