@@ -143,6 +143,9 @@ def build(args: argparse.Namespace) -> Site:
         url = f"sqlite:///{folder / 'cinerec.db'}"
     stamp = folder / "site.json"
     if stamp.is_file():
+        from cinerec.store.migrate import upgrade
+
+        upgrade(url)  # the cached site follows the code's schema
         facts = json.loads(stamp.read_text())
         return Site(args.db, url, folder / "models", folder, list(facts["members"]))
     data = data_dir()
