@@ -21,7 +21,10 @@ Each run (one per ``--workers`` count) serves a fresh copy of that site
 ``--users`` virtual users over keep-alive HTTP/1.1 connections
 (``benchmarks/_loadgen.py``). Every member belongs to one virtual user, so
 each member's requests are sequential and "the last acknowledged write" is
-well defined. Each request, for the user's next member in turn, is:
+well defined. Unless ``--cold``, each member's list is requested once over
+its user's connection before timing starts (a server that has been up has
+computed them; without it the first seconds queue 200 list computations).
+Each timed request, for the user's next member in turn, is:
 
 - 90%: ``GET /api/v1/me/recommendations?k=10``;
 - 10% (``--write-share``): ``PUT /api/v1/movies/{id}/rating``: for the first
@@ -447,10 +450,15 @@ def one_run(args: argparse.Namespace, site: Site, workers: int) -> dict[str, Any
         _warm_up(server, tokens, workers)
         cpu0, wall0 = cpu_seconds(server.proc.pid), time.process_time()
         conns, act = workload(args, plan, tokens, site.members, server.port, tally)
+        users = args.users
+        reads = [[conns[0].encode("GET", READ_PATH, headers={"Authorization": f"Bearer {tokens[n]}"})
+                  for n in site.members[i::users]] for i in range(users)]
 
         async def go() -> float:
             await asyncio.gather(*(c.open() for c in conns))
             try:
+                if not args.cold:
+                    await asyncio.gather(*(_warm_lists(conns[i], reads[i]) for i in range(args.users)))
                 return await drive(args.users, args.rate, args.duration, act)
             finally:
                 for c in conns:
@@ -485,12 +493,20 @@ def one_run(args: argparse.Namespace, site: Site, workers: int) -> dict[str, Any
         "l2_goal": errors == 0 and p99 is not None and p99 <= GOAL[0] and rps >= GOAL[1],
         "server_cpu_ms_per_request": round(server_cpu * 1e3 / max(1, len(done)), 2),
         "client_cpu_s": round(client_cpu, 1), "loadavg_before": load_before, "loadavg_after": load_after,
-        "cpus": os.cpu_count(), "server": " ".join(server_command(0, workers)[1:4]),
+        "cpus": os.cpu_count(), "server": " ".join(server_command(0, workers)[1:4]), "cold_start": args.cold,
     }
     print(f"  {workers} worker(s), {site.db}: {record['req_per_s']} req/s, p50 {record['p50_ms']} ms, "
           f"p99 {p99} ms, {errors} errors, {len(tally.write_lat)} writes acknowledged; "
           f"L1 {'PASS' if l1['pass'] else 'FAIL'}; loadavg {load_before} -> {load_after}", flush=True)
     return record
+
+
+async def _warm_lists(conn: Connection, requests: list[bytes]) -> None:
+    """Each of a user's members' lists once over that user's connection (so in the process that serves it)."""
+    for raw in requests:
+        status, body = await conn.send(raw)
+        if status != 200:
+            raise SystemExit(f"warm-up: {READ_PATH} answered {status}: {body[:300]!r}")
 
 
 def _warm_up(server: Server, tokens: dict[str, str], workers: int) -> None:
@@ -534,6 +550,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--json", type=Path, default=ROOT / "results" / "serve_load.json", help="where to write results")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--no-bar", action="store_true", help="do not fail the exit status on the L2 bar")
+    ap.add_argument("--cold", action="store_true",
+                    help="start timing with every member's list uncomputed (default: each member's list is "
+                         "requested once over its user's connection first, as on a server that has been up)")
     args = ap.parse_args(argv)
     try:
         args.worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
