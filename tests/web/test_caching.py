@@ -29,7 +29,7 @@ def test_a_rating_changes_the_cached_list_and_for_you_at_once(site: TestClient) 
     b, _ = page_signup(site)
     token = form_token(b, "/movies/50")
     assert b.post("/movies/50/rating", data={"rating": "5", "csrf_token": token}).status_code == 303
-    cache = site.app.state.service.cache
+    cache = site.app.state.responses.local  # the member's finished responses
     first = b.get("/api/v1/me/recommendations?k=10", headers={"accept": "application/json"}).json()
     hits = cache.hits
     again = b.get("/api/v1/me/recommendations?k=10", headers={"accept": "application/json"}).json()
@@ -62,7 +62,7 @@ def test_members_never_get_each_others_cached_lists(site: TestClient) -> None:
     # the same history for two members is still two entries: the member is part of the key
     _, c = member(site)
     _, d = member(site)
-    cache = site.app.state.service.cache
+    cache = site.app.state.responses.local
     for h in (c, d):
         site.put("/api/v1/movies/50/rating", json={"rating": 4}, headers=h)
     n = len(cache)

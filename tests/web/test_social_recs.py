@@ -8,7 +8,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from cinerec.store.db import transaction
-from cinerec.store.models import Block, Follow, Movie, Share, User, utcnow
+from cinerec.store.models import Block, Movie, Share, User, utcnow
+from cinerec.store.repos import follows as follow_repo
 from tests.web.conftest import member
 from tests.web.test_pages import browser, page_signup
 
@@ -28,8 +29,8 @@ def _films(site: TestClient, n: int, offset: int) -> list[int]:
 
 
 def _follow(site: TestClient, follower: str, followee: str) -> None:
-    with transaction(site.app.state.engine) as s:
-        s.add(Follow(follower_id=_uid(site, follower), followee_id=_uid(site, followee)))
+    with transaction(site.app.state.engine) as s:  # through the repository, as the API does (it raises the version)
+        follow_repo.add(s, _uid(site, follower), _uid(site, followee), utcnow())
 
 
 def _share(site: TestClient, username: str, movie_id: int, *, revoked: bool = False, days_ago: float = 0) -> None:

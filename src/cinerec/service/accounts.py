@@ -76,6 +76,8 @@ class Principal:
     session_id: int
     kind: str
     locale: str
+    #: The member's ``history_version`` when the request began (keys their cached recommendation lists).
+    history_version: int = 0
 
 
 @lru_cache(maxsize=1)
@@ -261,8 +263,8 @@ def authenticate(session: Session, token: str | None) -> Principal | None:
     found = session_repo.find_valid(session, token_hash(token), utcnow())
     if found is None:
         return None
-    row, user = found
-    return Principal(user.id, user.username, bool(user.is_admin), row.id, row.kind, user.locale)
+    return Principal(found.user_id, found.username, bool(found.is_admin), found.session_id, found.kind, found.locale,
+                     int(found.history_version or 0))
 
 
 def get_account(session: Session, user_id: int) -> User:

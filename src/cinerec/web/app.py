@@ -37,6 +37,7 @@ from cinerec.web.observability import (
     install_log_record_factory,
     install_metrics_route,
 )
+from cinerec.web.response_cache import ResponseCache
 
 HERE = Path(__file__).parent
 #: Largest request body accepted, in bytes.
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     registry = ModelRegistry(settings.models_dir, mmap=settings.mmap_artifacts)
     app.state.service = RecommenderService.from_settings(registry, settings.redis_url)
     app.state.throttle = Throttle.from_url(settings.redis_url)
+    app.state.responses = ResponseCache(settings.redis_url)
     app.state.analyzer = SentimentAnalyzer(settings.nlp_dir)
     app.state.jobs = JobRunner(settings)
     from cinerec.web.pages import page_context

@@ -9,24 +9,36 @@ from sqlalchemy.orm import Session
 
 from cinerec.store.models import Follow, Rating, User
 from cinerec.store.repos._insert import insert_ignore
+from cinerec.store.repos.users import touch_history
 
 
 def add(session: Session, follower_id: int, followee_id: int, now: datetime) -> bool:
-    """``follower`` follows ``followee``; returns ``False`` when they already did."""
-    return insert_ignore(session, Follow, follower_id=follower_id, followee_id=followee_id, created_at=now)
+    """``follower`` follows ``followee``; returns ``False`` when they already did.
+
+    The follower's recommendations change (films their followees shared): their history version is raised.
+    """
+    added = insert_ignore(session, Follow, follower_id=follower_id, followee_id=followee_id, created_at=now)
+    if added:
+        touch_history(session, follower_id)
+    return added
 
 
 def remove(session: Session, follower_id: int, followee_id: int) -> bool:
-    """``follower`` stops following ``followee``; returns whether they did."""
+    """``follower`` stops following ``followee``; returns whether they did (then the follower's history version rises)."""
     result = session.execute(delete(Follow).where(Follow.follower_id == follower_id,
                                                   Follow.followee_id == followee_id))
-    return bool(getattr(result, "rowcount", 0))
+    removed = bool(getattr(result, "rowcount", 0))
+    if removed:
+        touch_history(session, follower_id)
+    return removed
 
 
 def remove_both(session: Session, a: int, b: int) -> None:
-    """Remove the follows between two members, both ways."""
+    """Remove the follows between two members, both ways (raising both history versions)."""
     session.execute(delete(Follow).where(or_((Follow.follower_id == a) & (Follow.followee_id == b),
                                              (Follow.follower_id == b) & (Follow.followee_id == a))))
+    touch_history(session, a)
+    touch_history(session, b)
 
 
 def exists(session: Session, follower_id: int, followee_id: int) -> bool:

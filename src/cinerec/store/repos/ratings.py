@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from cinerec.store.models import Movie, Rating
+from cinerec.store.repos.users import touch_history
 
 
 def movie_exists(session: Session, movie_id: int) -> bool:
@@ -32,9 +33,10 @@ def upsert(session: Session, user_id: int, movie_id: int, value: float, now: dat
     """Set the user's rating of a film; returns the previous value (``None`` if it is new).
 
     Call inside a write transaction (``BEGIN IMMEDIATE`` on SQLite) so the
-    read and the write see the same row.
+    read and the write see the same row. Raises the member's history version.
     """
     row = current(session, user_id, movie_id, lock=True)
+    touch_history(session, user_id)
     if row is None:
         session.add(Rating(user_id=user_id, movie_id=movie_id, value=value, created_at=now, updated_at=now))
         session.flush()
@@ -47,12 +49,16 @@ def upsert(session: Session, user_id: int, movie_id: int, value: float, now: dat
 
 
 def remove(session: Session, user_id: int, movie_id: int) -> float | None:
-    """Delete the user's rating of a film; returns the removed value (``None`` if there was none)."""
+    """Delete the user's rating of a film; returns the removed value (``None`` if there was none).
+
+    Raises the member's history version when a rating went.
+    """
     row = current(session, user_id, movie_id, lock=True)
     if row is None:
         return None
     old = float(row.value)
     session.execute(delete(Rating).where(Rating.id == row.id))
+    touch_history(session, user_id)
     return old
 
 

@@ -37,6 +37,11 @@ def top_rated(session: Session, user_id: int, n: int = 10) -> list[tuple[Movie, 
     return [(m, float(v)) for m, v in session.execute(stmt)]
 
 
+def touch_history(session: Session, user_id: int) -> None:
+    """Raise the member's ``history_version`` in the current transaction (their scored history changed)."""
+    session.execute(update(User).where(User.id == user_id).values(history_version=User.history_version + 1))
+
+
 def history(session: Session, user_id: int) -> list[tuple[int, float]]:
     """A user's current ratings as ``(movie id, rating)``, for scoring without refitting."""
     rows = session.execute(select(Rating.movie_id, Rating.value).where(Rating.user_id == user_id))

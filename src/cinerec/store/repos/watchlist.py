@@ -9,26 +9,34 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from cinerec.store.models import Movie, WatchedItem, WatchlistItem
+from cinerec.store.repos.users import touch_history
 
 ListKind = Literal["watchlist", "watched"]
 _TABLE: dict[str, type[WatchlistItem] | type[WatchedItem]] = {"watchlist": WatchlistItem, "watched": WatchedItem}
 
 
 def add(session: Session, kind: ListKind, user_id: int, movie_id: int, now: datetime) -> bool:
-    """Put a film on the list; returns ``False`` when it was already there (nothing changes)."""
+    """Put a film on the list; returns ``False`` when it was already there (nothing changes).
+
+    Both lists feed the member's scored history: adding raises its version.
+    """
     table = _TABLE[kind]
     if session.get(table, (user_id, movie_id)) is not None:
         return False
     session.add(table(user_id=user_id, movie_id=movie_id, created_at=now))
     session.flush()
+    touch_history(session, user_id)
     return True
 
 
 def remove(session: Session, kind: ListKind, user_id: int, movie_id: int) -> bool:
-    """Take a film off the list; returns whether it was there."""
+    """Take a film off the list; returns whether it was there (then the member's history version is raised)."""
     table = _TABLE[kind]
     result = session.execute(delete(table).where(table.user_id == user_id, table.movie_id == movie_id))
-    return bool(getattr(result, "rowcount", 0))
+    removed = bool(getattr(result, "rowcount", 0))
+    if removed:
+        touch_history(session, user_id)
+    return removed
 
 
 def page(session: Session, kind: ListKind, user_id: int, *, limit: int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from cinerec.service import members, social_signals
 from cinerec.service.recommender import MAX_K
@@ -18,6 +18,7 @@ from cinerec.web.present import (
     recommendations_out,
     suggestion_out,
 )
+from cinerec.web.response_cache import ResponseCache
 from cinerec.web.schemas import (
     ErrorOut,
     ListedMovieOut,
@@ -105,17 +106,22 @@ def remove_watched(movie_id: MovieId, me: CurrentUser, engine: EngineDep) -> Res
 
 
 @router.get("/recommendations", response_model=RecommendationsOut, responses=_ERRORS)
-def my_recommendations(me: CurrentUser, session: SessionDep, service: ServiceDep, filters: RecFilterDep,
-                       k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> RecommendationsOut:
+def my_recommendations(me: CurrentUser, request: Request, session: SessionDep, service: ServiceDep,
+                       filters: RecFilterDep, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> Response:
     """Top-k films for the caller from their current ratings and marks (no retraining needed).
 
     Never a film the caller rated or marked watched; ``model_version`` and
     ``strategy`` say what produced the list. ``genre``, ``year_min``,
     ``year_max`` and ``released`` restrict the films ranked (released ones
     only by default); the list is shorter than ``k`` only when fewer films
-    are left.
+    are left. A repeated request is answered from the cache until the
+    caller's history or the model changes (audience counts and "shared by"
+    reasons may be up to 30 s old).
     """
-    return recommendations_out(session, members.recommendations(session, service, me.user_id, k, filters))
+    key = ("me/recommendations", service.live.version, me.user_id, me.history_version, filters.key, k)
+    cache: ResponseCache = request.app.state.responses
+    return cache.json(key, lambda: recommendations_out(session, members.recommendations(session, service, me.user_id,
+                                                                                        k, filters)))
 
 
 @router.get("/recommendations/social", response_model=ListOut[RecommendationOut], responses=_ERRORS)
