@@ -155,9 +155,10 @@ def test_movie_payloads_carry_the_poster_url(client: TestClient) -> None:
     with client.app.state.sessionmaker() as s:  # type: ignore[attr-defined]
         s.get(Movie, target).poster_url = url
         s.commit()
-    from cinerec.store.repos import aggregates
+    from cinerec.store.repos import aggregates, movies
 
     aggregates.touch()  # the catalogue changed outside the write paths that mark it
+    movies.forget_rows()  # and so did a film's facts (as a metadata import in this process does)
     again = client.get("/api/v1/explore/profiles/2/recommendations", params={"k": 3}).json()["data"]
     assert again[0]["movie"]["id"] == target and again[0]["movie"]["poster_url"] == url
     assert client.get(f"/api/v1/movies/{target}").json()["poster_url"] == url

@@ -95,7 +95,12 @@ def test_rating_write_refreshes_cached_film_rows_and_facts(site: TestClient) -> 
     _, h = member(site)
     site.put("/api/v1/movies/60/rating", json={"rating": 3}, headers=h)
     with transaction(engine, write=False) as s:
-        assert movie_repo.rows_by_ids(s, [60])[60].n_ratings == before + 1
+        kept = movie_repo.rows_by_ids(s, [60])[60]
+        assert kept.n_ratings == before + 1
+    site.put("/api/v1/movies/60/rating", json={"rating": 4}, headers=h)
+    with transaction(engine, write=False) as s:  # new figures, the film's facts kept (only the figures are re-read)
+        again = movie_repo.rows_by_ids(s, [60])[60]
+    assert again.movie is kept.movie and again.n_ratings == before + 1 and again.mean_rating != kept.mean_rating
     assert site.get("/api/v1/movies/60").json()["n_ratings"] == before + 1
     html = visitor.get("/movies/60").text
     assert re.search(rf"\b{before + 1}\b", html)

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, insert, select, update
 from cinerec.data.readers.metadata import Metadata
 from cinerec.store.db import transaction
 from cinerec.store.models import Credit, Movie, Person, Tag
+from cinerec.store.repos import movies as movie_repo
 
 
 @dataclass
@@ -131,5 +132,6 @@ def import_metadata(engine: Engine, md: Metadata, *, source: str | None = None) 
                     movie_id=mid, person_id=pid, role=role, character=r.get("character") if role == "cast" else None,
                     order=int(order) if isinstance(order, (int, float)) and np.isfinite(order) else None))
                 n_credits += 1
+    movie_repo.forget_rows()  # cards served from this process show the new facts at once
     return MetadataReport(md.key, len(matched), len(all_items - matched), n_text, n_credits, n_kw,
                           time.perf_counter() - t0)

@@ -32,8 +32,10 @@ PAGE_CACHE_SECONDS = 5.0
 _PAGES: dict[tuple[object, ...], tuple[float, list[MovieRow], int]] = {}
 #: The most film rows :func:`rows_by_ids` keeps in memory (about a few kB each).
 ROW_CACHE_SIZE = 20_000
-#: (database url, film id) -> (expiry, aggregates generation, row), oldest first.
-_ROWS: dict[tuple[str, int], tuple[float, int, MovieRow]] = {}
+#: Seconds :func:`rows_by_ids` keeps a film's facts (its figures: :data:`PAGE_CACHE_SECONDS`).
+FACTS_SECONDS = 300.0
+#: (database url, film id) -> (figures' expiry, aggregates generation, row, facts' expiry), oldest first.
+_ROWS: dict[tuple[str, int], tuple[float, int, MovieRow, float]] = {}
 _ROWS_LOCK = threading.Lock()
 
 
@@ -176,12 +178,15 @@ def get(session: Session, movie_id: int) -> MovieRow:
 
 
 def rows_by_ids(session: Session, ids: list[int]) -> dict[int, MovieRow]:
-    """Movies with their aggregates by id, in one query for those not in memory (missing ids are absent).
+    """Movies with their aggregates by id: films and figures from memory where they are fresh, else from the database.
 
-    Rows are kept in memory like unfiltered catalogue pages: for
-    :data:`PAGE_CACHE_SECONDS`, and only while this process has not written
-    aggregates since (:func:`~cinerec.store.repos.aggregates.generation`).
-    At most :data:`ROW_CACHE_SIZE` rows are kept (the oldest go first). The
+    A film's facts (title, year, genres, poster: they change only with imports
+    and enrichment) are kept for :data:`FACTS_SECONDS`; its audience count and
+    mean for :data:`PAGE_CACHE_SECONDS`, and only while this process has not
+    written aggregates since (:func:`~cinerec.store.repos.aggregates.generation`).
+    When only the figures are stale, one light query reads them again for
+    those films (a rating write elsewhere no longer reloads every film). At
+    most :data:`ROW_CACHE_SIZE` films are kept (the oldest go first). The
     ``Movie`` objects of kept rows are detached from ``session``; films the
     session had already loaded are returned as they are and not kept.
     """
@@ -189,13 +194,24 @@ def rows_by_ids(session: Session, ids: list[int]) -> dict[int, MovieRow]:
         return {}
     url, gen, now = str(session.get_bind().engine.url), aggregates.generation(), time.monotonic()
     out: dict[int, MovieRow] = {}
-    missing = []
+    missing: list[int] = []
+    stale: dict[int, tuple[float, Movie]] = {}
     for i in set(ids):
         hit = _ROWS.get((url, i))
-        if hit is not None and hit[0] > now and hit[1] == gen:
+        if hit is None or hit[3] <= now:
+            missing.append(i)
+        elif hit[0] > now and hit[1] == gen:
             out[i] = hit[2]
         else:
-            missing.append(i)
+            stale[i] = (hit[3], hit[2].movie)
+    if stale:
+        figures = {m: (c, t) for m, c, t in session.execute(
+            select(MovieStats.movie_id, MovieStats.n_ratings, MovieStats.rating_sum)
+            .where(MovieStats.movie_id.in_(list(stale))))}
+        with _ROWS_LOCK:
+            for i, (facts_until, movie) in stale.items():
+                row = out[i] = _row(movie, *figures.get(i, (0, None)))
+                _ROWS[(url, i)] = (now + PAGE_CACHE_SECONDS, gen, row, facts_until)
     if not missing:
         return out
     loaded = {i for i in missing if identity_key(Movie, i) in session.identity_map}
@@ -208,11 +224,17 @@ def rows_by_ids(session: Session, ids: list[int]) -> dict[int, MovieRow]:
             session.expunge(mv)
             with _ROWS_LOCK:
                 _ROWS.pop((url, mv.id), None)
-                _ROWS[(url, mv.id)] = (now + PAGE_CACHE_SECONDS, gen, row)
+                _ROWS[(url, mv.id)] = (now + PAGE_CACHE_SECONDS, gen, row, now + FACTS_SECONDS)
     with _ROWS_LOCK:
         while len(_ROWS) > ROW_CACHE_SIZE:
             del _ROWS[next(iter(_ROWS))]
     return out
+
+
+def forget_rows() -> None:
+    """Drop every film :func:`rows_by_ids` keeps: films' facts changed in this process (a metadata import)."""
+    with _ROWS_LOCK:
+        _ROWS.clear()
 
 
 def by_ids(session: Session, ids: list[int]) -> dict[int, Movie]:
