@@ -138,11 +138,9 @@ def rate_many(engine: Engine, user_id: int, ratings: dict[int, float]) -> int:
 def _rate_in(session: Session, user_id: int, movie_id: int, value: float) -> Rating:
     """Write a checked rating of an existing film, its aggregates and its event, inside the caller's transaction."""
     now = utcnow()
-    old = rating_repo.upsert(session, user_id, movie_id, value, now)
+    row, old = rating_repo.upsert(session, user_id, movie_id, value, now)
     aggregate_repo.apply_rating_change(session, movie_id, old, value)
     event_repo.record(session, user_id, "rate", movie_id=movie_id, value=value, when=now)
-    row = rating_repo.current(session, user_id, movie_id)
-    assert row is not None
     return row
 
 

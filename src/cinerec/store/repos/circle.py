@@ -104,14 +104,19 @@ def signals(session: Session, user_id: int, *, min_rating: float, limit: int) ->
 
 
 def sharers(session: Session, user_id: int, movie_ids: Sequence[int]) -> list[tuple[int, str]]:
-    """``(movie id, username)`` of each followee's not-revoked share of one of ``movie_ids``, newest share first."""
+    """``(movie id, username)`` of each followee's not-revoked share of one of ``movie_ids``, newest share first.
+
+    The followees are read first (one indexed lookup): most members follow
+    nobody, and then no share is looked at.
+    """
     if not movie_ids:
         return []
-    who = _followees(user_id).subquery()
+    who = followee_ids(session, user_id)
+    if not who:
+        return []
     rows = session.execute(
-        select(Share.movie_id, User.username).join(who, who.c.followee_id == Share.user_id)
-        .join(User, User.id == Share.user_id)
-        .where(Share.movie_id.in_(sorted(set(movie_ids))), Share.revoked_at.is_(None))
+        select(Share.movie_id, User.username).join(User, User.id == Share.user_id)
+        .where(Share.user_id.in_(who), Share.movie_id.in_(sorted(set(movie_ids))), Share.revoked_at.is_(None))
         .order_by(Share.created_at.desc(), Share.id.desc())).all()
     return [(int(m or 0), str(n)) for m, n in rows]  # movie_id IS NOT NULL by the IN filter
 

@@ -29,8 +29,8 @@ def current(session: Session, user_id: int, movie_id: int, *, lock: bool = False
     return session.scalar(stmt)
 
 
-def upsert(session: Session, user_id: int, movie_id: int, value: float, now: datetime) -> float | None:
-    """Set the user's rating of a film; returns the previous value (``None`` if it is new).
+def upsert(session: Session, user_id: int, movie_id: int, value: float, now: datetime) -> tuple[Rating, float | None]:
+    """Set the user's rating of a film; returns the rating row and the previous value (``None`` if it is new).
 
     Call inside a write transaction (``BEGIN IMMEDIATE`` on SQLite) so the
     read and the write see the same row. Raises the member's history version.
@@ -38,14 +38,15 @@ def upsert(session: Session, user_id: int, movie_id: int, value: float, now: dat
     row = current(session, user_id, movie_id, lock=True)
     touch_history(session, user_id)
     if row is None:
-        session.add(Rating(user_id=user_id, movie_id=movie_id, value=value, created_at=now, updated_at=now))
+        row = Rating(user_id=user_id, movie_id=movie_id, value=value, created_at=now, updated_at=now)
+        session.add(row)
         session.flush()
-        return None
+        return row, None
     old = float(row.value)
     row.value = value
     row.updated_at = now
     session.flush()
-    return old
+    return row, old
 
 
 def remove(session: Session, user_id: int, movie_id: int) -> float | None:
