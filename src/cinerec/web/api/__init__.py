@@ -29,16 +29,9 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(route_class=SessionRoute, prefix="/api/v1", responses=COMMON_ERRORS)
-router.include_router(health.router)
-router.include_router(movies.router)
-router.include_router(models.router)
-router.include_router(explore.router)
-router.include_router(auth.router)
-router.include_router(users.router)
-router.include_router(me.router)
-router.include_router(members.router)
-router.include_router(admin.router)
-router.include_router(social.router)
-router.include_router(lists.router)
+# FastAPI matches a path against the routes in this order, one by one (about 60 checks for the last router's
+# routes): the busiest come first. No two routers share a method and path, so the order changes nothing else.
+for sub in (health, me, members, movies, explore, social, lists, users, auth, models, admin):
+    router.include_router(sub.router)
 
 __all__ = ["router"]
