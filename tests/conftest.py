@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,3 +146,19 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, datasets: Path) -> Pat
     get_settings.cache_clear()
     yield h
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def ann_searches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The fetch size of every approximate-index search made during the test (the ANN path was taken)."""
+    from cinerec.algorithms import _ann
+
+    calls: list[int] = []
+    real = _ann.search
+
+    def spy(index: Any, vectors: Any, n: int, nprobe: int, radius: float = 1.0) -> Any:
+        calls.append(n)
+        return real(index, vectors, n, nprobe, radius)
+
+    monkeypatch.setattr(_ann, "search", spy)
+    return calls

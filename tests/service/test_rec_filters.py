@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cinerec.algorithms import _ann
 from cinerec.algorithms.base import RecommenderBase
 from cinerec.algorithms.registry import create
 from cinerec.service.recommender import Candidates, RecommenderService
@@ -41,18 +40,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[RecommenderBase, R
     return model, RecommenderService(reg, ann_min_items=N_ITEMS + 1), RecommenderService(reg, ann_min_items=N_ITEMS)
 
 
-@pytest.fixture
-def searches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count index searches."""
-    calls: list[int] = []
-    real = _ann.search
-
-    def spy(index: Any, vectors: np.ndarray, n: int, nprobe: int, radius: float = 1.0) -> np.ndarray:
-        calls.append(n)
-        return real(index, vectors, n, nprobe, radius)
-
-    monkeypatch.setattr(_ann, "search", spy)
-    return calls
 
 
 def allow(name: str, items: np.ndarray) -> Candidates:
@@ -80,12 +67,12 @@ SEVENTH = np.arange(0, N_ITEMS, 7)  # a narrow one: ranking falls back to scorin
 
 
 @pytest.mark.parametrize("share", [HALF, SEVENTH], ids=["half", "seventh"])
-def test_trained_users_get_only_allowed_films_exactly_and_with_ann(served: tuple[Any, ...], searches: list[int],
+def test_trained_users_get_only_allowed_films_exactly_and_with_ann(served: tuple[Any, ...], ann_searches: list[int],
                                                                      share: np.ndarray) -> None:
     model, exact, fast = served
     cand = allow("share", share)
-    assert fast.live.model.has_ann_index  # loaded (its warm-up searches the index) before counting
-    searches.clear()
+    assert fast.live.model.has_ann_index  # loaded (its warm-up ann_searches the index) before counting
+    ann_searches.clear()
     used_index = False
     for user in USERS:
         u = user - 100
@@ -94,20 +81,20 @@ def test_trained_users_get_only_allowed_films_exactly_and_with_ann(served: tuple
         banned = seen | {watched_idx}
         want = truth(model.score(np.array([u]))[0], share, banned, 10)
         a = exact.recommend(user, 10, explain=False, exclude=[BASE + watched_idx], candidates=cand)
-        assert not searches
+        assert not ann_searches
         b = fast.recommend(user, 10, explain=False, exclude=[BASE + watched_idx], candidates=cand)
         assert a.strategy == b.strategy == "implicit-als"
         for got in (ids(a), ids(b)):
             assert len(got) == 10 and set(got) <= set((share + BASE).tolist())
             assert not set(got) & {BASE + i for i in banned}
         assert ids(a) == want and ids(b) == want
-        used_index = used_index or bool(searches)
-        searches.clear()
+        used_index = used_index or bool(ann_searches)
+        ann_searches.clear()
     if share is HALF:
         assert used_index  # the broad filter went through the index (over-fetch, then exact re-scoring)
 
 
-def test_history_path_honours_the_filter_and_the_watched_films(served: tuple[Any, ...], searches: list[int]) -> None:
+def test_history_path_honours_the_filter_and_the_watched_films(served: tuple[Any, ...], ann_searches: list[int]) -> None:
     model, exact, fast = served
     cand = allow("half", HALF)
     for u in range(0, 12):
@@ -120,10 +107,10 @@ def test_history_path_honours_the_filter_and_the_watched_films(served: tuple[Any
             got = service.recommend(5000 + u, 10, explain=False, history=history, exclude=[BASE + watched], candidates=cand)
             assert got.strategy == "implicit-als:history"
             assert ids(got) == want
-    assert searches
+    assert ann_searches
 
 
-def test_ann_refills_when_the_best_films_are_filtered_out(served: tuple[Any, ...], searches: list[int]) -> None:
+def test_ann_refills_when_the_best_films_are_filtered_out(served: tuple[Any, ...], ann_searches: list[int]) -> None:
     """Allowed: the half of the catalogue the user likes least, so the first over-fetch finds too few."""
     model, exact, fast = served
     for user in USERS[:8]:
@@ -132,10 +119,10 @@ def test_ann_refills_when_the_best_films_are_filtered_out(served: tuple[Any, ...
         worst = np.argsort(s, kind="stable")[: N_ITEMS // 2]
         cand = allow(f"worst{u}", worst)
         want = truth(s, worst, set(model.seen_[u].indices.tolist()), 10)
-        searches.clear()
+        ann_searches.clear()
         got = fast.recommend(user, 10, explain=False, candidates=cand)
         assert ids(got) == want == ids(exact.recommend(user, 10, explain=False, candidates=cand))
-        assert searches  # it searched the index first, found nothing allowed among the best films, and refilled
+        assert ann_searches  # it searched the index first, found nothing allowed among the best films, and refilled
 
 
 @pytest.mark.parametrize("n_allowed", [12, 5, 0])

@@ -39,7 +39,25 @@ V = TypeVar("V")
 log = logging.getLogger(__name__)
 
 
-class LRUCache(Generic[V]):
+class _Cache(Generic[V]):
+    """What both caches share: ``get``, ``put`` and, built on them, :meth:`get_or_compute`."""
+
+    def get(self, key: Hashable) -> V | None:
+        raise NotImplementedError
+
+    def put(self, key: Hashable, value: V) -> None:
+        raise NotImplementedError
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
+        """The cached value under ``key``, else ``compute()`` stored under it."""
+        value = self.get(key)
+        if value is None:
+            value = compute()
+            self.put(key, value)
+        return value
+
+
+class LRUCache(_Cache[V]):
     """At most ``maxsize`` values by key, least recently used evicted first, optionally expiring.
 
     Args:
@@ -101,14 +119,6 @@ class LRUCache(Generic[V]):
             while len(self._data) > self.maxsize:
                 self._data.popitem(last=False)
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
-        """The cached value under ``key``, else ``compute()`` stored under it."""
-        value = self.get(key)
-        if value is None:
-            value = compute()
-            self.put(key, value)
-        return value
-
     def clear(self) -> None:
         """Drop every entry."""
         with self._lock:
@@ -118,7 +128,7 @@ class LRUCache(Generic[V]):
         return len(self._data)
 
 
-class RedisCache(Generic[V]):
+class RedisCache(_Cache[V]):
     """Values in Redis under a digest of their key, shared by every process using the same URL and prefix.
 
     Args:
@@ -185,13 +195,6 @@ class RedisCache(Generic[V]):
         except Exception as exc:
             self._failed("write", exc)
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
-        """The shared value under ``key``, else ``compute()`` stored under it."""
-        value = self.get(key)
-        if value is None:
-            value = compute()
-            self.put(key, value)
-        return value
 
 
 def fingerprint(pairs: Iterable[tuple[int, float]]) -> str:
