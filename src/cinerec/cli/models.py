@@ -39,9 +39,9 @@ def train(
     from cinerec.service.training import train_from_store
     from cinerec.service.worker import training_lock
 
-    require_schema(settings())
-    algo = canonical(algo)
+    algo = canonical(algo)  # what the user typed is checked first, then the database
     params = runtime_params(algo, parse_params(param, [algo])[algo], device, progress=sys.stderr.isatty())
+    require_schema(settings())
     with training_lock(settings().models_dir):  # never alongside the retraining worker or another train
         info = train_from_store(engine(), _registry(), algo, params, activate=not no_activate,
                                 text_encoder=settings().text_encoder)
