@@ -1,0 +1,1 @@
+"""Experiments: A/B assignment (GrowthBook-compatible hashing) and statistics; pure, no SQL."""
