@@ -56,6 +56,16 @@ def test_fnv1a32_reference_values(text: str, expected: int) -> None:
     assert fnv1a32(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    # Non-ASCII: GrowthBook hashes JavaScript's UTF-16 code units (charCodeAt), so a character
+    # outside the BMP counts as two surrogates. Values from node (FNV-1a over charCodeAt, Math.imul).
+    [("é", 1812687940), ("张三", 603732418), ("😀", 3409036472)],
+)
+def test_fnv1a32_hashes_utf16_code_units_like_javascript(text: str, expected: int) -> None:
+    assert fnv1a32(text) == expected
+
+
 def test_a1_growthbook_hash_vectors() -> None:
     for seed, value, version, expected in CASES["hash"]:
         assert hash(seed, value, version) == expected, (seed, value, version)
