@@ -1,0 +1,696 @@
+"""Statistics for A/B experiments: lift, tests, SRM, CUPED, sequential p-values.
+
+Pure functions on counts, summary statistics or arrays; no SQL, no I/O.
+Distributions come from :mod:`scipy.stats`; nothing here hand-codes a CDF.
+
+Formulas (two arms, control ``a`` and treatment ``b``):
+
+* **Two proportions** (:func:`two_proportions`): rates ``p = x / n``.
+  Absolute lift ``p_b - p_a`` with an unpooled Wald interval
+  ``± z * sqrt(p_a(1-p_a)/n_a + p_b(1-p_b)/n_b)``; relative lift
+  ``p_b / p_a - 1`` with the delta method on the log ratio (Katz):
+  ``exp(log(p_b/p_a) ± z * sqrt((1-p_a)/x_a + (1-p_b)/x_b)) - 1``. The test
+  is the pooled two-sided z-test, ``z = (p_b - p_a) / sqrt(p(1-p)(1/n_a +
+  1/n_b))`` with ``p = (x_a + x_b) / (n_a + n_b)``; 1000/10000 vs
+  1100/10000 gives ``z = 2.307``, ``p = 0.0211``.
+* **Means** (:func:`welch`): Welch's t-test, Welch–Satterthwaite degrees of
+  freedom, a t interval for the difference and the log-ratio delta-method
+  interval (normal quantile) for the relative lift.
+* **Sample ratio mismatch** (:func:`srm`): chi-square goodness of fit of the
+  exposure counts against the planned weights; flagged when ``p < 0.001``.
+* **CUPED** (:func:`cuped`): ``theta = cov(y, x) / var(x)`` on the pooled
+  data of both arms, ``y_adj = y - theta (x - mean(x))``, effect = difference
+  of the arms' mean ``y_adj`` with the unpooled standard error.
+* **Sequential** (:func:`sequential_p`): the mixture SPRT of Johari, Pekelis
+  and Walsh (2017, "Always valid inference") under a normal approximation.
+  With ``theta_hat`` the estimated difference, ``V`` its variance and a
+  ``N(0, tau2)`` mixture over the true difference, the likelihood ratio is
+  ``Lambda = sqrt(V / (V + tau2)) * exp(tau2 * theta_hat**2 / (2 V (V + tau2)))``
+  and the always-valid p-value is the running minimum of ``min(1, 1/Lambda)``
+  over the peeks. ``tau2`` is the squared scale of the effects one expects
+  (e.g. ``(mde_relative * baseline_rate) ** 2`` for a CTR).
+* **Sample size** (:func:`sample_size`): per arm, for the two-sided pooled
+  two-proportion test (no continuity correction):
+  ``n = (z_{1-alpha/2} sqrt(2 pbar qbar) + z_power sqrt(p1 q1 + p2 q2))**2 / (p2 - p1)**2``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from cinerec.errors import InvalidParameter
+
+__all__ = [
+    "Arm",
+    "Comparison",
+    "CupedResult",
+    "MeanStats",
+    "MeanTest",
+    "ProportionTest",
+    "SRMResult",
+    "Verdict",
+    "cuped",
+    "pooled_z_test",
+    "sample_size",
+    "sequential_p",
+    "sequential_p_proportions",
+    "srm",
+    "two_proportions",
+    "verdict",
+    "welch",
+    "welch_samples",
+]
+
+FloatArray = npt.NDArray[np.float64]
+Decision = Literal["better", "worse", "inconclusive"]
+
+
+def _check_alpha(alpha: float, name: str = "alpha") -> None:
+    if not 0.0 < alpha < 1.0:
+        raise InvalidParameter(f"{name} must be in (0, 1), got {alpha}")
+
+
+def _check_counts(x: int, n: int, arm: str) -> None:
+    if n <= 0:
+        raise InvalidParameter(f"n_{arm} must be positive, got {n}")
+    if not 0 <= x <= n:
+        raise InvalidParameter(f"x_{arm} must be in [0, n_{arm}], got {x} of {n}")
+
+
+@dataclass(frozen=True)
+class ProportionTest:
+    """Comparison of two conversion rates (treatment ``b`` against control ``a``).
+
+    ``rel_ci`` is ``(nan, nan)`` when either arm has no conversion (the log
+    ratio is undefined there).
+    """
+
+    rate_a: float
+    rate_b: float
+    abs_lift: float
+    abs_ci: tuple[float, float]
+    rel_lift: float
+    rel_ci: tuple[float, float]
+    z: float
+    p_value: float
+    alpha: float
+
+
+def pooled_z_test(
+    x_a: npt.ArrayLike, n_a: npt.ArrayLike, x_b: npt.ArrayLike, n_b: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray]:
+    """Pooled two-sided two-proportion z-test, vectorised over arrays of counts.
+
+    Args:
+        x_a: Conversions in the control arm (scalar or array).
+        n_a: Members in the control arm.
+        x_b: Conversions in the treatment arm.
+        n_b: Members in the treatment arm.
+
+    Returns:
+        ``(z, p)`` as float arrays (0-d for scalar input); ``z = 0``, ``p = 1``
+        where the pooled rate is 0 or 1 (no variance).
+    """
+    xa, na, xb, nb = (np.asarray(v, dtype=np.float64) for v in (x_a, n_a, x_b, n_b))
+    pooled = (xa + xb) / (na + nb)
+    se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / na + 1.0 / nb))
+    diff = xb / nb - xa / na
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(se > 0, diff / se, 0.0)
+    p = 2.0 * stats.norm.sf(np.abs(z))
+    return np.asarray(z, dtype=np.float64), np.asarray(p, dtype=np.float64)
+
+
+def two_proportions(x_a: int, n_a: int, x_b: int, n_b: int, alpha: float = 0.05) -> ProportionTest:
+    """Rates, absolute and relative lift with intervals, and the pooled z-test.
+
+    Args:
+        x_a: Conversions in the control arm.
+        n_a: Members (or exposures) in the control arm.
+        x_b: Conversions in the treatment arm.
+        n_b: Members in the treatment arm.
+        alpha: Two-sided level; intervals are ``1 - alpha``.
+
+    Returns:
+        A :class:`ProportionTest`: absolute lift with an unpooled Wald
+        interval, relative lift with the log-ratio (Katz) delta-method
+        interval, pooled z and its two-sided p-value.
+
+    Raises:
+        InvalidParameter: On non-positive ``n``, ``x`` outside ``[0, n]`` or
+            ``alpha`` outside ``(0, 1)``.
+    """
+    _check_counts(x_a, n_a, "a")
+    _check_counts(x_b, n_b, "b")
+    _check_alpha(alpha)
+    q = float(stats.norm.ppf(1.0 - alpha / 2.0))
+    pa, pb = x_a / n_a, x_b / n_b
+    diff = pb - pa
+    se_diff = math.sqrt(pa * (1 - pa) / n_a + pb * (1 - pb) / n_b)
+    # relative lift: +inf when the control has no conversion but the treatment has
+    rel = pb / pa - 1.0 if x_a > 0 else (math.inf if x_b > 0 else math.nan)
+    if x_a > 0 and x_b > 0:
+        log_ratio = math.log(pb / pa)
+        se_log = math.sqrt((1 - pa) / x_a + (1 - pb) / x_b)
+        rel_ci = (math.expm1(log_ratio - q * se_log), math.expm1(log_ratio + q * se_log))
+    else:
+        rel_ci = (math.nan, math.nan)
+    z, p = pooled_z_test(x_a, n_a, x_b, n_b)
+    return ProportionTest(
+        rate_a=pa,
+        rate_b=pb,
+        abs_lift=diff,
+        abs_ci=(diff - q * se_diff, diff + q * se_diff),
+        rel_lift=rel,
+        rel_ci=rel_ci,
+        z=float(z),
+        p_value=float(p),
+        alpha=alpha,
+    )
+
+
+@dataclass(frozen=True)
+class MeanTest:
+    """Welch comparison of two means (treatment ``b`` against control ``a``)."""
+
+    mean_a: float
+    mean_b: float
+    abs_lift: float
+    abs_ci: tuple[float, float]
+    rel_lift: float
+    rel_ci: tuple[float, float]
+    t: float
+    df: float
+    p_value: float
+    alpha: float
+
+
+def welch(
+    mean_a: float,
+    var_a: float,
+    n_a: int,
+    mean_b: float,
+    var_b: float,
+    n_b: int,
+    alpha: float = 0.05,
+) -> MeanTest:
+    """Welch's t-test from summary statistics, with lift and intervals.
+
+    Args:
+        mean_a: Control mean (e.g. mean rating of recommended films).
+        var_a: Control sample variance (``ddof=1``).
+        n_a: Control sample size (at least 2).
+        mean_b: Treatment mean.
+        var_b: Treatment sample variance (``ddof=1``).
+        n_b: Treatment sample size (at least 2).
+        alpha: Two-sided level; intervals are ``1 - alpha``.
+
+    Returns:
+        A :class:`MeanTest`: the difference with a Welch t interval, the
+        relative lift with the log-ratio delta-method interval (normal
+        quantile; ``nan`` unless both means are positive), ``t``, the
+        Welch–Satterthwaite ``df`` and the two-sided p-value.
+
+    Raises:
+        InvalidParameter: On ``n < 2``, a negative variance, zero variance in
+            both arms or ``alpha`` outside ``(0, 1)``.
+    """
+    _check_alpha(alpha)
+    if n_a < 2 or n_b < 2:
+        raise InvalidParameter(f"Welch needs at least 2 observations per arm, got {n_a} and {n_b}")
+    if var_a < 0 or var_b < 0:
+        raise InvalidParameter("variances must be non-negative")
+    sa, sb = var_a / n_a, var_b / n_b
+    se = math.sqrt(sa + sb)
+    if se == 0:
+        raise InvalidParameter("both arms have zero variance; the t statistic is undefined")
+    df = (sa + sb) ** 2 / (sa**2 / (n_a - 1) + sb**2 / (n_b - 1))
+    diff = mean_b - mean_a
+    t = diff / se
+    p = float(2.0 * stats.t.sf(abs(t), df))
+    qt = float(stats.t.ppf(1.0 - alpha / 2.0, df))
+    if mean_a > 0 and mean_b > 0:
+        qz = float(stats.norm.ppf(1.0 - alpha / 2.0))
+        log_ratio = math.log(mean_b / mean_a)
+        se_log = math.sqrt(sb / mean_b**2 + sa / mean_a**2)
+        rel_ci = (math.expm1(log_ratio - qz * se_log), math.expm1(log_ratio + qz * se_log))
+    else:
+        rel_ci = (math.nan, math.nan)
+    rel = mean_b / mean_a - 1.0 if mean_a != 0 else math.nan
+    return MeanTest(
+        mean_a=mean_a,
+        mean_b=mean_b,
+        abs_lift=diff,
+        abs_ci=(diff - qt * se, diff + qt * se),
+        rel_lift=rel,
+        rel_ci=rel_ci,
+        t=t,
+        df=df,
+        p_value=p,
+        alpha=alpha,
+    )
+
+
+def welch_samples(a: npt.ArrayLike, b: npt.ArrayLike, alpha: float = 0.05) -> MeanTest:
+    """Welch's t-test on two samples (control ``a``, treatment ``b``).
+
+    Args:
+        a: Control observations.
+        b: Treatment observations.
+        alpha: Two-sided level.
+
+    Returns:
+        The :class:`MeanTest` of :func:`welch` on the samples' means and
+        ``ddof=1`` variances.
+
+    Raises:
+        InvalidParameter: As :func:`welch`.
+    """
+    xa = np.asarray(a, dtype=np.float64).ravel()
+    xb = np.asarray(b, dtype=np.float64).ravel()
+    if xa.size < 2 or xb.size < 2:
+        raise InvalidParameter("Welch needs at least 2 observations per arm")
+    return welch(
+        float(xa.mean()),
+        float(xa.var(ddof=1)),
+        int(xa.size),
+        float(xb.mean()),
+        float(xb.var(ddof=1)),
+        int(xb.size),
+        alpha=alpha,
+    )
+
+
+@dataclass(frozen=True)
+class SRMResult:
+    """Sample ratio mismatch check: chi-square goodness of fit."""
+
+    chi2: float
+    p_value: float
+    flagged: bool
+    expected: tuple[float, ...]
+    threshold: float
+
+
+def srm(
+    counts: Sequence[int], weights: Sequence[float] | None = None, threshold: float = 0.001
+) -> SRMResult:
+    """Chi-square test of observed arm sizes against the planned traffic split.
+
+    Args:
+        counts: Members (or exposures) per arm.
+        weights: Planned share per arm (normalised here); equal when ``None``.
+        threshold: Flag when ``p < threshold`` (0.001, as GrowthBook).
+
+    Returns:
+        An :class:`SRMResult`; ``[600, 400]`` at 50/50 gives ``p ≈ 2.54e-10``
+        (flagged), ``[502, 498]`` gives ``p ≈ 0.899``.
+
+    Raises:
+        InvalidParameter: On fewer than 2 arms, mismatched lengths, negative
+            counts, no members at all, non-positive weights or a threshold
+            outside ``(0, 1)``.
+    """
+    obs = np.asarray(counts, dtype=np.float64)
+    w = np.ones_like(obs) if weights is None else np.asarray(weights, dtype=np.float64)
+    if obs.ndim != 1 or obs.size < 2:
+        raise InvalidParameter("srm needs counts for at least 2 arms")
+    if w.shape != obs.shape:
+        raise InvalidParameter(f"{obs.size} counts but {w.size} weights")
+    if (obs < 0).any() or obs.sum() <= 0:
+        raise InvalidParameter("counts must be non-negative with a positive total")
+    if (w <= 0).any():
+        raise InvalidParameter("weights must be positive")
+    _check_alpha(threshold, "threshold")
+    expected = obs.sum() * w / w.sum()
+    chi2, p = stats.chisquare(obs, f_exp=expected)
+    return SRMResult(
+        chi2=float(chi2),
+        p_value=float(p),
+        flagged=bool(p < threshold),
+        expected=tuple(float(e) for e in expected),
+        threshold=threshold,
+    )
+
+
+@dataclass(frozen=True)
+class CupedResult:
+    """CUPED-adjusted treatment effect next to the raw one."""
+
+    theta: float
+    effect: float
+    se: float
+    raw_effect: float
+    raw_se: float
+
+    @property
+    def variance_reduction(self) -> float:
+        """Share of the raw effect's variance removed, ``1 - se**2 / raw_se**2``."""
+        return 1.0 - (self.se / self.raw_se) ** 2 if self.raw_se > 0 else 0.0
+
+
+def cuped(y: npt.ArrayLike, x_pre: npt.ArrayLike, treated: npt.ArrayLike) -> CupedResult:
+    """CUPED (Deng et al. 2013) with a pre-experiment covariate.
+
+    ``theta = cov(y, x) / var(x)`` is estimated on the pooled data of both
+    arms (so it does not depend on the assignment), each member's metric is
+    replaced by ``y - theta (x - mean(x))`` and the effect is the difference
+    of the arms' adjusted means, with the unpooled standard error
+    ``sqrt(var_t / n_t + var_c / n_c)``. Since ``x`` was measured before
+    assignment, ``E[x]`` is the same in both arms and the estimate stays
+    unbiased; its variance shrinks by about ``corr(y, x)**2``.
+
+    Args:
+        y: Metric per member during the experiment.
+        x_pre: The same (or a correlated) metric per member before it.
+        treated: Boolean (or 0/1) per member, ``True`` for the treatment arm.
+
+    Returns:
+        A :class:`CupedResult` with ``theta``, the adjusted effect and its
+        standard error, and the raw (unadjusted) effect and standard error.
+
+    Raises:
+        InvalidParameter: On mismatched lengths, fewer than 2 members in an
+            arm, or a constant covariate.
+    """
+    yv = np.asarray(y, dtype=np.float64).ravel()
+    xv = np.asarray(x_pre, dtype=np.float64).ravel()
+    tv = np.asarray(treated).ravel().astype(bool)
+    if not yv.size == xv.size == tv.size:
+        raise InvalidParameter(
+            f"y, x_pre and treated differ in length: {yv.size}, {xv.size}, {tv.size}"
+        )
+    n_t, n_c = int(tv.sum()), int((~tv).sum())
+    if n_t < 2 or n_c < 2:
+        raise InvalidParameter(f"CUPED needs at least 2 members per arm, got {n_t} and {n_c}")
+    var_x = float(xv.var(ddof=1))
+    if var_x == 0:
+        raise InvalidParameter("x_pre is constant; it cannot reduce variance")
+    theta = float(np.cov(yv, xv, ddof=1)[0, 1]) / var_x
+    adj = yv - theta * (xv - xv.mean())
+
+    def diff_se(v: FloatArray) -> tuple[float, float]:
+        a, b = v[~tv], v[tv]
+        return (
+            float(b.mean() - a.mean()),
+            math.sqrt(float(b.var(ddof=1)) / n_t + float(a.var(ddof=1)) / n_c),
+        )
+
+    effect, se = diff_se(adj)
+    raw_effect, raw_se = diff_se(yv)
+    return CupedResult(theta=theta, effect=effect, se=se, raw_effect=raw_effect, raw_se=raw_se)
+
+
+def sequential_p(
+    diff: npt.ArrayLike,
+    variance: npt.ArrayLike,
+    tau2: float,
+    previous: npt.ArrayLike = 1.0,
+) -> FloatArray:
+    """Always-valid p-value of the normal mixture SPRT (Johari et al. 2017).
+
+    ``Lambda = sqrt(V / (V + tau2)) * exp(tau2 * diff**2 / (2 V (V + tau2)))``
+    and ``p = min(previous, 1 / Lambda)``. Compute it at every peek, passing
+    the previous peek's value as ``previous`` (the running minimum is what
+    keeps it valid); stopping the first time ``p <= alpha`` keeps the type I
+    error at most ``alpha`` (asymptotically, under the normal approximation).
+
+    Args:
+        diff: Estimated difference (treatment minus control), scalar or array.
+        variance: Variance of that estimate (``V``); where it is 0 the peek
+            carries no information and ``previous`` is returned.
+        tau2: Variance of the normal mixture over the true difference, in
+            squared units of ``diff``: roughly the squared effect one expects.
+        previous: The always-valid p-value at the previous peek (1 at the first).
+
+    Returns:
+        The always-valid p-value(s), float array (0-d for scalar input).
+
+    Raises:
+        InvalidParameter: On ``tau2 <= 0`` or a negative variance.
+    """
+    if not tau2 > 0:
+        raise InvalidParameter(f"tau2 must be positive, got {tau2}")
+    d = np.asarray(diff, dtype=np.float64)
+    v = np.asarray(variance, dtype=np.float64)
+    prev = np.asarray(previous, dtype=np.float64)
+    if (v < 0).any():
+        raise InvalidParameter("variance must be non-negative")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_lambda = 0.5 * np.log(v / (v + tau2)) + tau2 * d**2 / (2.0 * v * (v + tau2))
+        p_now = np.where(v > 0, np.exp(-np.maximum(log_lambda, 0.0)), 1.0)
+    return np.asarray(np.minimum(prev, p_now), dtype=np.float64)
+
+
+def sequential_p_proportions(
+    x_a: npt.ArrayLike,
+    n_a: npt.ArrayLike,
+    x_b: npt.ArrayLike,
+    n_b: npt.ArrayLike,
+    tau2: float,
+    previous: npt.ArrayLike = 1.0,
+) -> FloatArray:
+    """:func:`sequential_p` for two conversion rates from cumulative counts.
+
+    ``diff = p_b - p_a``; ``V = pbar (1 - pbar) (1/n_a + 1/n_b)``, the pooled
+    variance of the z-test (defined from the first peek on, even with one
+    arm at zero conversions).
+
+    Args:
+        x_a: Cumulative control conversions at this peek (scalar or array).
+        n_a: Cumulative control members.
+        x_b: Cumulative treatment conversions.
+        n_b: Cumulative treatment members.
+        tau2: Mixture variance in squared rate units, e.g.
+            ``(mde_relative * baseline_rate) ** 2``.
+        previous: The always-valid p-value at the previous peek.
+
+    Returns:
+        The always-valid p-value(s).
+
+    Raises:
+        InvalidParameter: As :func:`sequential_p`.
+    """
+    xa, na, xb, nb = (np.asarray(v, dtype=np.float64) for v in (x_a, n_a, x_b, n_b))
+    pooled = (xa + xb) / (na + nb)
+    var = pooled * (1.0 - pooled) * (1.0 / na + 1.0 / nb)
+    return sequential_p(xb / nb - xa / na, var, tau2, previous)
+
+
+def sample_size(
+    baseline_rate: float, mde_relative: float, alpha: float = 0.05, power: float = 0.8
+) -> int:
+    """Members per arm for the two-sided pooled two-proportion z-test.
+
+    Args:
+        baseline_rate: Control conversion rate, in ``(0, 1)``.
+        mde_relative: Smallest relative lift worth detecting (0.1 for +10%).
+        alpha: Two-sided significance level.
+        power: Probability of detecting a true lift of ``mde_relative``.
+
+    Returns:
+        ``ceil((z_{1-alpha/2} sqrt(2 pbar qbar) + z_power sqrt(p1 q1 + p2 q2))**2
+        / (p2 - p1)**2)`` with ``p2 = p1 (1 + mde_relative)``; 14,751 for a 10%
+        baseline and a +10% lift.
+
+    Raises:
+        InvalidParameter: On a rate outside ``(0, 1)``, a zero lift, a
+            treatment rate outside ``(0, 1)``, or ``alpha``/``power`` outside
+            ``(0, 1)``.
+    """
+    if not 0.0 < baseline_rate < 1.0:
+        raise InvalidParameter(f"baseline_rate must be in (0, 1), got {baseline_rate}")
+    _check_alpha(alpha)
+    _check_alpha(power, "power")
+    p1 = baseline_rate
+    p2 = p1 * (1.0 + mde_relative)
+    if mde_relative == 0 or not 0.0 < p2 < 1.0:
+        raise InvalidParameter(f"mde_relative {mde_relative} gives a treatment rate of {p2}")
+    pbar = (p1 + p2) / 2.0
+    za = float(stats.norm.ppf(1.0 - alpha / 2.0))
+    zb = float(stats.norm.ppf(power))
+    num = za * math.sqrt(2 * pbar * (1 - pbar)) + zb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
+    return math.ceil(num**2 / (p2 - p1) ** 2)
+
+
+@dataclass(frozen=True)
+class MeanStats:
+    """Summary of a per-member mean metric in one arm (e.g. rating of recommended films)."""
+
+    mean: float
+    var: float
+    n: int
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm of an experiment as the analysis sees it.
+
+    Attributes:
+        name: Variant name.
+        users: Members exposed at least once (the SRM count and the
+            proportion's denominator).
+        conversions: Members with at least one outcome of the metric.
+        weight: Planned traffic share.
+        rating: Optional mean-metric summary for Welch's test.
+    """
+
+    name: str
+    users: int
+    conversions: int
+    weight: float
+    rating: MeanStats | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One variant against the control.
+
+    ``decision`` is ``None`` when the verdict is hidden (see
+    :attr:`Verdict.hidden_reason`); the statistics stay for diagnosis.
+    """
+
+    variant: str
+    control: str
+    proportion: ProportionTest
+    sequential_p: float
+    rating: MeanTest | None
+    decision: Decision | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Everything a report shows: SRM gate and per-variant comparisons."""
+
+    srm: SRMResult
+    comparisons: tuple[Comparison, ...]
+    alpha: float
+    sequential: bool
+    hidden_reason: str | None
+
+    @property
+    def srm_flagged(self) -> bool:
+        """True when the sample ratio mismatch check fired (verdict hidden)."""
+        return self.srm.flagged
+
+    @property
+    def hidden(self) -> bool:
+        """True when no decision may be read off this report."""
+        return self.hidden_reason is not None
+
+
+def verdict(
+    arms: Sequence[Arm],
+    *,
+    control: str | None = None,
+    alpha: float = 0.05,
+    srm_threshold: float = 0.001,
+    sequential: bool = True,
+    tau2: float | None = None,
+    mde_relative: float = 0.1,
+    previous_sequential_p: Mapping[str, float] | None = None,
+) -> Verdict:
+    """Assemble the SRM gate, lift, tests and decision for every variant vs control.
+
+    The decision of a comparison is ``"better"``/``"worse"`` when its p-value
+    is below ``alpha`` (the always-valid p-value when ``sequential``, safe to
+    read at every peek; the fixed-horizon z-test p otherwise) and
+    ``"inconclusive"`` otherwise. When the SRM check fires every decision is
+    ``None`` and ``hidden_reason`` says why: a broken split makes lifts
+    untrustworthy.
+
+    Args:
+        arms: The experiment's arms (at least 2).
+        control: Name of the control arm; the first arm when ``None``.
+        alpha: Significance level of the decisions and intervals.
+        srm_threshold: SRM p-value below which the verdict is hidden.
+        sequential: Decide on the always-valid p-value (dashboards peek).
+        tau2: Mixture variance of the sequential test; when ``None``,
+            ``(mde_relative * control rate) ** 2`` (the control's observed rate).
+        mde_relative: Relative effect scale used for the default ``tau2``.
+        previous_sequential_p: Each variant's always-valid p-value at the
+            previous peek (the running minimum carries over).
+
+    Returns:
+        A :class:`Verdict`.
+
+    Raises:
+        InvalidParameter: On fewer than 2 arms, duplicate names, an unknown
+            control, or invalid counts.
+    """
+    if len(arms) < 2:
+        raise InvalidParameter("an experiment needs at least 2 arms")
+    names = [a.name for a in arms]
+    if len(set(names)) != len(names):
+        raise InvalidParameter(f"duplicate arm names: {names}")
+    ctrl_name = names[0] if control is None else control
+    if ctrl_name not in names:
+        raise InvalidParameter(f"control {ctrl_name!r} is not one of the arms {names}")
+    ctrl = arms[names.index(ctrl_name)]
+    srm_result = srm([a.users for a in arms], [a.weight for a in arms], srm_threshold)
+    hidden_reason = (
+        f"sample ratio mismatch: chi-square p = {srm_result.p_value:.3g} < {srm_threshold:g}; "
+        "the split is broken, so lifts cannot be trusted until the cause is found"
+        if srm_result.flagged
+        else None
+    )
+    previous = previous_sequential_p or {}
+    comparisons = []
+    for arm in arms:
+        if arm.name == ctrl_name:
+            continue
+        prop = two_proportions(ctrl.conversions, ctrl.users, arm.conversions, arm.users, alpha)
+        scale = tau2 if tau2 is not None else (mde_relative * prop.rate_a) ** 2
+        if scale > 0:
+            seq = float(
+                sequential_p_proportions(
+                    ctrl.conversions,
+                    ctrl.users,
+                    arm.conversions,
+                    arm.users,
+                    scale,
+                    previous.get(arm.name, 1.0),
+                )
+            )
+        else:
+            seq = float(previous.get(arm.name, 1.0))
+        rating = None
+        if ctrl.rating is not None and arm.rating is not None:
+            rating = welch(
+                ctrl.rating.mean,
+                ctrl.rating.var,
+                ctrl.rating.n,
+                arm.rating.mean,
+                arm.rating.var,
+                arm.rating.n,
+                alpha,
+            )
+        decision: Decision | None = None
+        if hidden_reason is None:
+            p = seq if sequential else prop.p_value
+            direction: Decision = "better" if prop.abs_lift > 0 else "worse"
+            decision = direction if p < alpha else "inconclusive"
+        comparisons.append(
+            Comparison(
+                variant=arm.name,
+                control=ctrl_name,
+                proportion=prop,
+                sequential_p=seq,
+                rating=rating,
+                decision=decision,
+            )
+        )
+    return Verdict(
+        srm=srm_result,
+        comparisons=tuple(comparisons),
+        alpha=alpha,
+        sequential=sequential,
+        hidden_reason=hidden_reason,
+    )
