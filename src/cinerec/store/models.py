@@ -506,3 +506,58 @@ class MovieStats(Base):
     stars_40: Mapped[int] = mapped_column(Integer, default=0)
     stars_45: Mapped[int] = mapped_column(Integer, default=0)
     stars_50: Mapped[int] = mapped_column(Integer, default=0)
+
+
+#: The life of an experiment: ``draft`` (created, nobody assigned), ``running``, ``stopped``.
+EXPERIMENT_STATUSES: tuple[str, ...] = ("draft", "running", "stopped")
+
+
+class Experiment(Base):
+    """An A/B experiment between recommenders: its assignment seed, traffic, variants and life.
+
+    ``variants`` is a JSON list of ``{"name", "model_version", "weight"}`` in
+    assignment order (the order decides each variant's bucket range, so it
+    never changes once the experiment runs). ``traffic`` is the fraction of
+    members in the experiment; ``metric`` the primary metric of its report.
+    """
+
+    __tablename__ = "experiments"
+    __table_args__ = (
+        UniqueConstraint("name"),
+        CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in EXPERIMENT_STATUSES) + ")", name="status"),
+        CheckConstraint("traffic >= 0 AND traffic <= 1", name="traffic"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    seed: Mapped[str] = mapped_column(String(64))
+    metric: Mapped[str] = mapped_column(String(32))
+    traffic: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    variants: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ExperimentExposure(Base):
+    """A member's first exposure to an experiment: one row per member per experiment.
+
+    ``items`` is the JSON list of the movie ids shown, in order (a film's
+    position is its index). ``created_at`` is when the list was served, the
+    start of the window in which outcomes are attributed to the exposure.
+    """
+
+    __tablename__ = "experiment_exposures"
+    __table_args__ = (
+        UniqueConstraint("experiment_id", "user_id"),
+        Index("ix_experiment_exposures_experiment_variant", "experiment_id", "variant"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    variant: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(64))
+    items: Mapped[list[int]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
