@@ -52,6 +52,10 @@ ANN_MIN_ITEMS = 50_000
 MAX_FETCH_SHARE = 0.1
 #: Candidates fetched beyond ``k`` plus the excluded items.
 FETCH_MARGIN = 32
+#: Rank the allowed items exactly when there are at most this many times as many as the search would fetch:
+#: scoring a few thousand gathered vectors costs about what the search does and misses nothing (5 % of 100k
+#: films allowed, 64 factors: 0.37 ms at recall@10 1.0, against 0.40 ms at 0.967 through the index).
+EXACT_BELOW = 8
 #: k-means training points per cell (faiss warns below 39).
 TRAIN_POINTS_PER_CELL = 40
 #: Folded-in histories search this many times the cells trained users do: their shorter, bias-led
@@ -268,7 +272,7 @@ def ann_topk(
     probes = int(nprobe)
     while pending:
         # too much to fetch, or so few allowed items that scoring them all is cheaper: exact
-        exact = {r for r in pending if fetch[r] > max_fetch or n_allowed <= 4 * fetch[r]}
+        exact = {r for r in pending if fetch[r] > max_fetch or n_allowed <= EXACT_BELOW * fetch[r]}
         for r in exact:
             items[r], scores[r] = _exact_row(query, r, item_vectors, k, excluded[r], allowed)
         pending = [r for r in pending if r not in exact]
