@@ -162,3 +162,15 @@ def ann_searches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(_ann, "search", spy)
     return calls
+
+
+@pytest.fixture
+def migrated_engine(db_url: str) -> Iterator[Any]:
+    """An engine on ``db_url`` (SQLite and PostgreSQL) with the schema at head, disposed afterwards."""
+    from cinerec.store.db import make_engine
+    from cinerec.store.migrate import upgrade
+
+    upgrade(db_url)
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()

@@ -14,19 +14,15 @@ from cinerec.experiments.analysis import srm
 from cinerec.experiments.assignment import Experiment, Variant
 from cinerec.service import exposures as exposures_mod
 from cinerec.service.exposures import ExposureLog
-from cinerec.store.db import make_engine, transaction
-from cinerec.store.migrate import upgrade
+from cinerec.store.db import transaction
 from cinerec.store.models import ExperimentExposure, Movie, User
 from cinerec.store.repos import events
 from cinerec.store.repos import experiments as repo
 
 
 @pytest.fixture
-def engine(db_url: str):  # type: ignore[no-untyped-def]
-    upgrade(db_url)
-    eng = make_engine(db_url)
-    yield eng
-    eng.dispose()
+def engine(migrated_engine):  # type: ignore[no-untyped-def]
+    return migrated_engine  # tests/conftest.py: migrated, on SQLite and PostgreSQL
 
 
 def _setup(engine, n_users: int, specs: list[tuple[str, Experiment, dict[str, str]]]):  # type: ignore[no-untyped-def]

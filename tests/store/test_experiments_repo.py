@@ -8,8 +8,7 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from cinerec.errors import Conflict, InvalidParameter, NotFound
-from cinerec.store.db import make_engine, transaction
-from cinerec.store.migrate import upgrade
+from cinerec.store.db import transaction
 from cinerec.store.models import Event, ExperimentExposure, Movie, User
 from cinerec.store.repos import events
 from cinerec.store.repos import experiments as repo
@@ -21,11 +20,8 @@ VARIANTS = [{"name": "control", "model_version": "pop-1", "weight": 0.5},
 
 
 @pytest.fixture
-def engine(db_url: str):  # type: ignore[no-untyped-def]
-    upgrade(db_url)
-    eng = make_engine(db_url)
-    yield eng
-    eng.dispose()
+def engine(migrated_engine):  # type: ignore[no-untyped-def]
+    return migrated_engine  # tests/conftest.py: migrated, on SQLite and PostgreSQL
 
 
 def _users(engine, n: int) -> list[int]:  # type: ignore[no-untyped-def]
