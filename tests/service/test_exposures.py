@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from cinerec.experiments.analysis import srm
 from cinerec.experiments.assignment import Experiment, Variant
+from cinerec.service import experiments
 from cinerec.service import exposures as exposures_mod
 from cinerec.service.exposures import ExposureLog
 from cinerec.store.db import transaction
@@ -26,12 +27,13 @@ def engine(migrated_engine):  # type: ignore[no-untyped-def]
 
 
 def _setup(engine, n_users: int, specs: list[tuple[str, Experiment, dict[str, str]]]):  # type: ignore[no-untyped-def]
-    """Members, one film, and the experiments' rows; returns (user ids, film id, {name: experiment id})."""
+    """Members, one film (and 5 more after it), the experiments' rows; returns (user ids, film id, {name: id})."""
     with transaction(engine) as s:
         users = [User(username=f"m{i}") for i in range(n_users)]
         film = Movie(title="Film")
         s.add_all([*users, film])
         s.flush()
+        s.add_all([Movie(title=f"Visit {k}") for k in range(5)])
         ids = {name: repo.create(s, name, seed=exp.seed, metric="ctr", traffic=exp.traffic,
                                  variants=[{"name": v.name, "model_version": versions[v.name], "weight": v.weight}
                                            for v in exp.variants]).id
@@ -65,8 +67,8 @@ def test_a6_one_exposure_per_member_per_experiment(engine) -> None:  # type: ign
                 variant = exp.assign(u)
                 if variant is None:
                     continue  # outside the traffic: the default model, no exposure
-                items = [u, k, film]
-                if xlog.log(eids[name], u, variant, versions[name][variant], items):
+                items = [film, film + 1 + k]  # which visit came first shows in the stored items
+                if xlog.log(eids[name], u, variant, versions[name][variant], items, experiment=name):
                     with record_lock:
                         assert (name, u) not in first_items  # the in-process set lets one visit through
                         first_items[(name, u)] = items
@@ -88,7 +90,7 @@ def test_a6_one_exposure_per_member_per_experiment(engine) -> None:  # type: ign
     for u in uids[:300]:
         v = home.assign(u)
         assert v is not None
-        other.log(eids["home-rail"], u, v, versions["home-rail"][v], [999])
+        other.log(eids["home-rail"], u, v, versions["home-rail"][v], [film])
     assert other.flush() and other.written == 0 and other.duplicates == 300
 
     with transaction(engine, write=False) as s:
@@ -126,12 +128,18 @@ def test_a6_one_exposure_per_member_per_experiment(engine) -> None:  # type: ign
             events.record(s, u, "click" if i % 2 else "rate", movie_id=film, value=None if i % 2 else 4.0, when=when)
         for u in clicked[:10]:  # a second outcome for a member does not count them twice
             events.record(s, u, "share", movie_id=film, value=1, when=exposed_at[u] + timedelta(days=1))
+    rep = experiments.report(engine, "home-rail")
     with transaction(engine, write=False) as s:
-        out = repo.exposures_with_outcomes(s, eids["home-rail"], window=timedelta(days=7))
         counts = repo.exposure_counts(s, eids["home-rail"])
-    for v in home.variant_names:
-        assert out[v].members == counts[v]
-        assert out[v].converted == sum(1 for u in clicked if home.assign(u) == v)
+    for v in rep.variants:
+        assert v.users == counts[v.name]
+        mine = [i for i, u in enumerate(clicked) if home.assign(u) == v.name]
+        assert v.converted["click"] == v.clicks == sum(1 for i in mine if i % 2)
+        assert v.converted["rate"] == sum(1 for i in mine if not i % 2)
+        assert v.converted["share"] == sum(1 for i in mine if i < 10)
+        # every visit showed a new list (its second film changes): two films each, repeats not suppressed
+        assert v.impressions == 2 * sum(1 for u, _ in visits if home.assign(u) == v.name)
+    assert not rep.srm_flagged
 
 
 def test_log_never_touches_the_database_and_repeats_do_not_enqueue(engine,  # type: ignore[no-untyped-def]

@@ -38,6 +38,26 @@ def test_publish_activate_rollback_and_prune(tmp_path: Path) -> None:
         reg.activate("nope")
 
 
+def test_held_versions_survive_pruning_until_released(tmp_path: Path) -> None:
+    reg = ModelRegistry(tmp_path, keep=1)
+    base = publish(reg).version
+    candidate = publish(reg, activate=False).version  # published beside the active one, e.g. for an A/B test
+    reg.hold(candidate, "experiment:x")
+    reg.hold(base, "experiment:x")
+    reg.hold(base, "experiment:y")
+    for _ in range(3):
+        publish(reg)
+    assert {base, candidate} <= {v.version for v in reg.versions()}
+    assert reg.held() == {candidate: ["experiment:x"], base: ["experiment:x", "experiment:y"]}
+    reg.release("experiment:x")
+    assert reg.held() == {base: ["experiment:y"]}
+    publish(reg)
+    kept = {v.version for v in reg.versions()}
+    assert candidate not in kept and base in kept
+    with pytest.raises(NotFound):
+        reg.hold("nope", "experiment:z")
+
+
 @pytest.mark.parametrize("damage", ["truncate", "bitflip", "manifest"])
 def test_corrupt_artifact_is_refused_and_old_version_keeps_serving(tmp_path: Path, damage: str) -> None:
     reg = ModelRegistry(tmp_path)

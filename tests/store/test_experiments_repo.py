@@ -91,33 +91,37 @@ def test_record_exposures_keeps_the_first(engine) -> None:  # type: ignore[no-un
         assert s.scalar(select(func.count()).select_from(ExperimentExposure)) == 0
 
 
-def test_exposures_with_outcomes_window_and_kinds(engine) -> None:  # type: ignore[no-untyped-def]
-    uids = _users(engine, 6)
+def test_attributed_outcomes_window_kinds_and_recommended_films(engine) -> None:  # type: ignore[no-untyped-def]
+    uids = _users(engine, 7)
     with transaction(engine) as s:
-        eid = repo.create(s, "x", seed="s", metric="ctr", traffic=1.0, variants=VARIANTS).id
-        movie = Movie(title="Film")
-        s.add(movie)
+        x = repo.create(s, "x", seed="s", metric="ctr", traffic=1.0, variants=VARIANTS, window_days=7)
+        assert (x.guardrails, x.min_sample, x.window_days) == ([], None, 7.0)
+        films = [Movie(title="Shown"), Movie(title="Never shown")]
+        s.add_all(films)
         s.flush()
-        mid = movie.id
-        arms = ["control", "control", "control", "treatment", "treatment", "treatment"]
-        repo.record_exposures(s, [ExposureRow(eid, u, a, "v", [mid], T0) for u, a in zip(uids, arms, strict=True)])
-        events.record(s, uids[0], "click", movie_id=mid, when=T0 + timedelta(hours=1))       # converts
+        mid, other = films[0].id, films[1].id
+        arms = ["control"] * 3 + ["treatment"] * 4
+        repo.record_exposures(s, [ExposureRow(x.id, u, a, "v", [mid], T0) for u, a in zip(uids, arms, strict=True)])
+        for u, a in zip(uids, arms, strict=True):  # what the exposure log writes: the films shown
+            events.record(s, u, "impression", movie_id=mid, experiment="x", variant=a, model_version="v", position=0,
+                          when=T0)
+        events.record(s, uids[0], "click", movie_id=mid, when=T0 + timedelta(hours=1))       # counts
         events.record(s, uids[1], "rate", movie_id=mid, value=4.0, when=T0 - timedelta(hours=1))  # before
         events.record(s, uids[1], "rate", movie_id=mid, value=4.0, when=T0 + timedelta(days=9))   # after window
         events.record(s, uids[2], "watchlist", movie_id=mid, value=0, when=T0 + timedelta(hours=1))  # a removal
-        events.record(s, uids[3], "share", movie_id=mid, value=1, when=T0 + timedelta(days=2))   # converts
-        events.record(s, uids[4], "watchlist", movie_id=mid, value=1, when=T0 + timedelta(days=1))  # converts
-        events.record(s, uids[4], "rate", movie_id=mid, value=3.5, when=T0 + timedelta(days=2))   # same member
+        events.record(s, uids[3], "share", movie_id=mid, value=1, when=T0 + timedelta(days=2))   # counts
+        events.record(s, uids[4], "watchlist", movie_id=mid, value=1, when=T0 + timedelta(days=1))  # counts
+        events.record(s, uids[4], "rate", movie_id=mid, value=3.5, when=T0 + timedelta(days=2))   # counts
         events.record(s, uids[5], "follow", object_id=uids[0], value=1, when=T0 + timedelta(hours=1))  # not a kind
+        events.record(s, uids[6], "click", movie_id=other, when=T0 + timedelta(hours=1))   # not recommended
     with transaction(engine, write=False) as s:
-        out = repo.exposures_with_outcomes(s, eid, window=timedelta(days=7))
-        assert out == {"control": repo.VariantOutcome(3, 1), "treatment": repo.VariantOutcome(3, 2)}
-        wide = repo.exposures_with_outcomes(s, eid, window=timedelta(days=10))
-        assert wide["control"] == repo.VariantOutcome(3, 2)
-        clicks = repo.exposures_with_outcomes(s, eid, kinds=("click",))
-        assert clicks == {"control": repo.VariantOutcome(3, 1), "treatment": repo.VariantOutcome(3, 0)}
-        with pytest.raises(InvalidParameter):
-            repo.exposures_with_outcomes(s, eid, kinds=("bogus",))
-        with pytest.raises(InvalidParameter):
-            repo.exposures_with_outcomes(s, eid, window=timedelta(0))
-        assert s.scalar(select(func.count()).select_from(Event)) == 8
+        row = repo.get(s, x.id)
+        assert row is not None
+        got = [(o.user_id, o.kind, o.movie_id, o.value) for o in repo.attributed_outcomes(s, row)]
+        assert got == [(uids[0], "click", mid, None), (uids[4], "watchlist", mid, 1.0), (uids[3], "share", mid, 1.0),
+                       (uids[4], "rate", mid, 3.5)]
+        assert repo.impression_counts(s, "x") == {"control": 3, "treatment": 4}
+        assert [u for u, _, _ in repo.exposures(s, x.id)] == uids
+        row.window_days = 10.0
+        assert len(repo.attributed_outcomes(s, row)) == 5  # the rating 9 days on now counts
+        assert s.scalar(select(func.count()).select_from(Event)) == 16

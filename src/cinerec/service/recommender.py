@@ -90,12 +90,16 @@ class Recommendation:
 
 @dataclass(frozen=True)
 class RecommendationList:
-    """A response: which model made it, how, and the items."""
+    """A response: which model made it, how, and the items.
+
+    ``experiment`` is ``(experiment, variant)`` when the list was served under an A/B experiment.
+    """
 
     model_version: str
     algo: str
     strategy: str
     items: list[Recommendation]
+    experiment: tuple[str, str] | None = None
 
 
 class RecommenderService:
@@ -125,7 +129,9 @@ class RecommenderService:
         self.ann_min_items = settings.ann_min_items if ann_min_items is None else int(ann_min_items)
         self.poll_seconds = settings.model_poll_seconds if poll_seconds is None else float(poll_seconds)
         self._live: LiveModel | None = None
+        self._pinned: dict[str, LiveModel] = {}
         self._lock = threading.Lock()
+        self._pin_lock = threading.Lock()
         self._pointer_stamp: tuple[int, int] | None = None
         self._failed: tuple[tuple[int, int] | None, str] | None = None
         self._stop = threading.Event()
@@ -216,6 +222,41 @@ class RecommenderService:
             else:
                 self._failed = None
 
+    def pin(self, versions: Sequence[str] | set[str]) -> dict[str, str]:
+        """Hold these versions loaded beside the active one (the variants of running experiments).
+
+        Versions already held (or active) are kept as they are, new ones are
+        loaded in full before they become visible, versions no longer wanted
+        are released; the whole set is swapped in one assignment. Returns the
+        versions that could not be loaded, with the reason (they stay
+        unavailable: :meth:`pinned` answers ``None`` for them).
+        """
+        errors: dict[str, str] = {}
+        with self._pin_lock:
+            held = self._pinned
+            out: dict[str, LiveModel] = {}
+            for version in sorted(set(versions)):
+                live = self._live
+                if version in held:
+                    out[version] = held[version]
+                elif live is not None and live.version == version:
+                    out[version] = live
+                else:
+                    try:
+                        out[version] = self._load(version)
+                    except Exception as exc:  # a broken or deleted version: report it, keep serving the rest
+                        errors[version] = str(exc)
+                        log.error("could not load model version %s for an experiment: %s", version, exc)
+            self._pinned = out
+        return errors
+
+    def pinned(self, version: str) -> LiveModel | None:
+        """The loaded model of ``version``: the active one or one held by :meth:`pin` (``None``: not loaded)."""
+        live = self._live
+        if live is not None and live.version == version:
+            return live
+        return self._pinned.get(version)
+
     @property
     def live(self) -> LiveModel:
         """The current model.
@@ -233,7 +274,7 @@ class RecommenderService:
 
     def recommend(self, user_id: int | None, k: int = 10, *, explain: bool = True, exclude: Sequence[int] | None = None,
                   history: Sequence[tuple[int, float]] | None = None,
-                  candidates: Candidates | None = None) -> RecommendationList:
+                  candidates: Candidates | None = None, model: LiveModel | None = None) -> RecommendationList:
         """Top-``k`` movies for a database user id, routed by what is known about the user.
 
         - A ``history`` (movie id, value) read from the store: the model scores
@@ -262,10 +303,12 @@ class RecommenderService:
             exclude: further movie ids to leave out (e.g. films marked watched).
             history: the user's current interactions from the store, if known.
             candidates: the films a filter allows (``None``: every film).
+            model: the loaded version to rank with (an experiment's variant,
+                from :meth:`pinned`); the active one when ``None``.
 
         The result is shared with other requests through the cache: treat it as read-only.
         """
-        live = self.live
+        live = model or self.live
         k = max(1, min(int(k), MAX_K))
         key = (live.version, user_id, k, explain, fingerprint(sorted(history or ())),
                fingerprint((int(m), 0.0) for m in sorted(set(exclude or ()))),

@@ -31,6 +31,8 @@ from cinerec.errors import Conflict, DataFormatError, NotFound
 from cinerec.fileio import atomic_write
 
 POINTER = "active.json"
+#: Versions held out of pruning, with their holders (``{version: [holder, ...]}``).
+HELD = "held.json"
 
 
 @dataclass(frozen=True)
@@ -203,8 +205,36 @@ class ModelRegistry:
             raise Conflict("there is no previous model version to roll back to")
         return self.activate(history[0])
 
+    def held(self) -> dict[str, list[str]]:
+        """Versions kept whatever gets activated (e.g. an experiment's variants), with who holds them."""
+        p = self.root / HELD
+        try:
+            data = json.loads(p.read_text("utf-8")) if p.is_file() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {str(v): [str(h) for h in hs] for v, hs in data.items() if isinstance(hs, list)}
+
+    def hold(self, version: str, holder: str) -> None:
+        """Keep ``version`` out of pruning until ``holder`` releases it.
+
+        Raises:
+            NotFound: unknown version.
+        """
+        self.info(version)
+        data = self.held()
+        if holder not in data.setdefault(version, []):
+            data[version].append(holder)
+        atomic_write(self.root / HELD, json.dumps(data).encode())
+
+    def release(self, holder: str) -> None:
+        """Drop ``holder``'s holds (the versions are pruned again like any other)."""
+        data = {v: [h for h in hs if h != holder] for v, hs in self.held().items()}
+        atomic_write(self.root / HELD, json.dumps({v: hs for v, hs in data.items() if hs}).encode())
+
     def _prune(self, active: str, history: list[str]) -> None:
-        keep = {active, *history[: self.keep]}
+        keep = {active, *history[: self.keep], *self.held()}
         for info in self.versions():
             if info.version not in keep:
                 shutil.rmtree(info.path, ignore_errors=True)

@@ -33,9 +33,11 @@ FOLLOWS_PER_USER = "100/hour"
 LIKES_PER_USER = "300/hour"
 #: List writes (create, change, delete, items) one member may make in a moving hour.
 LIST_WRITES_PER_USER = "300/hour"
+#: Clicks on recommended films a member may report (``POST /api/v1/me/events``).
+CLICKS_PER_USER = "1000/hour"
 
 #: The kinds of social write :meth:`Throttle.social` counts.
-SocialKind = Literal["share", "follow", "like", "list"]
+SocialKind = Literal["share", "follow", "like", "list", "click"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Limits:
     follows_per_user: str = FOLLOWS_PER_USER
     likes_per_user: str = LIKES_PER_USER
     list_writes_per_user: str = LIST_WRITES_PER_USER
+    clicks_per_user: str = CLICKS_PER_USER
 
 
 class Throttle:
@@ -70,7 +73,8 @@ class Throttle:
         self._signup: RateLimitItem = parse(lim.signup_per_ip)
         self._social: dict[str, RateLimitItem] = {
             "share": parse(lim.shares_per_user), "follow": parse(lim.follows_per_user),
-            "like": parse(lim.likes_per_user), "list": parse(lim.list_writes_per_user)}
+            "like": parse(lim.likes_per_user), "list": parse(lim.list_writes_per_user),
+            "click": parse(lim.clicks_per_user)}
 
     @classmethod
     def from_url(cls, redis_url: str | None) -> Throttle:
@@ -107,10 +111,10 @@ class Throttle:
         self.limiter.hit(self._signup, "signup-ip", ip)
 
     def social(self, kind: SocialKind, user_id: int) -> None:
-        """Count one social write of a member: a share, a follow change, a like change or a list write.
+        """Count one write of a member: a share, a follow change, a like change, a list write or a reported click.
 
         Args:
-            kind: ``share``, ``follow``, ``like`` or ``list`` (each has its own window in :class:`Limits`).
+            kind: ``share``, ``follow``, ``like``, ``list`` or ``click`` (each has its own window in :class:`Limits`).
             user_id: the member writing.
 
         Raises:

@@ -20,6 +20,7 @@ from cinerec.errors import NotFound
 from cinerec.service import members, social
 from cinerec.service.accounts import Principal
 from cinerec.service.cache import LRUCache
+from cinerec.service.experiments import ExperimentService
 from cinerec.service.filters import RecFilter
 from cinerec.service.recommender import (
     MAX_K,
@@ -211,7 +212,8 @@ def _without(recs: RecommendationList, seen: set[int], k: int) -> Recommendation
     return RecommendationList(recs.model_version, recs.algo, recs.strategy, items)
 
 
-def home(session: Session, recommender: RecommenderService, viewer_id: int | None, *, k: int = 12) -> HomeView:
+def home(session: Session, recommender: RecommenderService, viewer_id: int | None, *, k: int = 12,
+         experiments: ExperimentService | None = None) -> HomeView:
     """Everything the home page shows, for a visitor (``viewer_id=None``) or a member.
 
     "Trending" holds only films with recent member activity (never a copy of
@@ -225,7 +227,8 @@ def home(session: Session, recommender: RecommenderService, viewer_id: int | Non
     n_rated = len(rated)
     if version is not None:
         if viewer_id is not None and n_rated:
-            for_you = members.recommendations(session, recommender, viewer_id, k)
+            for_you = (experiments.recommendations(session, viewer_id, k) if experiments is not None
+                       else members.recommendations(session, recommender, viewer_id, k))
             favourites = user_repo.top_rated(session, viewer_id, 1)
             if favourites:
                 liked = favourites[0]
@@ -241,9 +244,15 @@ def home(session: Session, recommender: RecommenderService, viewer_id: int | Non
 
 
 def for_you(session: Session, recommender: RecommenderService, viewer_id: int, *, k: int = 24,
-            filters: RecFilter | None = None) -> RecommendationList | None:
-    """The member's recommendations, only films ``filters`` allows (``None`` when no model is active yet)."""
+            filters: RecFilter | None = None, experiments: ExperimentService | None = None,
+            ) -> RecommendationList | None:
+    """The member's recommendations, only films ``filters`` allows (``None`` when no model is active yet).
+
+    With ``experiments``, a member in a running A/B experiment gets (and is logged with) their variant's list.
+    """
     try:
+        if experiments is not None:
+            return experiments.recommendations(session, viewer_id, k, filters)
         return members.recommendations(session, recommender, viewer_id, k, filters)
     except NotFound:
         return None

@@ -518,7 +518,10 @@ class Experiment(Base):
     ``variants`` is a JSON list of ``{"name", "model_version", "weight"}`` in
     assignment order (the order decides each variant's bucket range, so it
     never changes once the experiment runs). ``traffic`` is the fraction of
-    members in the experiment; ``metric`` the primary metric of its report.
+    members in the experiment; ``metric`` the primary metric of its report,
+    ``guardrails`` metrics that must not get worse; ``min_sample`` the members
+    per variant before a decision is shown; ``window_days`` how long after a
+    member's first exposure an outcome is attributed to it.
     """
 
     __tablename__ = "experiments"
@@ -526,6 +529,7 @@ class Experiment(Base):
         UniqueConstraint("name"),
         CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in EXPERIMENT_STATUSES) + ")", name="status"),
         CheckConstraint("traffic >= 0 AND traffic <= 1", name="traffic"),
+        CheckConstraint("window_days > 0 AND window_days <= 90", name="window_days"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -535,6 +539,9 @@ class Experiment(Base):
     traffic: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16), default="draft")
     variants: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    guardrails: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    min_sample: Mapped[int | None] = mapped_column(Integer)
+    window_days: Mapped[float] = mapped_column(Float, default=7.0, server_default="7")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

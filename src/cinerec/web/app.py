@@ -18,6 +18,7 @@ from cinerec import __version__
 from cinerec.config import Settings, get_settings
 from cinerec.nlp.sentiment import SentimentAnalyzer
 from cinerec.service import metrics
+from cinerec.service.experiments import ExperimentService
 from cinerec.service.jobs import JobRunner
 from cinerec.service.recommender import RecommenderService
 from cinerec.service.registry import ModelRegistry
@@ -72,6 +73,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception:  # a broken artifact must not keep the site down; requests report it
             logging.getLogger("cinerec").exception("could not load the active model at start-up")
         app.state.service.watch()  # later activations are loaded in the background, never by a request
+        try:  # the running experiments and their variants' model versions, before the first request
+            await anyio.to_thread.run_sync(app.state.experiments.refresh)
+        except Exception:
+            logging.getLogger("cinerec").exception("could not load the running experiments at start-up")
+        app.state.experiments.watch()
         for name in app.state.templates.env.list_templates(extensions=["html"]):
             app.state.templates.env.get_template(name)
         # the model, modules and compiled templates live as long as the process: keep them out of the
@@ -79,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         yield
+        app.state.experiments.close()  # writes the exposures still buffered
         app.state.service.stop()
         engine.dispose()
         metrics.mark_process_dead()  # this process's live gauges leave the multiprocess folder
@@ -90,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = session_factory(engine)
     registry = ModelRegistry(settings.models_dir, mmap=settings.mmap_artifacts)
     app.state.service = RecommenderService.from_settings(registry, settings.redis_url)
+    app.state.experiments = ExperimentService(engine, app.state.service, poll_seconds=settings.model_poll_seconds)
     app.state.throttle = Throttle.from_url(settings.redis_url)
     app.state.responses = ResponseCache(settings.redis_url)
     app.state.analyzer = SentimentAnalyzer(settings.nlp_dir)

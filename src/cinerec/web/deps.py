@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from cinerec.errors import AuthenticationFailed, PermissionDenied
 from cinerec.nlp.sentiment import SentimentAnalyzer
 from cinerec.service.accounts import Principal, authenticate
+from cinerec.service.experiments import ExperimentService
 from cinerec.service.jobs import JobRunner
 from cinerec.service.recommender import RecommenderService
 from cinerec.service.throttle import Throttle
@@ -81,6 +82,15 @@ async def _service(request: Request) -> RecommenderService:
 
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 ServiceDep = Annotated[RecommenderService, Depends(_service)]
+
+
+async def _experiments(request: Request) -> ExperimentService:
+    svc: ExperimentService = request.app.state.experiments
+    return svc
+
+
+#: The process's experiment service (assignment, exposure logging).
+ExperimentsDep = Annotated[ExperimentService, Depends(_experiments)]
 
 
 async def _engine(request: Request) -> Engine:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy.orm import Session
 
+from cinerec.experiments.report import Comparison, ExperimentReport
+from cinerec.service.experiments import ExperimentInfo
 from cinerec.service.feed import FeedPage
 from cinerec.service.members import PublicProfile
 from cinerec.service.recommender import RecommendationList
@@ -21,6 +25,11 @@ from cinerec.store.models import Movie, Rating, Review, User
 from cinerec.store.repos import movies as movie_repo
 from cinerec.web.schemas import (
     AccountOut,
+    ComparisonOut,
+    CupedOut,
+    ExperimentOut,
+    ExperimentReportOut,
+    ExperimentTagOut,
     FeedItemOut,
     FeedListOut,
     FeedOut,
@@ -38,6 +47,8 @@ from cinerec.web.schemas import (
     NotificationListOut,
     NotificationOut,
     NotificationsOut,
+    PeekOut,
+    PeekTestOut,
     PublicProfileOut,
     RatedMovieOut,
     ReasonOut,
@@ -47,6 +58,8 @@ from cinerec.web.schemas import (
     SharedFilmOut,
     ShareOut,
     SuggestedMemberOut,
+    VariantReportOut,
+    VariantSpecOut,
 )
 
 
@@ -73,7 +86,9 @@ def recommendations_out(session: Session, recs: RecommendationList) -> Recommend
                    for x in r.reasons]
         data.append(RecommendationOut(movie=movie_out(row.movie, row.n_ratings, row.mean_rating), score=round(r.score, 5),
                                       reasons=reasons))
-    return RecommendationsOut(model_version=recs.model_version, algo=recs.algo, strategy=recs.strategy, data=data, count=len(data))
+    experiment = ExperimentTagOut(name=recs.experiment[0], variant=recs.experiment[1]) if recs.experiment else None
+    return RecommendationsOut(model_version=recs.model_version, algo=recs.algo, strategy=recs.strategy, data=data,
+                              count=len(data), experiment=experiment)
 
 
 def review_out(review: Review, author: str) -> ReviewOut:
@@ -188,3 +203,43 @@ def suggestion_out(x: Suggestion) -> SuggestedMemberOut:
     return SuggestedMemberOut(member=member_out(x.member), shared_likes=x.shared_likes,
                               examples=[SharedFilmOut(id=f.movie_id, title=f.title, year=f.year) for f in x.examples],
                               followers=x.followers, score=x.score)
+
+
+def experiment_out(info: ExperimentInfo, serving: bool) -> ExperimentOut:
+    """An :class:`ExperimentOut` from the service's record."""
+    return ExperimentOut(name=info.name, status=info.status, metric=info.metric, traffic=info.traffic,  # type: ignore[arg-type]
+                         variants=[VariantSpecOut(name=v.name, model_version=v.model_version, weight=v.weight)
+                                   for v in info.variants],
+                         guardrails=list(info.guardrails), min_sample=info.min_sample,  # type: ignore[arg-type]
+                         window_days=info.window_days, created_at=info.created_at, started_at=info.started_at,
+                         stopped_at=info.stopped_at, serving=serving)
+
+
+def _comparison_out(c: Comparison) -> ComparisonOut:
+    return ComparisonOut(metric=c.metric, variant=c.variant, control=c.control, test=c.test,  # type: ignore[arg-type]
+                         control_value=c.control_value, value=c.value, abs_lift=c.abs_lift, abs_ci=c.abs_ci,
+                         rel_lift=c.rel_lift, rel_ci=c.rel_ci, p_value=c.p_value, sequential_p=c.sequential_p,
+                         decision=c.decision)
+
+
+def report_out(r: ExperimentReport) -> ExperimentReportOut:
+    """An :class:`ExperimentReportOut` from an experiment's report."""
+    cfg = r.config
+    variants = [VariantReportOut(name=v.name, model_version=v.model_version, weight=v.weight, users=v.users,
+                                 impressions=v.impressions, clicks=v.clicks, ctr=v.ctr, click_rate=v.rates["click"],
+                                 rating_rate=v.rates["rate"], watchlist=v.rates["watchlist"],
+                                 share_rate=v.rates["share"], rating=v.mean_rating, rating_members=v.rating_members)
+                for v in r.variants]
+    return ExperimentReportOut(
+        name=cfg.name, status=cfg.status, metric=cfg.metric, traffic=cfg.traffic,  # type: ignore[arg-type]
+        started_at=cfg.started_at, stopped_at=cfg.stopped_at, window_days=cfg.window.total_seconds() / 86400,
+        users=r.users, variants=variants, srm_p_value=r.srm.p_value if r.srm else None, srm_flagged=r.srm_flagged,
+        hidden_reason=r.hidden_reason, ready=r.ready, min_sample=cfg.min_sample, alpha=r.alpha, mde=r.mde,
+        sample_size_per_variant=r.sample_size, comparisons=[_comparison_out(c) for c in r.primary],
+        guardrails=[_comparison_out(c) for c in r.guardrails], harmed_guardrails=r.harmed_guardrails,
+        cuped=[CupedOut(variant=c.variant, effect=c.result.effect, ci=c.ci, raw_effect=c.result.raw_effect,
+                        variance_reduction=c.result.variance_reduction) for c in r.cuped],
+        series=[PeekOut(day=p.day, at=datetime.fromtimestamp(p.at, UTC), variant=p.variant, users=p.users,
+                        conversions=p.conversions, value=p.value, low=p.low, high=p.high) for p in r.series],
+        tests=[PeekTestOut(day=t.day, variant=t.variant, p_value=t.p_value, sequential_p=t.sequential_p)
+               for t in r.tests])

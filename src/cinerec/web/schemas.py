@@ -101,14 +101,36 @@ class RecommendationOut(BaseModel):
     reasons: list[ReasonOut]
 
 
+class EventIn(BaseModel):
+    """An interaction the client reports: a click on a recommended film."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["click"]
+    movie_id: int = Field(ge=1, le=2**31 - 1)
+    position: int | None = Field(default=None, ge=0, le=999, description="0-based place of the film in the list")
+
+
+class ExperimentTagOut(BaseModel):
+    """The A/B experiment a list was served under, and the caller's variant in it."""
+
+    name: str
+    variant: str
+
+
 class RecommendationsOut(BaseModel):
-    """A recommendation list and the model version that produced it."""
+    """A recommendation list and the model version that produced it.
+
+    ``experiment`` is present while the caller is in a running A/B
+    experiment: ``model_version`` is then their variant's.
+    """
 
     model_version: str
     algo: str
     strategy: str
     data: list[RecommendationOut]
     count: int
+    experiment: ExperimentTagOut | None = None
 
 
 class ModelOut(BaseModel):
@@ -559,3 +581,170 @@ class SuggestedMemberOut(BaseModel):
     examples: list[SharedFilmOut]
     followers: int
     score: float
+
+
+# --- A/B experiments (admin) ---
+
+ExperimentName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+MetricName = Literal["ctr", "rating", "watchlist", "share_rate"]
+
+
+class VariantIn(In):
+    """A variant: a name, the registered model version it serves, its relative share of members."""
+
+    name: ExperimentName
+    model_version: ExperimentName
+    weight: Annotated[float, Field(gt=0, le=1000)] = 1.0
+
+
+class ExperimentIn(In):
+    """A new experiment (created as a draft: ``POST .../start`` opens it to members). The first variant is the control."""
+
+    name: ExperimentName
+    metric: MetricName = "ctr"
+    traffic: Annotated[float, Field(ge=0, le=1)] = 1.0
+    variants: Annotated[list[VariantIn], Field(min_length=2, max_length=8)]
+    guardrails: Annotated[list[MetricName], Field(max_length=4)] = []
+    min_sample: Annotated[int | None, Field(ge=1, le=100_000_000)] = None
+    window_days: Annotated[float, Field(gt=0, le=90)] = 7.0
+
+
+class RampIn(In):
+    """The new fraction of members in the experiment."""
+
+    traffic: Annotated[float, Field(ge=0, le=1)]
+
+
+class VariantSpecOut(BaseModel):
+    """A variant as stored (weights normalised to sum to 1)."""
+
+    name: str
+    model_version: str
+    weight: float
+
+
+class ExperimentOut(BaseModel):
+    """An experiment; ``serving`` says whether this server process is serving it right now."""
+
+    name: str
+    status: Literal["draft", "running", "stopped"]
+    metric: MetricName
+    traffic: float
+    variants: list[VariantSpecOut]
+    guardrails: list[MetricName]
+    min_sample: int | None
+    window_days: float
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    stopped_at: UtcDatetime | None
+    serving: bool
+
+
+class VariantReportOut(BaseModel):
+    """One variant's totals.
+
+    ``users``: members exposed at least once; ``impressions``: films shown;
+    ``clicks``: clicks on recommended films; ``ctr``: clicks per impression.
+    Per-member rates: ``click_rate``, ``rating_rate``, ``watchlist`` and
+    ``share_rate`` (share of ``users`` who clicked, rated, watchlisted or
+    shared a recommended film within the window); ``rating``: mean of the
+    members' ratings of recommended films (over ``rating_members``).
+    """
+
+    name: str
+    model_version: str
+    weight: float
+    users: int
+    impressions: int
+    clicks: int
+    ctr: float | None
+    click_rate: float | None
+    rating_rate: float | None
+    watchlist: float | None
+    share_rate: float | None
+    rating: float | None
+    rating_members: int
+
+
+class ComparisonOut(BaseModel):
+    """A metric of one variant against the control: lifts with intervals, p-values and the decision.
+
+    ``sequential_p`` is the always-valid p-value (safe to read at every
+    peek); ``decision`` uses it: ``better``/``worse`` below ``alpha``,
+    ``inconclusive`` above, ``collecting`` before ``min_sample``, ``null``
+    when the verdict is hidden (sample ratio mismatch) or not computable yet.
+    """
+
+    metric: MetricName
+    variant: str
+    control: str
+    test: str
+    control_value: float | None
+    value: float | None
+    abs_lift: float | None
+    abs_ci: tuple[float, float] | None
+    rel_lift: float | None
+    rel_ci: tuple[float, float] | None
+    p_value: float | None
+    sequential_p: float | None
+    decision: Literal["better", "worse", "inconclusive", "collecting"] | None
+
+
+class PeekOut(BaseModel):
+    """The primary metric of a variant at the end of a day since the start, with its interval."""
+
+    day: int
+    at: UtcDatetime
+    variant: str
+    users: int
+    conversions: int
+    value: float | None
+    low: float | None
+    high: float | None
+
+
+class PeekTestOut(BaseModel):
+    """A variant against the control at a daily peek: the fixed-horizon p-value and the always-valid one."""
+
+    day: int
+    variant: str
+    p_value: float | None
+    sequential_p: float
+
+
+class CupedOut(BaseModel):
+    """The primary conversion's effect adjusted with pre-experiment activity (CUPED), next to the raw one."""
+
+    variant: str
+    effect: float
+    ci: tuple[float, float]
+    raw_effect: float
+    variance_reduction: float
+
+
+class ExperimentReportOut(BaseModel):
+    """An experiment's report (see ``cinerec experiment report``)."""
+
+    name: str
+    status: Literal["draft", "running", "stopped"]
+    metric: MetricName
+    traffic: float
+    started_at: UtcDatetime | None
+    stopped_at: UtcDatetime | None
+    window_days: float
+    users: int
+    variants: list[VariantReportOut]
+    srm_p_value: float | None
+    srm_flagged: bool
+    hidden_reason: str | None
+    ready: bool
+    min_sample: int | None
+    alpha: float
+    mde: float
+    sample_size_per_variant: int | None
+    comparisons: list[ComparisonOut]
+    guardrails: list[ComparisonOut]
+    harmed_guardrails: list[str]
+    cuped: list[CupedOut]
+    series: list[PeekOut]
+    tests: list[PeekTestOut]

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from cinerec.errors import Conflict, InvalidParameter, NotFound
 from cinerec.store.models import EXPERIMENT_STATUSES, Event, Experiment, ExperimentExposure, utcnow
@@ -33,15 +33,19 @@ class ExposureRow:
 
 
 @dataclass(frozen=True, slots=True)
-class VariantOutcome:
-    """Per variant: members exposed, and those with at least one outcome event within the window."""
+class Attributed:
+    """An outcome event attributed to an experiment: what a member did to which recommended film, and when."""
 
-    members: int
-    converted: int
+    user_id: int
+    kind: str
+    movie_id: int
+    value: float | None
+    at: datetime
 
 
 def create(session: Session, name: str, *, seed: str, metric: str, traffic: float,
-           variants: Sequence[Mapping[str, Any]]) -> Experiment:
+           variants: Sequence[Mapping[str, Any]], guardrails: Sequence[str] = (), min_sample: int | None = None,
+           window_days: float = 7.0) -> Experiment:
     """Add a ``draft`` experiment; :class:`Conflict` when the name is taken.
 
     ``variants``: ``{"name", "model_version", "weight"}`` each, in assignment order.
@@ -51,7 +55,8 @@ def create(session: Session, name: str, *, seed: str, metric: str, traffic: floa
     _check_traffic(traffic)
     row = Experiment(name=name, seed=seed, metric=metric, traffic=float(traffic), status="draft",
                      variants=[{"name": str(v["name"]), "model_version": str(v["model_version"]),
-                                "weight": float(v["weight"])} for v in variants])
+                                "weight": float(v["weight"])} for v in variants],
+                     guardrails=list(guardrails), min_sample=min_sample, window_days=float(window_days))
     session.add(row)
     session.flush()
     return row
@@ -146,35 +151,56 @@ def exposure_counts(session: Session, experiment_id: int) -> dict[str, int]:
     return {variant: int(n) for variant, n in session.execute(stmt)}
 
 
-def exposures_with_outcomes(session: Session, experiment_id: int, *, window: timedelta = timedelta(days=7),
-                            kinds: Sequence[str] = OUTCOME_KINDS) -> dict[str, VariantOutcome]:
-    """Per variant: members exposed, and members with an outcome event within ``window`` after their exposure.
-
-    Events join on ``user_id``; an outcome is an event of one of ``kinds``
-    at or after the exposure's time and before ``exposure + window``. A
-    removal (a rating cleared, a watchlist or share mark set to 0) is not an
-    outcome; a click counts whatever its value.
-    """
-    unknown = sorted(set(kinds) - set(OUTCOME_KINDS) - {"review", "watched", "impression"})
-    if unknown:
-        raise InvalidParameter(f"unknown outcome kinds: {', '.join(unknown)}")
-    if window <= timedelta(0):
-        raise InvalidParameter(f"the window must be positive, got {window}")
+def exposures(session: Session, experiment_id: int) -> list[tuple[int, str, datetime]]:
+    """Every member's first exposure: ``(user_id, variant, created_at)``."""
     x = ExperimentExposure
-    first_event = (select(func.min(Event.created_at))
-                   .where(Event.user_id == x.user_id, Event.created_at >= x.created_at,
-                          Event.kind.in_(list(kinds)),
-                          or_(Event.kind == "click", Event.value > 0))
-                   .correlate(x).scalar_subquery())
-    stmt = select(x.variant, x.created_at, first_event).where(x.experiment_id == experiment_id)
-    members: dict[str, int] = {}
-    converted: dict[str, int] = {}
-    for variant, exposed_at, first in session.execute(stmt):
-        members[variant] = members.get(variant, 0) + 1
-        # the earliest outcome after the exposure decides: if it is outside the window, every later one is too
-        if first is not None and _as_naive(first) - _as_naive(exposed_at) < window:
-            converted[variant] = converted.get(variant, 0) + 1
-    return {v: VariantOutcome(members=n, converted=converted.get(v, 0)) for v, n in members.items()}
+    stmt = select(x.user_id, x.variant, x.created_at).where(x.experiment_id == experiment_id).order_by(x.id)
+    return [(int(u), str(v), t) for u, v, t in session.execute(stmt)]
+
+
+def impression_counts(session: Session, experiment: str) -> dict[str, int]:
+    """Film impressions per variant: ``impression`` events logged under the experiment's name."""
+    stmt = (select(Event.variant, func.count()).where(Event.kind == "impression", Event.experiment == experiment)
+            .group_by(Event.variant))
+    return {str(v): int(n) for v, n in session.execute(stmt)}
+
+
+def attributed_outcomes(session: Session, experiment: Experiment) -> list[Attributed]:
+    """Outcome events attributed to the experiment, oldest first.
+
+    An event counts when it is a click, a rating, a watchlisting or a share
+    (:data:`OUTCOME_KINDS`; removals — a rating cleared, a mark set to 0 — do
+    not) by an exposed member, on a film the experiment showed them before
+    the event (an ``impression`` event under its name), at or after their
+    first exposure and within ``window_days`` of it.
+    """
+    e, i, x = Event, aliased(Event), ExperimentExposure
+    shown = (select(i.id).where(i.kind == "impression", i.experiment == experiment.name, i.user_id == e.user_id,
+                                i.movie_id == e.movie_id, i.created_at <= e.created_at)
+             .correlate(e).exists())
+    stmt = (select(e.user_id, e.kind, e.movie_id, e.value, e.created_at, x.created_at)
+            .join(x, (x.user_id == e.user_id) & (x.experiment_id == experiment.id))
+            .where(e.kind.in_(OUTCOME_KINDS), or_(e.kind == "click", e.value > 0), e.movie_id.is_not(None),
+                   e.created_at >= x.created_at, shown)
+            .order_by(e.created_at, e.id))
+    window = timedelta(days=float(experiment.window_days))
+    return [Attributed(int(u or 0), str(k), int(m or 0), None if v is None else float(v), at)
+            for u, k, m, v, at, exposed in session.execute(stmt)
+            if _as_naive(at) - _as_naive(exposed) < window]
+
+
+def pre_activity(session: Session, experiment_id: int, start: datetime, days: int = 28) -> dict[int, int]:
+    """Per exposed member: their actions (ratings, reviews, marks, shares, clicks) in the ``days`` before ``start``.
+
+    The pre-experiment covariate of CUPED: it cannot depend on the variant.
+    """
+    x = ExperimentExposure
+    stmt = (select(Event.user_id, func.count())
+            .join(x, (x.user_id == Event.user_id) & (x.experiment_id == experiment_id))
+            .where(Event.created_at >= start - timedelta(days=days), Event.created_at < start,
+                   Event.kind.in_(("click", "rate", "review", "watchlist", "watched", "share")))
+            .group_by(Event.user_id))
+    return {int(u or 0): int(n) for u, n in session.execute(stmt)}
 
 
 def _as_naive(when: datetime) -> datetime:

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from cinerec.web.api import (
     admin,
     auth,
+    experiments,
     explore,
     health,
     lists,
@@ -31,7 +32,7 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(route_class=SessionRoute, prefix="/api/v1", responses=COMMON_ERRORS)
 # FastAPI matches a path against the routes in this order, one by one (about 60 checks for the last router's
 # routes): the busiest come first. No two routers share a method and path, so the order changes nothing else.
-for sub in (health, me, members, movies, explore, social, lists, users, auth, models, admin):
+for sub in (health, me, members, movies, explore, social, lists, users, auth, models, admin, experiments):
     router.include_router(sub.router)
 
 __all__ = ["router"]

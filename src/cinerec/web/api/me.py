@@ -10,7 +10,14 @@ from cinerec.service import members, social_signals
 from cinerec.service.recommender import MAX_K
 from cinerec.web import security
 from cinerec.web.api._filters import RecFilterDep
-from cinerec.web.deps import CurrentUser, EngineDep, ServiceDep, SessionDep, SessionRoute
+from cinerec.web.deps import (
+    CurrentUser,
+    EngineDep,
+    ExperimentsDep,
+    ServiceDep,
+    SessionDep,
+    SessionRoute,
+)
 from cinerec.web.present import (
     member_review_out,
     movie_out,
@@ -21,6 +28,7 @@ from cinerec.web.present import (
 from cinerec.web.response_cache import ResponseCache
 from cinerec.web.schemas import (
     ErrorOut,
+    EventIn,
     ListedMovieOut,
     ListMarkOut,
     ListOut,
@@ -107,7 +115,8 @@ def remove_watched(movie_id: MovieId, me: CurrentUser, engine: EngineDep) -> Res
 
 @router.get("/recommendations", response_model=RecommendationsOut, responses=_ERRORS)
 def my_recommendations(me: CurrentUser, request: Request, session: SessionDep, service: ServiceDep,
-                       filters: RecFilterDep, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> Response:
+                       experiments: ExperimentsDep, filters: RecFilterDep,
+                       k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> Response:
     """Top-k films for the caller from their current ratings and marks (no retraining needed).
 
     Never a film the caller rated or marked watched; ``model_version`` and
@@ -117,11 +126,33 @@ def my_recommendations(me: CurrentUser, request: Request, session: SessionDep, s
     are left. A repeated request is answered from the cache until the
     caller's history or the model changes (audience counts and "shared by"
     reasons may be up to 30 s old).
+
+    While the caller is in a running A/B experiment the list comes from their
+    variant's model version, ``experiment`` names the experiment and the
+    variant, and the list is logged as their exposure.
     """
-    key = ("me/recommendations", service.live.version, me.user_id, me.history_version, filters.key, k)
+    a = experiments.assign(me.user_id)
+    key = ("me/recommendations", a.key if a else service.live.version, me.user_id, me.history_version,
+           filters.key, k)
     cache: ResponseCache = request.app.state.responses
-    return cache.json(key, lambda: recommendations_out(session, members.recommendations(session, service, me.user_id,
-                                                                                        k, filters)))
+    return cache.json(key, lambda: recommendations_out(session, experiments.recommendations(
+        session, me.user_id, k, filters, assignment=a)))
+
+
+@router.post("/events", status_code=204, responses=_ERRORS | {429: {"model": ErrorOut}},
+             dependencies=[Depends(security.require_json)])
+def record_event(body: EventIn, me: CurrentUser, request: Request, engine: EngineDep,
+                 experiments: ExperimentsDep) -> Response:
+    """Record that the caller opened a recommended film: ``{"kind": "click", "movie_id": 1, "position": 0}``.
+
+    Clicks are the outcome of the ``ctr`` metric of A/B experiments (the
+    site sends them from its recommendation lists; API clients should too).
+    ``position`` is the film's 0-based place in the list, if known. 404 for
+    an unknown film; 429 past the hourly limit.
+    """
+    request.app.state.throttle.social("click", me.user_id)
+    experiments.click(engine, me.user_id, body.movie_id, body.position)
+    return Response(status_code=204)
 
 
 @router.get("/recommendations/social", response_model=ListOut[RecommendationOut], responses=_ERRORS)

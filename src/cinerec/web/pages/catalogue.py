@@ -24,7 +24,7 @@ SORTS = ("popular", "rating", "title", "-year", "year")
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, viewer: Viewer, session: SessionDep, service: ServiceDep) -> HTMLResponse:
     """Visitors: a start list, trending and top rated. Members: "For you", "Because you liked X", trending."""
-    view = views.home(session, service, viewer.user_id if viewer else None)
+    view = views.home(session, service, viewer.user_id if viewer else None, experiments=request.app.state.experiments)
     return render(request, "home.html", {
         "view": view,
         "for_you": recommendations_out(session, view.for_you) if view.for_you else None,

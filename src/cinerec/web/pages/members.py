@@ -67,7 +67,7 @@ def for_you(request: Request, viewer: Viewer, session: SessionDep, service: Serv
         wanted = rec_filters.parse_filter(session, chosen, _year(lo_text), _year(hi_text))
     except FilterError as exc:
         problem = {"reason": exc.reason, "value": exc.value}
-    recs = views.for_you(session, service, viewer.user_id, filters=wanted)
+    recs = views.for_you(session, service, viewer.user_id, filters=wanted, experiments=request.app.state.experiments)
     row = social_signals.for_you_row(session, viewer.user_id)
     people = [] if row.following else social_signals.suggested_members(session, viewer.user_id, k=FOR_YOU_SUGGESTIONS)
     return render(request, "for_you.html", {"recs": recommendations_out(session, recs) if recs else None,
