@@ -244,3 +244,44 @@ def test_unknown_hash_version_is_none_and_growthbook_ranges_forgive() -> None:
     assert hash("abc", "def", 0) is None
     assert bucket_ranges(0, 1.0) == []
     assert bucket_ranges(2, None) == [(0.0, 0.5), (0.5, 1.0)]
+
+
+@pytest.mark.parametrize("seed", ["", "exp-1", "homepage-rail.v2", "种子-seed", "x" * 40])
+def test_hash_many_equals_hash(seed: str) -> None:
+    import numpy as np
+
+    from cinerec.experiments.assignment import hash_many
+
+    rng = np.random.default_rng(len(seed))
+    ids = np.concatenate([
+        rng.integers(0, 1_000_000, 5_000),
+        rng.integers(-(10**15), 10**15, 5_000),
+        np.array([0, 1, 9, 10, 99, 100, -1, -10, 2**31, 2**32, 2**62], dtype=np.int64),
+    ])
+    for version in (1, 2):
+        fast = hash_many(seed, ids, version)
+        slow = [hash(seed, str(i), version) for i in ids.tolist()]
+        assert fast.tolist() == slow, (seed, version)
+
+
+def test_assign_array_equals_assign() -> None:
+    import numpy as np
+
+    exp = Experiment("arr", "arr-seed", [Variant("a", 0.2), Variant("b", 0.5), Variant("c", 0.3)], traffic=0.7)
+    ids = np.arange(-50, 10_000, dtype=np.int64)
+    got = exp.assign_array(ids)
+    want = exp.assign_many(ids.tolist())
+    assert [None if i < 0 else exp.variant_names[i] for i in got.tolist()] == want
+    assert got.dtype == np.int64 and set(got.tolist()) == {-1, 0, 1, 2}
+
+
+def test_hash_many_rejects_what_an_array_cannot_hold() -> None:
+    import numpy as np
+
+    from cinerec.experiments.assignment import hash_many
+
+    with pytest.raises(InvalidParameter, match="integer ids"):
+        hash_many("s", np.array(["a", "b"]))
+    with pytest.raises(InvalidParameter, match="version"):
+        hash_many("s", np.arange(3), 3)
+    assert hash_many("s", np.zeros(0, dtype=np.int64)).shape == (0,)

@@ -29,6 +29,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+import numpy.typing as npt
+
 from cinerec.errors import InvalidParameter
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "choose_variation",
     "fnv1a32",
     "hash",
+    "hash_many",
 ]
 
 _FNV_OFFSET = 0x811C9DC5
@@ -84,6 +88,78 @@ def hash(seed: str, value: str, version: int) -> float | None:
     if version == 1:
         return (fnv1a32(value + seed) % 1000) / 1000
     return None
+
+
+def _fnv_units(h: npt.NDArray[np.uint32], units: Iterable[int]) -> npt.NDArray[np.uint32]:
+    """Continue FNV-1a states ``h`` (one per id) over the same code units (a seed)."""
+    prime = np.uint32(_FNV_PRIME)
+    for unit in units:
+        h = (h ^ np.uint32(unit)) * prime  # uint32 arithmetic wraps modulo 2**32, like the mask
+    return h
+
+
+def _fnv_decimal(h: npt.NDArray[np.uint32], values: npt.NDArray[np.int64]) -> npt.NDArray[np.uint32]:
+    """Continue FNV-1a states ``h`` over the decimal text of each integer (``str(v)``, ``-`` first if negative).
+
+    The digits are ASCII, so their UTF-16 code units are their bytes. Works on
+    whole arrays: one pass per digit position, most significant first, each
+    id taking part only in the positions its own text has.
+    """
+    prime = np.uint32(_FNV_PRIME)
+    h = h.copy()
+    neg = values < 0
+    if neg.any():
+        h[neg] = (h[neg] ^ np.uint32(ord("-"))) * prime
+    mag = np.abs(values).astype(np.uint64)
+    n_digits = np.ones(len(mag), dtype=np.int64)
+    bound = np.uint64(10)
+    for width in range(1, 20):
+        n_digits[mag >= bound] = width + 1
+        if width == 19 or not (mag >= bound).any():
+            break
+        bound = bound * np.uint64(10)
+    for pos in range(int(n_digits.max(initial=1)) - 1, -1, -1):  # digit position pos (10**pos), high to low
+        sel = n_digits > pos
+        digit = (mag[sel] // np.uint64(10**pos)) % np.uint64(10)
+        h[sel] = (h[sel] ^ (digit.astype(np.uint32) + np.uint32(ord("0")))) * prime
+    return h
+
+
+def hash_many(seed: str, ids: npt.ArrayLike, version: int = 2) -> npt.NDArray[np.float64]:
+    """:func:`hash` of ``(seed, str(i))`` for every integer id, vectorised with numpy.
+
+    The same numbers as the scalar function, bit for bit (``uint32`` FNV-1a
+    over the UTF-16 code units of ``seed + str(id)``, then version 2's second
+    pass over the decimal text of the first hash), at a few hundred
+    nanoseconds per id instead of several microseconds: what the simulator
+    needs to assign 100,000 members a thousand times.
+
+    Args:
+        seed: the experiment's hashing salt (any text; non-ASCII is hashed as UTF-16 code units).
+        ids: integer member ids, any shape (flattened).
+        version: GrowthBook hash version, 1 or 2.
+
+    Returns:
+        Float array of hashes in ``[0, 1)``, one per id.
+
+    Raises:
+        InvalidParameter: non-integer ids or a version other than 1 or 2 (the
+            scalar :func:`hash` returns ``None`` for those; an array cannot).
+    """
+    arr = np.asarray(ids).ravel()
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise InvalidParameter(f"hash_many needs integer ids, got an array of {arr.dtype}")
+    if version not in (1, 2):
+        raise InvalidParameter(f"unknown hash version {version!r}: GrowthBook has versions 1 and 2")
+    values = arr.astype(np.int64)
+    start = np.full(len(values), _FNV_OFFSET, dtype=np.uint32)
+    if version == 1:
+        h = _fnv_units(_fnv_decimal(start, values), _utf16_units(seed))
+        return np.asarray((h % np.uint32(1000)) / 1000.0, dtype=np.float64)
+    seeded = np.full(len(values), fnv1a32(seed), dtype=np.uint32)  # FNV is sequential: the seed's state once
+    first = _fnv_decimal(seeded, values)
+    second = _fnv_decimal(start, first.astype(np.int64))
+    return np.asarray((second % np.uint32(10000)) / 10000.0, dtype=np.float64)
 
 
 def _equal_weights(n: int) -> list[float]:
@@ -260,6 +336,21 @@ class Experiment:
     def assign_many(self, member_ids: Iterable[int]) -> list[str | None]:
         """:meth:`assign` for each id, in order."""
         return [self.assign(m) for m in member_ids]
+
+    def assign_array(self, member_ids: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """The variant index of each integer member id, ``-1`` outside the traffic; vectorised.
+
+        Equal to :meth:`assign` id by id (through :func:`hash_many`), for
+        callers that assign many members at once (the simulator).
+
+        Raises:
+            InvalidParameter: non-integer ids.
+        """
+        n = hash_many(self.seed, member_ids, 2)
+        out = np.full(len(n), -1, dtype=np.int64)
+        for i, (start, end) in enumerate(self._ranges):
+            out[(n >= start) & (n < end)] = i
+        return out
 
     def with_traffic(self, traffic: float) -> Experiment:
         """The same experiment at another traffic fraction (a ramp): same seed and weights."""
