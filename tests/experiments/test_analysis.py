@@ -1,6 +1,7 @@
 """Statistics of A/B experiments: TESTPLAN A3 (SRM gate), A5 (two-proportion
 vector, CUPED), power at the recommended sample size, Welch against scipy, and
-the verdict hidden under SRM. A4 (A/A calibration, peeking) runs through the
+(through :func:`cinerec.experiments.report.build`) the verdict hidden under SRM,
+decisions on the always-valid p-value and reports as of a past day. A4 (A/A calibration, peeking) runs through the
 simulator, in test_simulate.py.
 
 Simulations draw counts directly with numpy (seeded, vectorised); the
@@ -9,7 +10,9 @@ Simulations draw counts directly with numpy (seeded, vectorised); the
 
 from __future__ import annotations
 
+import itertools
 import math
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -17,8 +20,6 @@ from scipy import stats
 
 from cinerec.errors import InvalidParameter
 from cinerec.experiments.analysis import (
-    Arm,
-    MeanStats,
     cuped,
     pooled_z_test,
     sample_size,
@@ -26,10 +27,10 @@ from cinerec.experiments.analysis import (
     sequential_p_proportions,
     srm,
     two_proportions,
-    verdict,
     welch,
     welch_samples,
 )
+from cinerec.experiments.report import ExperimentConfig, MemberOutcomes, VariantConfig, build
 
 
 def test_a3_srm_gate() -> None:
@@ -43,39 +44,76 @@ def test_a3_srm_gate() -> None:
     assert not srm([8010, 1990], [80, 20]).flagged
 
 
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _members(counts: list[tuple[int, int]], *, ratings: list[tuple[float, float]] | None = None,
+             seed: int = 3) -> MemberOutcomes:
+    """``(users, clickers)`` per variant as one row per member, exposed over a week; optional rating mean/sd."""
+    rng = np.random.default_rng(seed)
+    variant, clicked, rsum, rn = [], [], [], []
+    for i, (n, x) in enumerate(counts):
+        variant += [i] * n
+        clicked += [True] * x + [False] * (n - x)
+        if ratings is not None and i < len(ratings):
+            mu, sd = ratings[i]
+            vals = np.clip(rng.normal(mu, sd, x), 0.5, 5.0)
+            rsum += list(vals) + [0.0] * (n - x)
+            rn += [1] * x + [0] * (n - x)
+        else:
+            rsum += [0.0] * n
+            rn += [0] * n
+    n_all = len(variant)
+    exposed = T0.timestamp() + rng.uniform(0, 7 * 86400, n_all)
+    click_at = np.where(np.array(clicked), exposed + 3600, np.nan)
+    rate_at = np.where(np.array(rn) > 0, exposed + 7200, np.nan)
+    none = np.full(n_all, np.nan)
+    return MemberOutcomes(np.array(variant), exposed, {"click": click_at, "rate": rate_at, "watchlist": none,
+                                                        "share": none},
+                          np.array(clicked, dtype=np.int64), np.array(rsum), np.array(rn, dtype=np.int64),
+                          np.array([10 * n for n, _ in counts]))
+
+
+def _config(names: list[str], metric: str = "ctr") -> ExperimentConfig:
+    return ExperimentConfig("x", metric, 1.0, tuple(VariantConfig(n, f"v-{n}", 1 / len(names)) for n in names),
+                            started_at=T0)
+
+
 def test_a3_verdict_hidden_under_srm() -> None:
-    arms = [Arm("control", 600, 60, 0.5), Arm("treatment", 400, 80, 0.5)]
-    v = verdict(arms)
-    assert v.srm_flagged and v.hidden
-    assert v.hidden_reason is not None and "sample ratio mismatch" in v.hidden_reason
-    assert [c.decision for c in v.comparisons] == [None]
-    # the numbers stay for diagnosis
-    assert v.comparisons[0].proportion.rate_b == pytest.approx(0.2)
+    end = T0 + timedelta(days=8)
+    rep = build(_config(["control", "treatment"]), _members([(600, 60), (400, 80)]), now=end)
+    assert rep.srm_flagged and rep.srm is not None and rep.srm.p_value == pytest.approx(2.54e-10, rel=0.01)
+    assert rep.hidden_reason is not None and "sample ratio mismatch" in rep.hidden_reason
+    assert [c.decision for c in rep.primary] == [None]
+    assert rep.primary[0].value == pytest.approx(0.2)  # the numbers stay for diagnosis
 
-    balanced = verdict([Arm("control", 502, 50, 0.5), Arm("treatment", 498, 50, 0.5)])
+    balanced = build(_config(["control", "treatment"]), _members([(502, 50), (498, 50)]), now=end)
     assert not balanced.srm_flagged and balanced.hidden_reason is None
-    assert balanced.comparisons[0].decision == "inconclusive"
+    assert balanced.primary[0].decision == "inconclusive"
 
 
-def test_verdict_decisions_and_welch_per_variant() -> None:
-    arms = [
-        Arm("control", 20000, 2000, 1 / 3, MeanStats(3.5, 1.0, 2000)),
-        Arm("b", 20000, 2400, 1 / 3, MeanStats(3.6, 1.0, 2400)),
-        Arm("c", 20000, 1600, 1 / 3),
-    ]
-    v = verdict(arms, control="control")
-    assert not v.hidden
-    by = {c.variant: c for c in v.comparisons}
+def test_report_decisions_welch_and_as_of() -> None:
+    end = T0 + timedelta(days=8)
+    members = _members([(20000, 2000), (20000, 2400), (20000, 1600)],
+                       ratings=[(3.5, 0.5), (3.6, 0.5), (3.5, 0.5)])
+    rep = build(_config(["control", "b", "c"]), members, now=end)
+    by = {c.variant: c for c in rep.primary}
     assert by["b"].decision == "better" and by["c"].decision == "worse"
-    assert by["b"].sequential_p < 0.05
-    assert by["b"].rating is not None and by["b"].rating.p_value < 0.05
-    assert by["c"].rating is None
-    fixed = verdict(arms, sequential=False)
-    assert fixed.comparisons[0].decision == "better"
+    assert by["b"].sequential_p is not None and by["b"].sequential_p < 0.05
+    assert by["b"].p_value is not None and by["b"].p_value < by["b"].sequential_p  # always-valid is dearer
+    rating = build(_config(["control", "b", "c"], "rating"), members, now=end)
+    r = {c.variant: c for c in rating.primary}
+    assert r["b"].test == "Welch t-test" and r["b"].abs_lift == pytest.approx(0.1, abs=0.04)
+    assert r["b"].p_value is not None and r["b"].p_value < 0.05
+    # peeks: one per day, the always-valid p never rises
+    seq = [t.sequential_p for t in rep.tests if t.variant == "b"]
+    assert len(seq) == 8 and all(a >= b for a, b in itertools.pairwise(seq))
+    # as of the third day only the members exposed by then count, and only outcomes that had happened
+    early = build(_config(["control", "b", "c"]), members, now=T0 + timedelta(days=3))
+    assert 0.35 < early.users / rep.users < 0.5
+    assert early.variants[0].converted["click"] < rep.variants[0].converted["click"]
     with pytest.raises(InvalidParameter):
-        verdict(arms, control="nope")
-    with pytest.raises(InvalidParameter):
-        verdict(arms[:1])
+        build(_config(["control", "b"]), members)  # variant index 2 is not in this experiment
 
 
 def test_a5_two_proportion_vector() -> None:

@@ -13,7 +13,18 @@ app = typer.Typer(help="cinerec: movie sharing and recommendation platform.", no
 
 
 def _register() -> None:
-    from cinerec.cli import data, db, evaluate, models, reviews, serve, social, users, worker
+    from cinerec.cli import (
+        data,
+        db,
+        evaluate,
+        experiment,
+        models,
+        reviews,
+        serve,
+        social,
+        users,
+        worker,
+    )
 
     data.app.command("seed-social")(social.seed_social)
 
@@ -22,6 +33,7 @@ def _register() -> None:
     app.add_typer(reviews.app, name="reviews", help="Sentiment models, review import, keywords, insights.")
     app.add_typer(models.app, name="models", help="List, activate and roll back model versions.")
     app.add_typer(users.app, name="users", help="Member accounts (create the first admin).")
+    app.add_typer(experiment.app, name="experiment", help="A/B experiments between model versions, and the simulator.")
     app.command("train")(models.train)
     app.command("evaluate")(evaluate.evaluate)
     app.command("serve")(serve.serve)

@@ -37,9 +37,8 @@ Formulas (two arms, control ``a`` and treatment ``b``):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -48,14 +47,10 @@ from scipy import stats
 from cinerec.errors import InvalidParameter
 
 __all__ = [
-    "Arm",
-    "Comparison",
     "CupedResult",
-    "MeanStats",
     "MeanTest",
     "ProportionTest",
     "SRMResult",
-    "Verdict",
     "cuped",
     "pooled_z_test",
     "sample_size",
@@ -63,13 +58,11 @@ __all__ = [
     "sequential_p_proportions",
     "srm",
     "two_proportions",
-    "verdict",
     "welch",
     "welch_samples",
 ]
 
 FloatArray = npt.NDArray[np.float64]
-Decision = Literal["better", "worse", "inconclusive"]
 
 
 def _check_alpha(alpha: float, name: str = "alpha") -> None:
@@ -518,179 +511,3 @@ def sample_size(
     zb = float(stats.norm.ppf(power))
     num = za * math.sqrt(2 * pbar * (1 - pbar)) + zb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
     return math.ceil(num**2 / (p2 - p1) ** 2)
-
-
-@dataclass(frozen=True)
-class MeanStats:
-    """Summary of a per-member mean metric in one arm (e.g. rating of recommended films)."""
-
-    mean: float
-    var: float
-    n: int
-
-
-@dataclass(frozen=True)
-class Arm:
-    """One arm of an experiment as the analysis sees it.
-
-    Attributes:
-        name: Variant name.
-        users: Members exposed at least once (the SRM count and the
-            proportion's denominator).
-        conversions: Members with at least one outcome of the metric.
-        weight: Planned traffic share.
-        rating: Optional mean-metric summary for Welch's test.
-    """
-
-    name: str
-    users: int
-    conversions: int
-    weight: float
-    rating: MeanStats | None = None
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One variant against the control.
-
-    ``decision`` is ``None`` when the verdict is hidden (see
-    :attr:`Verdict.hidden_reason`); the statistics stay for diagnosis.
-    """
-
-    variant: str
-    control: str
-    proportion: ProportionTest
-    sequential_p: float
-    rating: MeanTest | None
-    decision: Decision | None
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Everything a report shows: SRM gate and per-variant comparisons."""
-
-    srm: SRMResult
-    comparisons: tuple[Comparison, ...]
-    alpha: float
-    sequential: bool
-    hidden_reason: str | None
-
-    @property
-    def srm_flagged(self) -> bool:
-        """True when the sample ratio mismatch check fired (verdict hidden)."""
-        return self.srm.flagged
-
-    @property
-    def hidden(self) -> bool:
-        """True when no decision may be read off this report."""
-        return self.hidden_reason is not None
-
-
-def verdict(
-    arms: Sequence[Arm],
-    *,
-    control: str | None = None,
-    alpha: float = 0.05,
-    srm_threshold: float = 0.001,
-    sequential: bool = True,
-    tau2: float | None = None,
-    mde_relative: float = 0.1,
-    previous_sequential_p: Mapping[str, float] | None = None,
-) -> Verdict:
-    """Assemble the SRM gate, lift, tests and decision for every variant vs control.
-
-    The decision of a comparison is ``"better"``/``"worse"`` when its p-value
-    is below ``alpha`` (the always-valid p-value when ``sequential``, safe to
-    read at every peek; the fixed-horizon z-test p otherwise) and
-    ``"inconclusive"`` otherwise. When the SRM check fires every decision is
-    ``None`` and ``hidden_reason`` says why: a broken split makes lifts
-    untrustworthy.
-
-    Args:
-        arms: The experiment's arms (at least 2).
-        control: Name of the control arm; the first arm when ``None``.
-        alpha: Significance level of the decisions and intervals.
-        srm_threshold: SRM p-value below which the verdict is hidden.
-        sequential: Decide on the always-valid p-value (dashboards peek).
-        tau2: Mixture variance of the sequential test; when ``None``,
-            ``(mde_relative * control rate) ** 2`` (the control's observed rate).
-        mde_relative: Relative effect scale used for the default ``tau2``.
-        previous_sequential_p: Each variant's always-valid p-value at the
-            previous peek (the running minimum carries over).
-
-    Returns:
-        A :class:`Verdict`.
-
-    Raises:
-        InvalidParameter: On fewer than 2 arms, duplicate names, an unknown
-            control, or invalid counts.
-    """
-    if len(arms) < 2:
-        raise InvalidParameter("an experiment needs at least 2 arms")
-    names = [a.name for a in arms]
-    if len(set(names)) != len(names):
-        raise InvalidParameter(f"duplicate arm names: {names}")
-    ctrl_name = names[0] if control is None else control
-    if ctrl_name not in names:
-        raise InvalidParameter(f"control {ctrl_name!r} is not one of the arms {names}")
-    ctrl = arms[names.index(ctrl_name)]
-    srm_result = srm([a.users for a in arms], [a.weight for a in arms], srm_threshold)
-    hidden_reason = (
-        f"sample ratio mismatch: chi-square p = {srm_result.p_value:.3g} < {srm_threshold:g}; "
-        "the split is broken, so lifts cannot be trusted until the cause is found"
-        if srm_result.flagged
-        else None
-    )
-    previous = previous_sequential_p or {}
-    comparisons = []
-    for arm in arms:
-        if arm.name == ctrl_name:
-            continue
-        prop = two_proportions(ctrl.conversions, ctrl.users, arm.conversions, arm.users, alpha)
-        scale = tau2 if tau2 is not None else (mde_relative * prop.rate_a) ** 2
-        if scale > 0:
-            seq = float(
-                sequential_p_proportions(
-                    ctrl.conversions,
-                    ctrl.users,
-                    arm.conversions,
-                    arm.users,
-                    scale,
-                    previous.get(arm.name, 1.0),
-                )
-            )
-        else:
-            seq = float(previous.get(arm.name, 1.0))
-        rating = None
-        if ctrl.rating is not None and arm.rating is not None:
-            rating = welch(
-                ctrl.rating.mean,
-                ctrl.rating.var,
-                ctrl.rating.n,
-                arm.rating.mean,
-                arm.rating.var,
-                arm.rating.n,
-                alpha,
-            )
-        decision: Decision | None = None
-        if hidden_reason is None:
-            p = seq if sequential else prop.p_value
-            direction: Decision = "better" if prop.abs_lift > 0 else "worse"
-            decision = direction if p < alpha else "inconclusive"
-        comparisons.append(
-            Comparison(
-                variant=arm.name,
-                control=ctrl_name,
-                proportion=prop,
-                sequential_p=seq,
-                rating=rating,
-                decision=decision,
-            )
-        )
-    return Verdict(
-        srm=srm_result,
-        comparisons=tuple(comparisons),
-        alpha=alpha,
-        sequential=sequential,
-        hidden_reason=hidden_reason,
-    )

@@ -259,6 +259,8 @@ def build(config: ExperimentConfig, members: MemberOutcomes, *, now: datetime | 
     var = np.asarray(members.variant, dtype=np.int64)
     if len(var) and (var.min() < 0 or var.max() >= nv):
         raise InvalidParameter("a member's variant index is out of range")
+    if now is not None:
+        members = _as_of(members, posix(now))
     results = tuple(_variant_result(config, members, i) for i in range(nv))
     users = [r.users for r in results]
     srm = analysis.srm(users, [v.weight for v in config.variants]) if sum(users) else None
@@ -283,6 +285,27 @@ def build(config: ExperimentConfig, members: MemberOutcomes, *, now: datetime | 
     cup = _cuped(config, members, alpha) if cuped and members.pre_activity is not None else ()
     return ExperimentReport(config, results, srm, primary, tuple(guards), hidden, ready, alpha, mde, size,
                             series, tests, cup)
+
+
+def _as_of(m: MemberOutcomes, t: float) -> MemberOutcomes:
+    """``m`` as it was known at POSIX time ``t``: later exposures dropped, later outcomes not yet happened.
+
+    Click counts and ratings are kept as given for members whose first
+    outcome of that kind is not later than ``t`` (they carry no times of
+    their own), and zeroed for the others.
+    """
+    keep = np.asarray(m.exposed_at, dtype=np.float64) <= t
+    first = {}
+    for k in OUTCOMES:
+        f = np.asarray(m.first[k], dtype=np.float64)[keep]
+        first[k] = np.where(f <= t, f, np.nan)
+    clicked = np.isfinite(first["click"])
+    rated = np.isfinite(first["rate"])
+    return MemberOutcomes(
+        np.asarray(m.variant)[keep], np.asarray(m.exposed_at)[keep], first,
+        np.where(clicked, np.asarray(m.clicks)[keep], 0), np.where(rated, np.asarray(m.rating_sum)[keep], 0.0),
+        np.where(rated, np.asarray(m.rating_n)[keep], 0), m.impressions,
+        None if m.pre_activity is None else np.asarray(m.pre_activity)[keep])
 
 
 def _variant_result(config: ExperimentConfig, m: MemberOutcomes, i: int) -> VariantResult:
@@ -364,7 +387,12 @@ def posix(when: datetime) -> float:
 def _peek_times(config: ExperimentConfig, m: MemberOutcomes, now: datetime | None) -> np.ndarray:
     """The end of each day since the start (at most :data:`MAX_PEEKS`, evenly spaced), the last one ``now``."""
     start = posix(config.started_at) if config.started_at else (float(np.min(m.exposed_at)) if len(m) else None)
-    end = posix(now or config.stopped_at or datetime.now(UTC))
+    if now is not None:
+        end = posix(now)
+    else:  # a stopped experiment's outcomes keep arriving until the window after the stop closes
+        end = posix(datetime.now(UTC))
+        if config.stopped_at is not None:
+            end = min(end, posix(config.stopped_at + config.window))
     if len(m):
         end = max(end, float(np.max(m.exposed_at)))
     if start is None:
