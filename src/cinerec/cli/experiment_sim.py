@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -14,6 +15,10 @@ from rich.table import Table
 from cinerec.cli._common import settings
 from cinerec.cli._experiment_table import report_table, summary_lines
 from cinerec.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from cinerec.experiments.report import ExperimentReport
+    from cinerec.experiments.simulate import Simulation
 
 __all__ = ["resolve_dataset", "simulate"]
 
@@ -59,6 +64,11 @@ def simulate(
     mde: float = typer.Option(0.10, "--mde", min=0.001, help="relative effect the sample size and the sequential "
                               "test are scaled to"),
     alpha: float = typer.Option(0.05, "--alpha", min=1e-6, max=0.5, help="significance level"),
+    db: Path | None = typer.Option(None, "--db", help="a single run is replayed through the product's exposure "
+                                   "log and events into a new SQLite database and reported from it: keep it at "
+                                   "this path (default: a temporary one)"),
+    no_db: bool = typer.Option(False, "--no-db", help="a single run: skip the database replay"),
+    plot: Path | None = typer.Option(None, "--plot", help="a single run: write the report's plot to this PNG"),
 ) -> None:
     """Simulate A/B tests of two trained models on synthetic members from a data set's held-out ratings.
 
@@ -67,6 +77,11 @@ def simulate(
     of the data the models never saw. Members are assigned with the
     product's GrowthBook hashing and analysed by the same report as live
     experiments (daily peeks, always-valid p-values, SRM check).
+
+    A single run is then replayed through the product itself: a new SQLite
+    database, the members and films, every exposure through the exposure log,
+    every click as an event, and the report read back from the database —
+    which must agree with the simulation's own analysis.
 
     Examples:
       cinerec experiment simulate --control ease --treatment popularity
@@ -107,6 +122,21 @@ def simulate(
             typer.echo(line)
         typer.echo(f"{len(sim.exposures):,} exposures, {len(sim.clicks):,} clicks between "
                    f"{sim.start:%Y-%m-%d} and {sim.end:%Y-%m-%d %H:%M} UTC")
+        rep = sim.report
+        if not no_db:
+            rep = _replay(sim, db)
+            out.print(report_table(rep))
+            same = _same(sim.report, rep)
+            typer.echo("the database's report agrees with the simulation's analysis (members, conversions, "
+                       "p-values)" if same else "WARNING: the database's report differs from the simulation's")
+            if not same:
+                raise typer.Exit(1)
+        if plot is not None:
+            from cinerec.experiments.plot import render_png
+            from cinerec.fileio import atomic_write
+
+            atomic_write(plot, render_png(rep))
+            typer.echo(f"plot written to {plot}")
         return
     t0 = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -129,3 +159,40 @@ def simulate(
     out.print(table)
     typer.echo(f"mean relative lift {cal.mean_rel_lift:+.2%}; KS test of the fixed-horizon p-values against uniform: "
                f"p = {cal.ks_p:.3g}; {runs:,} runs in {time.perf_counter() - t0:.1f} s")
+
+
+def _replay(sim: Simulation, path: Path | None) -> ExperimentReport:
+    """Replay ``sim`` into a new SQLite database at ``path`` (a temporary one if ``None``) and report from it."""
+    import tempfile
+
+    from cinerec.service.experiments import replay
+    from cinerec.store.db import make_engine
+    from cinerec.store.migrate import upgrade
+
+    if path is not None and path.exists():
+        raise InvalidParameter(f"--db {path}: the file exists; give a new path (the replay needs an empty database)")
+    with tempfile.TemporaryDirectory(prefix="cinerec-sim-") as tmp:
+        target = path or Path(tmp) / "simulation.db"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{target}"
+        upgrade(url)
+        engine = make_engine(url)
+        t0 = time.perf_counter()
+        try:
+            rep = replay(engine, sim)
+        finally:
+            engine.dispose()
+        typer.echo(f"replayed through the exposure log into {target if path else 'a temporary database'} and "
+                   f"reported from it in {time.perf_counter() - t0:.1f} s:")
+        return rep
+
+
+def _same(a: ExperimentReport, b: ExperimentReport) -> bool:
+    """Whether two reports agree on members, conversions, impressions and the comparisons' p-values."""
+    def key(r: ExperimentReport) -> list[object]:
+        rows: list[object] = [(v.users, v.converted["click"], v.clicks, v.impressions) for v in r.variants]
+        rows += [(round(c.p_value or 0, 9), round(c.sequential_p or 0, 9), c.decision) for c in r.primary]
+        return rows
+
+    return key(a) == key(b)
+

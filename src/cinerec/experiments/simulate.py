@@ -268,6 +268,8 @@ class Simulation:
         clicks: every click before ``end``: ``(member_id, movie id, at)``, by time.
         outcomes: the same run as the report's input.
         report: :func:`report.build` of ``outcomes`` at ``end``.
+        seed: the assignment's hashing seed (members are ``1..members``: a
+            database replay with those user ids reproduces every assignment).
     """
 
     config: report.ExperimentConfig
@@ -277,6 +279,7 @@ class Simulation:
     clicks: list[Click]
     outcomes: report.MemberOutcomes
     report: report.ExperimentReport
+    seed: str = ""
 
 
 @dataclass(frozen=True)
@@ -370,7 +373,8 @@ def _run(model: ClickModel, s: _Settings, run_seed: int, run: int, *, sessions: 
         ((int(ids[m]), int(shown_items[m, c]), when(click_at[r, c])) for m, r, c in zip(members, rows, cols_,
                                                                                        strict=True)),
         key=lambda c: (c[2], c[0]))
-    return Simulation(config, s.start, s.start + timedelta(days=s.days), exposures, click_list, outcomes, rep)
+    return Simulation(config, s.start, s.start + timedelta(days=s.days), exposures, click_list, outcomes, rep,
+                      experiment.seed)
 
 
 def _settings(members: int, days: float, window_days: float, mean_delay_days: float, start: datetime | None,

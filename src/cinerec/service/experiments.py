@@ -37,6 +37,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -56,6 +57,9 @@ from cinerec.store.models import Experiment as ExperimentRow
 from cinerec.store.repos import events as event_repo
 from cinerec.store.repos import experiments as repo
 from cinerec.store.repos import ratings as rating_repo
+
+if TYPE_CHECKING:
+    from cinerec.experiments.simulate import Simulation
 
 log = logging.getLogger(__name__)
 
@@ -427,3 +431,59 @@ def member_outcomes(info: ExperimentInfo, exposed: Sequence[tuple[int, str, date
         np.array([v for _, v, _ in rows], dtype=np.int64), np.array([rep.posix(t) for _, _, t in rows]), first,
         clicks, rating_sum, rating_n, np.array([impressions.get(v.name, 0) for v in info.variants], dtype=np.int64),
         None if pre is None else np.array([pre.get(u, 0) for u, _, _ in rows], dtype=np.float64))
+
+
+# ------------------------------------------------------------------ simulator replay
+def replay(engine: Engine, sim: Simulation) -> rep.ExperimentReport:
+    """Push a simulated experiment through the product's storage and logging, and report it from the database.
+
+    ``engine`` must be an empty, migrated scratch database (never a site's):
+    the simulation's members become users ``1..n`` (so the stored
+    experiment's assignment rule, with the simulation's seed, puts each in the
+    variant the simulation drew — checked here), its films become bare film
+    rows, every exposure goes through :class:`ExposureLog` (the first list and
+    its impression events, at the simulated time) and every click is an
+    event. The result is :func:`report` of the stored experiment at the
+    simulation's end: the database path's answer to compare with the
+    simulation's own.
+
+    Raises:
+        Conflict: the database already holds the experiment or the members.
+        InvalidParameter: an exposure's variant is not the one the stored rule assigns.
+    """
+    from sqlalchemy import insert
+
+    from cinerec.store.models import Event, Movie, User
+
+    cfg = sim.config
+    members = sorted({m for m, _, _, _ in sim.exposures})
+    films = sorted({f for _, _, _, items in sim.exposures for f in items} | {f for _, f, _ in sim.clicks})
+    with transaction(engine) as s:
+        if s.get(User, 1) is not None or repo.get_by_name(s, cfg.name) is not None:
+            raise Conflict("replay needs an empty database: it already holds members or the experiment")
+        row = repo.create(s, cfg.name, seed=sim.seed, metric=cfg.metric, traffic=cfg.traffic,
+                          variants=[{"name": v.name, "model_version": v.model_version[:64], "weight": v.weight}
+                                    for v in cfg.variants],
+                          window_days=cfg.window.total_seconds() / 86400)
+        row.status, row.started_at, row.stopped_at = "stopped", sim.start, sim.end
+        for chunk in range(0, len(members), 5000):
+            s.execute(insert(User), [{"id": m, "username": f"sim{m:07d}"} for m in members[chunk:chunk + 5000]])
+        for chunk in range(0, len(films), 5000):
+            s.execute(insert(Movie), [{"id": f, "title": f"film {f}"} for f in films[chunk:chunk + 5000]])
+        info = _info(row)
+    rule = info.rule
+    xlog = ExposureLog(engine, start=False, max_buffer=len(sim.exposures) * 1000 + 1000)
+    for member, vi, at, items in sim.exposures:
+        variant = info.variants[vi]
+        if rule.assign(member) != variant.name:
+            raise InvalidParameter(f"member {member}: simulated in {variant.name}, assigned {rule.assign(member)}")
+        xlog.log(info.id, member, variant.name, variant.model_version, items, experiment=info.name, at=at)
+    xlog.close()
+    if xlog.dropped or xlog.dropped_impressions:
+        raise InvalidParameter(f"replay lost {xlog.dropped} exposures and {xlog.dropped_impressions} impressions")
+    with transaction(engine) as s:
+        rows = [{"user_id": m, "movie_id": f, "kind": "click", "value": 1.0, "created_at": at}
+                for m, f, at in sim.clicks]
+        for chunk in range(0, len(rows), 5000):
+            s.execute(insert(Event), rows[chunk:chunk + 5000])
+    return report(engine, cfg.name, now=sim.end, alpha=sim.report.alpha, mde=sim.report.mde)

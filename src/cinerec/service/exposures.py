@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
@@ -82,17 +83,18 @@ class ExposureLog:
         self._autostart = start
 
     def log(self, experiment_id: int, user_id: int, variant: str, model_version: str,
-            items: Sequence[int], *, experiment: str | None = None) -> bool:
+            items: Sequence[int], *, experiment: str | None = None, at: datetime | None = None) -> bool:
         """Enqueue a member's exposure; returns whether it was enqueued (``False`` on a repeat visit).
 
         With ``experiment`` (its name) the list's films are also enqueued as
         ``impression`` events, unless this process logged the same list for
-        the member last time. Never touches the database and never raises for
-        a database problem.
+        the member last time. ``at`` is when the list was served (default:
+        now; a replay of recorded sessions passes theirs). Never touches the
+        database and never raises for a database problem.
         """
         key = (experiment_id, user_id)
         films = tuple(int(i) for i in items)
-        now = utcnow()
+        now = at or utcnow()
         with self._lock:
             if experiment is not None and self._last_list.get(key) != hash(films) \
                     and len(self._impressions) + len(films) <= self.max_buffer:
