@@ -231,3 +231,19 @@ def test_edge_counts() -> None:
         srm([10, 10], [0.5, 0.3, 0.2])
     with pytest.raises(InvalidParameter):
         cuped([1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 1.0], [0, 0, 1, 1])
+
+
+def test_sequential_sample_size_is_larger_and_consistent() -> None:
+    from cinerec.experiments.analysis import sample_size_sequential
+
+    n = sample_size_sequential(0.1, 0.1)
+    assert n == 28589 and n > sample_size(0.1, 0.1)
+    # at n the last look's rejection region has the planned power (the mSPRT boundary on z, checked directly)
+    p1, p2, tau2 = 0.1, 0.11, 0.01**2
+    v = 0.105 * 0.895 * 2 / n
+    c = math.sqrt(2 * (v + tau2) / tau2 * (math.log(20) + 0.5 * math.log1p(tau2 / v)))
+    power = stats.norm.sf(c - (p2 - p1) / math.sqrt(v)) + stats.norm.cdf(-c - (p2 - p1) / math.sqrt(v))
+    assert 0.8 <= power < 0.8001
+    assert sample_size_sequential(0.1, 0.2) < n  # bigger effects need fewer members
+    with pytest.raises(InvalidParameter):
+        sample_size_sequential(0.1, 0.1, tau2=0)

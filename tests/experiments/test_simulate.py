@@ -63,6 +63,15 @@ def test_power_at_recommended_sample_size(model: ClickModel) -> None:
     assert abs(np.median(sizes) * 2 / members - 1) < 0.05
 
 
+def test_sequential_power_at_its_recommended_sample_size(model: ClickModel) -> None:
+    base, _ = model.expected_rates(true_effect=0.10, days=14)
+    per_arm = report.analysis.sample_size_sequential(base, 0.10)
+    assert 1.5 < per_arm / report.analysis.sample_size(base, 0.10) < 2.5  # always-valid costs about twice
+    cal = calibrate(run_many(model, 400, members=2 * per_arm, days=14, true_effect=0.10, seed=41))
+    assert cal.sequential >= 0.75, cal  # the decision rule the report uses reaches its planned power
+    assert cal.fixed_horizon > cal.sequential
+
+
 @pytest.mark.parametrize("effect", [0.25, -0.25])
 def test_planted_effect_has_its_sign(model: ClickModel, effect: float) -> None:
     reports = run_many(model, 20, members=8_000, true_effect=effect, seed=5)

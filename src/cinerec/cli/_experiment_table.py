@@ -88,7 +88,9 @@ def summary_lines(rep: ExperimentReport) -> list[str]:
     if rep.sample_size is not None:
         smallest = min((v.users for v in rep.variants), default=0)
         lines.append(f"sample size to detect {rep.mde:+.0%} relative at alpha {rep.alpha:g} with 80% power: "
-                     f"{rep.sample_size:,} members per variant (smallest variant has {smallest:,})")
+                     f"{rep.sample_size:,} members per variant read once at the end, "
+                     f"{rep.sample_size_sequential or 0:,} for the always-valid test the decision uses "
+                     f"(smallest variant has {smallest:,})")
     if rep.config.min_sample is not None and not rep.ready:
         lines.append(f"collecting: decisions wait for {rep.config.min_sample:,} members per variant")
     for g in rep.guardrails:

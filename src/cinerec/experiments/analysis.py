@@ -54,6 +54,7 @@ __all__ = [
     "cuped",
     "pooled_z_test",
     "sample_size",
+    "sample_size_sequential",
     "sequential_p",
     "sequential_p_proportions",
     "srm",
@@ -511,3 +512,47 @@ def sample_size(
     zb = float(stats.norm.ppf(power))
     num = za * math.sqrt(2 * pbar * (1 - pbar)) + zb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
     return math.ceil(num**2 / (p2 - p1) ** 2)
+
+
+def sample_size_sequential(
+    baseline_rate: float, mde_relative: float, alpha: float = 0.05, power: float = 0.8,
+    tau2: float | None = None,
+) -> int:
+    """Members per arm for the always-valid (mixture SPRT) test to reach ``power`` at its last look.
+
+    The mSPRT rejects when ``Lambda > 1 / alpha``; with ``z = diff / sqrt(V)``
+    that is ``z**2 > c**2 = 2 (V + tau2) / tau2 * (log(1 / alpha) + log(1 + tau2 / V) / 2)``.
+    Under a true lift ``z`` is normal with mean ``(p2 - p1) / sqrt(V)``, ``V``
+    the pooled variance of the difference at ``n`` members per arm; the
+    smallest ``n`` with ``P(|z| > c) >= power`` is found by bisection. Looks
+    before the last can only reject earlier, so this is a safe (slightly
+    high) figure for an experiment read every day. ``tau2`` defaults to
+    ``(mde_relative * baseline_rate) ** 2``, as :mod:`cinerec.experiments.report` uses.
+
+    Raises:
+        InvalidParameter: As :func:`sample_size`, or ``tau2 <= 0``.
+    """
+    fixed = sample_size(baseline_rate, mde_relative, alpha, power)  # validates the arguments
+    p1 = baseline_rate
+    p2 = p1 * (1.0 + mde_relative)
+    scale = (mde_relative * p1) ** 2 if tau2 is None else tau2
+    if not scale > 0:
+        raise InvalidParameter(f"tau2 must be positive, got {scale}")
+    pbar = (p1 + p2) / 2.0
+
+    def reaches(n: int) -> bool:
+        v = pbar * (1 - pbar) * 2.0 / n
+        c = math.sqrt(2 * (v + scale) / scale * (math.log(1 / alpha) + 0.5 * math.log1p(scale / v)))
+        mean = abs(p2 - p1) / math.sqrt(v)
+        return float(stats.norm.sf(c - mean) + stats.norm.cdf(-c - mean)) >= power
+
+    lo, hi = fixed, fixed
+    while not reaches(hi):
+        lo, hi = hi, hi * 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if reaches(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi

@@ -222,11 +222,14 @@ class ExperimentReport:
     ready: bool
     alpha: float
     mde: float
-    #: members per variant the two-proportion test needs to detect ``mde`` (``None`` for ``rating`` or no baseline yet).
+    #: members per variant the fixed-horizon two-proportion test needs to detect ``mde`` with 80% power
+    #: (``None`` for ``rating`` or no baseline yet)
     sample_size: int | None
     series: tuple[Peek, ...]
     tests: tuple[PeekTest, ...]
     cuped: tuple[CupedComparison, ...] = field(default=())
+    #: the same for the always-valid test the decision uses (read daily; about twice as many)
+    sample_size_sequential: int | None = None
 
     @property
     def srm_flagged(self) -> bool:
@@ -278,13 +281,14 @@ def build(config: ExperimentConfig, members: MemberOutcomes, *, now: datetime | 
         seq_g = _sequential(config, members, peeks, alpha, mde, metric=g)[2] if g != config.metric else final_seq
         guards.extend(_compare(g, members, results, i, alpha, seq_g.get(r.name), hidden, True)
                       for i, r in enumerate(results[1:], start=1))
-    size = None
+    size = size_seq = None
     base = results[0].metric_value(config.metric)
     if config.metric != "rating" and base is not None and 0 < base < 1 and base * (1 + mde) < 1:
         size = analysis.sample_size(base, mde, alpha)
+        size_seq = analysis.sample_size_sequential(base, mde, alpha)
     cup = _cuped(config, members, alpha) if cuped and members.pre_activity is not None else ()
     return ExperimentReport(config, results, srm, primary, tuple(guards), hidden, ready, alpha, mde, size,
-                            series, tests, cup)
+                            series, tests, cup, size_seq)
 
 
 def _as_of(m: MemberOutcomes, t: float) -> MemberOutcomes:

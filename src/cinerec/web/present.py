@@ -235,7 +235,7 @@ def report_out(r: ExperimentReport) -> ExperimentReportOut:
         started_at=cfg.started_at, stopped_at=cfg.stopped_at, window_days=cfg.window.total_seconds() / 86400,
         users=r.users, variants=variants, srm_p_value=r.srm.p_value if r.srm else None, srm_flagged=r.srm_flagged,
         hidden_reason=r.hidden_reason, ready=r.ready, min_sample=cfg.min_sample, alpha=r.alpha, mde=r.mde,
-        sample_size_per_variant=r.sample_size, comparisons=[_comparison_out(c) for c in r.primary],
+        sample_size_per_variant=r.sample_size, sample_size_sequential=r.sample_size_sequential, comparisons=[_comparison_out(c) for c in r.primary],
         guardrails=[_comparison_out(c) for c in r.guardrails], harmed_guardrails=r.harmed_guardrails,
         cuped=[CupedOut(variant=c.variant, effect=c.result.effect, ci=c.ci, raw_effect=c.result.raw_effect,
                         variance_reduction=c.result.variance_reduction) for c in r.cuped],

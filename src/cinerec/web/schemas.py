@@ -742,6 +742,7 @@ class ExperimentReportOut(BaseModel):
     alpha: float
     mde: float
     sample_size_per_variant: int | None
+    sample_size_sequential: int | None
     comparisons: list[ComparisonOut]
     guardrails: list[ComparisonOut]
     harmed_guardrails: list[str]
