@@ -31,6 +31,24 @@
       input.addEventListener("focus", function () { input.select(); });
     });
 
+    /* A click on a recommended film is reported (the outcome of A/B experiments) without holding up the
+       navigation: keepalive lets the request finish after the page is left. Same-origin cookie writes need
+       no token (the server checks Origin / Sec-Fetch-Site). */
+    document.addEventListener("click", function (event) {
+      var link = event.target && event.target.closest ? event.target.closest("a[data-rec-click]") : null;
+      if (!link || !window.fetch) { return; }
+      var movieId = parseInt(link.getAttribute("data-rec-click"), 10);
+      var position = parseInt(link.getAttribute("data-rec-pos"), 10);
+      if (!(movieId > 0)) { return; }
+      try {
+        fetch("/api/v1/me/events", {
+          method: "POST", keepalive: true, credentials: "same-origin",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ kind: "click", movie_id: movieId, position: position >= 0 ? position : null })
+        }).catch(function () { /* a lost click only costs the statistics */ });
+      } catch (e) { /* never block navigation */ }
+    });
+
     /* Close the account menu when clicking elsewhere. */
     document.addEventListener("click", function (event) {
       document.querySelectorAll("details.menu[open]").forEach(function (menu) {
