@@ -247,7 +247,7 @@ def test_a_sample_ratio_mismatch_hides_every_decision(ab: Site, monkeypatch: pyt
     monkeypatch.setattr(exps, "report", lambda *_a, **_k: bad)
     page = admin.get(url).text
     assert "Sample ratio mismatch: the decision is hidden." in page and 'class="alert bad srm"' in page
-    assert "sample ratio mismatch: chi-square p =" in page
+    assert "Members did not split as planned (chi-square p = " in page and "below 0.001)" in page
     for word in ("better", "worse", "inconclusive", "collecting data"):
         assert f">{word}</span>" not in page, word
     assert page.count(">hidden</span>") == 2  # the primary comparison and the guardrail

@@ -43,6 +43,10 @@ DEFAULT_LABELS: dict[str, str] = {
     "empty": "No member has been exposed to this experiment yet.",
 }
 
+#: The top panel's axis label per metric, when ``labels`` does not give ``value``.
+_METRIC_VALUE: dict[str, str] = {"ctr": "Members who clicked a recommended film",
+                                 "watchlist": "Members who watchlisted one", "share_rate": "Members who shared one"}
+
 #: CJK families tried in order (the first one the machine has wins).
 _CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "Source Han Sans CN",
                  "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback", "AR PL UMing CN")
@@ -94,7 +98,8 @@ def render_png(report: ExperimentReport, *, labels: Mapping[str, str] | None = N
     from matplotlib.font_manager import FontProperties
     from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-    text = {**DEFAULT_LABELS, **(labels or {})}
+    text = {**DEFAULT_LABELS, "value": _METRIC_VALUE.get(report.config.metric, DEFAULT_LABELS["value"]),
+            **(labels or {})}
     families = _font_families()
     font = FontProperties(family=families, size=10)
     title_font = FontProperties(family=families, size=12, weight="bold")
@@ -157,7 +162,7 @@ def render_png(report: ExperimentReport, *, labels: Mapping[str, str] | None = N
     bottom.set_xlabel(text["days"], fontproperties=font)
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     bottom.grid(True, alpha=0.3, which="major")
-    bottom.legend(prop=small, loc="lower left", frameon=False, ncol=2)
+    bottom.legend(prop=small, loc="best", frameon=False, ncol=2)
     for ax in (top, bottom):
         ax.tick_params(labelsize=8.5)
     return _png(fig)

@@ -107,8 +107,9 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["click"]
-    movie_id: int = Field(ge=1, le=2**31 - 1)
-    position: int | None = Field(default=None, ge=0, le=999, description="0-based place of the film in the list")
+    movie_id: Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
+    position: Annotated[int | None, Field(strict=True, ge=0, le=999,
+                                          description="0-based place of the film in the list")] = None
 
 
 class ExperimentTagOut(BaseModel):
@@ -594,7 +595,7 @@ class VariantIn(In):
 
     name: ExperimentName
     model_version: ExperimentName
-    weight: Annotated[float, Field(gt=0, le=1000)] = 1.0
+    weight: Annotated[float, Field(strict=True, gt=0, le=1000, allow_inf_nan=False)] = 1.0
 
 
 class ExperimentIn(In):
@@ -602,17 +603,17 @@ class ExperimentIn(In):
 
     name: ExperimentName
     metric: MetricName = "ctr"
-    traffic: Annotated[float, Field(ge=0, le=1)] = 1.0
+    traffic: Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)] = 1.0
     variants: Annotated[list[VariantIn], Field(min_length=2, max_length=8)]
     guardrails: Annotated[list[MetricName], Field(max_length=4)] = []
-    min_sample: Annotated[int | None, Field(ge=1, le=100_000_000)] = None
-    window_days: Annotated[float, Field(gt=0, le=90)] = 7.0
+    min_sample: Annotated[int | None, Field(strict=True, ge=1, le=100_000_000)] = None
+    window_days: Annotated[float, Field(strict=True, gt=0, le=90, allow_inf_nan=False)] = 7.0
 
 
 class RampIn(In):
     """The new fraction of members in the experiment."""
 
-    traffic: Annotated[float, Field(ge=0, le=1)]
+    traffic: Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 
 
 class VariantSpecOut(BaseModel):
