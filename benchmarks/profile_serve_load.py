@@ -13,7 +13,8 @@ thread): member ``i % members`` in turn, 10% rating writes of an unrated film,
 requests timed with CPU time (reads and writes apart), then ``--n`` more
 under cProfile (CPU-time clock, so other processes on the machine do not
 inflate it): CPU time by package/module, and the cumulative time of the
-project's own functions.
+project's own functions. ``PROFILE_DUMP=FILE`` also writes the raw profile
+there (for ``pstats``: e.g. who calls what).
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ async def _profile(app: Any, members: list[str], plan: serve_load.Plan, args: ar
         for i in range(args.n, 2 * args.n):
             await step(i)
         prof.disable()
+    if os.environ.get("PROFILE_DUMP"):
+        prof.dump_stats(os.environ["PROFILE_DUMP"])
     stats = pstats.Stats(prof)
     groups: dict[str, float] = defaultdict(float)
     for (filename, _, name), row in stats.stats.items():  # type: ignore[attr-defined]

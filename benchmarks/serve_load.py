@@ -1,7 +1,8 @@
 """Serving load benchmark: members' recommendations and rating writes, with L1 (no lost writes) and L2.
 
     python benchmarks/serve_load.py [--users 50] [--duration 60] [--rate 400] [--workers 1,2]
-                                    [--db sqlite|postgres] [--members 200] [--json results/serve_load.json]
+                                    [--db sqlite|postgres] [--members 200] [--experiment off|on|both]
+                                    [--json results/serve_load.json]
 
 Builds once (cached under ``--home``, one site per database, algorithm,
 member count and history length) a site from ml-latest-small in
@@ -36,6 +37,12 @@ Load model: ``--rate R`` requests/s in total on a fixed schedule (open loop;
 latency counted from when each request was due, so a stalled server shows in
 p99 instead of slowing the generator down) or ``--rate 0`` (closed loop:
 back to back, the saturation throughput).
+
+``--experiment on`` serves every member under a running 50/50 A/B
+experiment (the site's model against popularity): two model versions live
+at once, each member's first list logged as an exposure and its films as
+impression events by the batched exposure log; ``both`` runs each worker
+count without and then with it, so the table shows what logging costs.
 
 After each run the database is read (TESTPLAN L1): the rows of the written
 unique pairs must equal the acknowledged unique writes, the members' rating
@@ -436,9 +443,60 @@ def _ms(values: list[float], q: float) -> float | None:
     return round(percentile(values, q) * 1e3, 2) if values else None
 
 
-def one_run(args: argparse.Namespace, site: Site, workers: int) -> dict[str, Any]:
-    """Serve a fresh copy of the site with ``workers`` processes, load it, check L1; returns the run's record."""
+def start_experiment(site: Site, url: str) -> str:
+    """Put every member in a running 50/50 A/B experiment: the active model vs popularity (trained once, cached).
+
+    Returns the experiment's name. Lists are then served from two model
+    versions and every member's first list and its films are logged by the
+    exposure log, which is what this mode measures.
+    """
+    from cinerec.service import experiments
+    from cinerec.service.registry import ModelRegistry
+    from cinerec.service.training import train_from_store
+    from cinerec.store.db import make_engine
+
+    reg = ModelRegistry(site.models_dir)
+    engine = make_engine(url)
+    try:
+        stamp = site.folder / "ab_version.txt"
+        other = stamp.read_text().strip() if stamp.is_file() else ""
+        if not other or other not in {v.version for v in reg.versions()}:
+            other = train_from_store(engine, reg, "popularity", activate=False).version
+            stamp.write_text(other)
+        active = reg.active_version()
+        assert active is not None
+        variants = [experiments.VariantSpec("control", active, 1), experiments.VariantSpec("treatment", other, 1)]
+        experiments.create(engine, reg, "load", variants)
+        experiments.start(engine, reg, "load")
+    finally:
+        engine.dispose()
+    return "load"
+
+
+def exposure_rows(url: str) -> tuple[int, int]:
+    """(exposure rows, impression events) in the run's database."""
+    from sqlalchemy import func, select
+
+    from cinerec.store.db import make_engine, transaction
+    from cinerec.store.models import Event, ExperimentExposure
+
+    engine = make_engine(url)
+    try:
+        with transaction(engine, write=False) as s:
+            return (int(s.scalar(select(func.count()).select_from(ExperimentExposure)) or 0),
+                    int(s.scalar(select(func.count()).select_from(Event).where(Event.kind == "impression")) or 0))
+    finally:
+        engine.dispose()
+
+
+def one_run(args: argparse.Namespace, site: Site, workers: int, experiment: bool = False) -> dict[str, Any]:
+    """Serve a fresh copy of the site with ``workers`` processes, load it, check L1; returns the run's record.
+
+    With ``experiment`` every member is in a running A/B experiment (:func:`start_experiment`).
+    """
     url, home = fresh_copy(site, workers)
+    if experiment:
+        start_experiment(site, url)
     plan = make_plan(url, site.members, args.hot_members, args.seed)
     server = start_server(free_port(), workers, {"CINEREC_HOME": str(home), "CINEREC_DATABASE_URL": url},
                           home / "server.log")
@@ -471,6 +529,7 @@ def one_run(args: argparse.Namespace, site: Site, workers: int) -> dict[str, Any
         stop_server(server)
     load_after = loadavg()
     l1 = check_l1(url, plan, tally)
+    exposures, impressions = exposure_rows(url)
     if site.db == "postgres":
         from sqlalchemy.engine import make_url
 
@@ -480,7 +539,8 @@ def one_run(args: argparse.Namespace, site: Site, workers: int) -> dict[str, Any
     rps = len(done) / seconds
     p99 = _ms(done, 0.99)
     record = {
-        "workers": workers, "db": site.db, "algo": args.algo, "members": len(site.members), "users": args.users,
+        "workers": workers, "db": site.db, "algo": args.algo, "experiment": experiment, "exposures": exposures,
+        "impressions": impressions, "members": len(site.members), "users": args.users,
         "rate_offered": args.rate or None, "duration_s": args.duration, "seconds": round(seconds, 2),
         "requests": len(done) + errors, "req_per_s": round(rps, 1),
         "p50_ms": round(statistics.median(done) * 1e3, 2) if done else None,
@@ -495,7 +555,7 @@ def one_run(args: argparse.Namespace, site: Site, workers: int) -> dict[str, Any
         "client_cpu_s": round(client_cpu, 1), "loadavg_before": load_before, "loadavg_after": load_after,
         "cpus": os.cpu_count(), "server": " ".join(server_command(0, workers)[1:4]), "cold_start": args.cold,
     }
-    print(f"  {workers} worker(s), {site.db}: {record['req_per_s']} req/s, p50 {record['p50_ms']} ms, "
+    print(f"  {workers} worker(s), {site.db}{', A/B on' if experiment else ''}: {record['req_per_s']} req/s, p50 {record['p50_ms']} ms, "
           f"p99 {p99} ms, {errors} errors, {len(tally.write_lat)} writes acknowledged; "
           f"L1 {'PASS' if l1['pass'] else 'FAIL'}; loadavg {load_before} -> {load_after}", flush=True)
     return record
@@ -525,7 +585,8 @@ def _row(r: dict[str, Any]) -> tuple[str, ...]:
     def f(v: float | None) -> str:
         return "-" if v is None else f"{v:.1f}"
 
-    return (str(r["workers"]), r["db"], f"{r['req_per_s']:.0f}", f(r["p50_ms"]), f(r["p95_ms"]), f(r["p99_ms"]),
+    ab = f"on ({r['exposures']} exposed)" if r.get("experiment") else "off"
+    return (str(r["workers"]), r["db"], ab, f"{r['req_per_s']:.0f}", f(r["p50_ms"]), f(r["p95_ms"]), f(r["p99_ms"]),
             str(r["errors"]), str(r["writes_acknowledged"]), "PASS" if r["l1"]["pass"] else "FAIL",
             "pass" if r["l2_bar"] else "miss", "pass" if r["l2_goal"] else "miss",
             f"{r['server_cpu_ms_per_request']:.1f}", f"{r['loadavg_before']} / {r['loadavg_after']}")
@@ -550,6 +611,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--json", type=Path, default=ROOT / "results" / "serve_load.json", help="where to write results")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--no-bar", action="store_true", help="do not fail the exit status on the L2 bar")
+    ap.add_argument("--experiment", choices=("off", "on", "both"), default="off",
+                    help="serve every member under a running 50/50 A/B experiment (two model versions, exposures "
+                         "logged); 'both' runs each worker count without and with it, for the ratio")
     ap.add_argument("--cold", action="store_true",
                     help="start timing with every member's list uncomputed (default: each member's list is "
                          "requested once over its user's connection first, as on a server that has been up)")
@@ -574,13 +638,14 @@ def main(argv: list[str] | None = None) -> int:
     """Build the site, run each worker count, print the table, write the JSON; returns the exit status."""
     args = parse_args(argv)
     site = build(args)
-    records = [one_run(args, site, w) for w in args.worker_counts]
+    modes = {"off": [False], "on": [True], "both": [False, True]}[args.experiment]
+    records = [one_run(args, site, w, ab) for w in args.worker_counts for ab in modes]
     mode = f"open loop at {args.rate:.0f} req/s offered" if args.rate else "closed loop"
     print(f"\n{args.users} users, {mode}, {args.duration:.0f} s per run, {1 - args.write_share:.0%} "
           f"GET {READ_PATH} / {args.write_share:.0%} PUT rating, {len(site.members)} members, model {args.algo}, "
           f"{os.cpu_count()} CPUs; L2 bar p99 <= {BAR[0]:.0f} ms and >= {BAR[1]:.0f} req/s, "
           f"goal p99 <= {GOAL[0]:.0f} ms and >= {GOAL[1]:.0f} req/s")
-    print_table([("workers", "db", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "writes acked", "L1",
+    print_table([("workers", "db", "A/B", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "writes acked", "L1",
                   "L2 bar", "L2 goal", "server CPU ms/req", "loadavg before / after"),
                  *(_row(r) for r in records)], left=2)
     args.json.parent.mkdir(parents=True, exist_ok=True)
