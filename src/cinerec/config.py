@@ -57,6 +57,22 @@ class Settings(BaseSettings):
             several server processes share one copy in the page cache.
         model_poll_seconds: how often each server process looks for a newly
             activated model version (a background thread; requests never load).
+        db_pool_size: PostgreSQL connections each process keeps open; unset,
+            ``worker_threads + 1`` (one per route thread, one for the
+            background work). Size it so that ``workers x (db_pool_size +
+            db_max_overflow)`` of ``cinerec serve --workers N``, plus the
+            background worker and CLI commands, stays below the server's
+            ``max_connections`` (100 by default, 3 of them reserved). SQLite
+            ignores the pool settings.
+        db_max_overflow: connections a process may open beyond the pool
+            under a burst (closed again when returned).
+        db_pool_timeout: seconds a request waits for a free connection
+            before failing.
+        db_pool_recycle: reopen connections older than this many seconds
+            (-1: never), ahead of server or proxy idle timeouts.
+        db_pool_pre_ping: test each connection on checkout, so one dropped
+            while idle (a database restart, a failover) is replaced instead
+            of failing a request.
     """
 
     model_config = SettingsConfigDict(env_prefix="CINEREC_", extra="forbid")
@@ -81,6 +97,11 @@ class Settings(BaseSettings):
     retrain_algo: str | None = None
     mmap_artifacts: bool = True
     model_poll_seconds: float = Field(default=1.0, gt=0.0, le=60.0)
+    db_pool_size: int | None = Field(default=None, ge=1, le=1000)
+    db_max_overflow: int = Field(default=2, ge=0, le=1000)
+    db_pool_timeout: float = Field(default=30.0, gt=0.0)
+    db_pool_recycle: int = Field(default=1800, ge=-1)
+    db_pool_pre_ping: bool = True
 
     @property
     def retrain_every_seconds(self) -> float | None:
@@ -96,6 +117,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.home / 'cinerec.db'}"
+
+    @property
+    def resolved_db_pool_size(self) -> int:
+        """:attr:`db_pool_size`, defaulting to ``worker_threads + 1``."""
+        return self.db_pool_size if self.db_pool_size is not None else self.worker_threads + 1
 
     @property
     def resolved_cache_dir(self) -> Path:

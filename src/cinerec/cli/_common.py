@@ -17,10 +17,9 @@ def settings() -> Settings:
 
 def engine(s: Settings | None = None) -> Engine:
     """An engine on the configured database."""
-    from cinerec.store.db import make_engine
+    from cinerec.store.db import settings_engine
 
-    s = s or settings()
-    return make_engine(s.resolved_database_url, busy_timeout_ms=s.sqlite_busy_timeout_ms)
+    return settings_engine(s or settings())
 
 
 def ensure_schema(s: Settings | None = None) -> None:

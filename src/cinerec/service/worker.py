@@ -472,9 +472,9 @@ class RetrainWorker:
     def __init__(self, settings: Settings, *, engine: Engine | None = None, registry: ModelRegistry | None = None,
                  check_every: float = CHECK_EVERY, gate_users: int = GATE_USERS) -> None:
         if engine is None:
-            from cinerec.store.db import make_engine
+            from cinerec.store.db import settings_engine
 
-            engine = make_engine(settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+            engine = settings_engine(settings)
         self.settings = settings
         self.engine = engine
         self.registry = registry or ModelRegistry(settings.models_dir)

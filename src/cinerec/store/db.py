@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +18,54 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from cinerec.config import Settings
+
 _BEGIN_OPTION = "cinerec_begin"
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) -> Engine:
+@dataclass(frozen=True)
+class PoolSettings:
+    """Connection pool of a server database (PostgreSQL); SQLite ignores it.
+
+    Attributes:
+        size: connections kept open per process.
+        max_overflow: extra connections under a burst, closed when returned.
+        timeout: seconds to wait for a free connection before failing.
+        recycle: reopen connections older than this (seconds; -1: never).
+        pre_ping: test each connection on checkout and replace a dead one.
+    """
+
+    size: int = 5
+    max_overflow: int = 2
+    timeout: float = 30.0
+    recycle: int = 1800
+    pre_ping: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PoolSettings:
+        """The ``CINEREC_DB_POOL_*`` settings (see :class:`~cinerec.config.Settings`)."""
+        return cls(size=settings.resolved_db_pool_size, max_overflow=settings.db_max_overflow,
+                   timeout=settings.db_pool_timeout, recycle=settings.db_pool_recycle,
+                   pre_ping=settings.db_pool_pre_ping)
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False,
+                pool: PoolSettings | None = None) -> Engine:
     """Create an engine for ``url`` with cinerec's connection settings.
 
     For SQLite the parent folder is created and each connection is set up as
-    described in the module docstring.
+    described in the module docstring. A server database gets a
+    ``QueuePool`` sized by ``pool`` (default :class:`PoolSettings()`).
     """
     u = make_url(url)
-    if u.get_backend_name() == "postgresql" and "connect_timeout" not in u.query:
-        # an unreachable server fails a request (and /api/v1/ready) in seconds instead of hanging on TCP
-        return create_engine(url, echo=echo, pool_pre_ping=True, connect_args={"connect_timeout": 5})
     if u.get_backend_name() != "sqlite":
-        return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+        p = pool or PoolSettings()
+        opts: dict[str, Any] = {"pool_size": p.size, "max_overflow": p.max_overflow, "pool_timeout": p.timeout,
+                                "pool_recycle": p.recycle, "pool_pre_ping": p.pre_ping}
+        if u.get_backend_name() == "postgresql" and "connect_timeout" not in u.query:
+            # an unreachable server fails a request (and /api/v1/ready) in seconds instead of hanging on TCP
+            opts["connect_args"] = {"connect_timeout": 5}
+        return create_engine(url, echo=echo, **opts)
     if u.database and u.database != ":memory:":
         Path(u.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, echo=echo, connect_args={"isolation_level": None, "check_same_thread": False})
@@ -51,6 +85,12 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) ->
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
     return engine
+
+
+def settings_engine(settings: Settings) -> Engine:
+    """An engine on the configured database with the configured SQLite timeout and connection pool."""
+    return make_engine(settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                       pool=PoolSettings.from_settings(settings))
 
 
 def write_engine(engine: Engine) -> Engine:

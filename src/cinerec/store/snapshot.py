@@ -58,6 +58,8 @@ from cinerec.store.models import (
     User,
 )
 
+#: Ratings fetched per round trip by the streamed snapshot read (:func:`read_ratings`).
+STREAM_CHUNK = 50_000
 #: Weight of a review-only interaction at sentiment 0 and its rating-scale stand-in.
 REVIEW_BASE_WEIGHT = 0.5
 #: ``(stand-in stars, weight)`` of each social signal for a film the member did not rate (see the module docstring).
@@ -123,6 +125,42 @@ def social_signal(kinds: pd.Series) -> tuple[npt.NDArray[np.float64], npt.NDArra
             np.array([p[1] for p in pairs], dtype=np.float64))
 
 
+def _epoch_seconds(values: Any) -> npt.NDArray[np.int64]:
+    """Datetimes (aware, or SQLite's naive UTC text) -> whole Unix seconds, floored."""
+    ts = pd.to_datetime(pd.Series(values), utc=True)
+    return (ts.astype("int64") // 10**9).to_numpy(dtype=np.int64) if len(ts) else np.array([], dtype=np.int64)
+
+
+def read_ratings(conn: Connection, *, chunk_size: int | None = None) -> pd.DataFrame:
+    """Every rating as columns ``user, item, rating, timestamp`` (numpy-backed), streamed.
+
+    The rows come through a server-side cursor on PostgreSQL
+    (``stream_results``), ``chunk_size`` (default :data:`STREAM_CHUNK`) at a
+    time, and each chunk becomes numpy arrays before the next is fetched: at
+    no point does every rating exist as a Python row object at once, so peak
+    memory is the arrays (32 bytes a rating) plus one chunk, not the few
+    hundred bytes a rating of a fetched list of rows with datetimes.
+    """
+    result = conn.execution_options(stream_results=True, yield_per=chunk_size or STREAM_CHUNK).execute(
+        select(Rating.user_id, Rating.movie_id, Rating.value, Rating.updated_at))
+    users: list[npt.NDArray[np.int64]] = []
+    items: list[npt.NDArray[np.int64]] = []
+    values: list[npt.NDArray[np.float64]] = []
+    stamps: list[npt.NDArray[np.int64]] = []
+    for part in result.partitions():
+        u, i, v, t = zip(*part, strict=True)
+        users.append(np.fromiter(u, dtype=np.int64, count=len(part)))
+        items.append(np.fromiter(i, dtype=np.int64, count=len(part)))
+        values.append(np.fromiter(v, dtype=np.float64, count=len(part)))
+        stamps.append(_epoch_seconds(t))
+
+    def cat(parts: list[Any], dtype: type) -> Any:
+        return np.concatenate(parts) if parts else np.array([], dtype=dtype)
+
+    return pd.DataFrame({"user": cat(users, np.int64), "item": cat(items, np.int64),
+                         "rating": cat(values, np.float64), "timestamp": cat(stamps, np.int64)})
+
+
 def load_interactions(engine: Engine, *, all_movies: bool = True, reviews: bool = True,
                       social: bool = True) -> Interactions:
     """All ratings as :class:`Interactions` keyed by database user and movie ids.
@@ -144,7 +182,7 @@ def load_interactions(engine: Engine, *, all_movies: bool = True, reviews: bool 
         else the implicit signal with the highest weight.
     """
     with engine.connect() as conn:
-        rows = conn.execute(select(Rating.user_id, Rating.movie_id, Rating.value, Rating.updated_at)).all()
+        df = read_ratings(conn)
         users = np.array(conn.execute(select(User.id).order_by(User.id)).scalars().all(), dtype=np.int64)
         movies = (np.array(conn.execute(select(Movie.id).order_by(Movie.id)).scalars().all(), dtype=np.int64)
                   if all_movies else None)
@@ -155,7 +193,6 @@ def load_interactions(engine: Engine, *, all_movies: bool = True, reviews: bool 
             .group_by(Review.user_id, Review.movie_id)).all() if reviews else []
         social_rows = _social_rows(conn) if social else None
         follows = conn.execute(select(Follow.follower_id, Follow.followee_id)).all() if social else []
-    df = pd.DataFrame(rows, columns=["user", "item", "rating", "updated_at"])
     implicit = []
     if review_rows:
         rv = pd.DataFrame(review_rows, columns=["user", "item", "sentiment", "updated_at"])
@@ -166,14 +203,10 @@ def load_interactions(engine: Engine, *, all_movies: bool = True, reviews: bool 
         implicit.append(social_rows.drop(columns="kind").assign(rating=rating, weight=weight))
     if implicit:
         extra = pd.concat(implicit, ignore_index=True)
-        extra["updated_at"] = pd.to_datetime(extra["updated_at"], utc=True)
+        extra["timestamp"] = _epoch_seconds(extra.pop("updated_at"))
         # the strongest signal per (member, film); the stable sort keeps the first listed on equal weights
         extra = extra.sort_values("weight", ascending=False, kind="stable").drop_duplicates(["user", "item"])
-        rated = pd.DataFrame(df.assign(weight=1.0))
-        rated["updated_at"] = pd.to_datetime(rated["updated_at"], utc=True)
-        df = pd.concat([rated, extra], ignore_index=True)
-    ts = pd.to_datetime(df["updated_at"], utc=True)
-    df["timestamp"] = (ts.astype("int64") // 10**9).astype(np.int64) if len(df) else np.array([], dtype=np.int64)
+        df = pd.concat([df.assign(weight=1.0), extra], ignore_index=True)
     iv = Vocabulary(movies) if movies is not None else Vocabulary.from_values(df["item"].to_numpy())
     data = Interactions.from_frame(df, user_vocab=Vocabulary(users), item_vocab=iv,
                                    weight_col="weight" if "weight" in df else None)

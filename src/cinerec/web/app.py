@@ -23,7 +23,7 @@ from cinerec.service.jobs import JobRunner
 from cinerec.service.recommender import RecommenderService
 from cinerec.service.registry import ModelRegistry
 from cinerec.service.throttle import Throttle
-from cinerec.store.db import make_engine, session_factory
+from cinerec.store.db import session_factory, settings_engine
 from cinerec.web import errors
 from cinerec.web.middleware import (
     DOCS_CSP,
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     are the liveness and readiness probes.
     """
     settings = settings or get_settings()
-    engine = make_engine(settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    engine = settings_engine(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
