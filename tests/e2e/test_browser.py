@@ -17,15 +17,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.site_server import running_site
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -37,12 +35,6 @@ SHOTS = ROOT / "test-artifacts" / "screenshots"
 PASSWORD = "correct horse battery staple 42"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -71,33 +63,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> Iterator
     train_from_store(eng, ModelRegistry(s.models_dir), "item-knn")
     create_user(eng, "admin", PASSWORD, is_admin=True)
     eng.dispose()
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CINEREC_")}
-    env.update(CINEREC_HOME=str(home), CINEREC_DATA_DIR=str(datasets), OPENBLAS_NUM_THREADS="1")
-    log = (home / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "cinerec.web:create_app", "--factory", "--host",
-                             "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=home)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/v1/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the server did not start: {(home / 'server.log').read_text()[-2000:]}")
-                time.sleep(0.3)
+    with running_site(home, datasets, home / "server.log") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,23 @@ def member_settings(tmp_path_factory: pytest.TempPathFactory, datasets: Path) ->
     return s
 
 
+def two_version_site(home: Path, datasets: Path) -> tuple[Settings, str, str]:
+    """A site of ML-100K with item-kNN active and popularity published beside it (for A/B experiments).
+
+    Returns (settings, active version, other version). A site of its own, so
+    a running experiment never reaches the shared members site.
+    """
+    s = Settings(home=home, data_dir=datasets)
+    upgrade(s.resolved_database_url)
+    eng = make_engine(s.resolved_database_url)
+    import_dataset(eng, read_dataset(datasets / "ml-100k"))
+    reg = ModelRegistry(s.models_dir)
+    active = train_from_store(eng, reg, "item-knn").version
+    other = train_from_store(eng, reg, "popularity", activate=False).version
+    eng.dispose()
+    return s, active, other
+
+
 @pytest.fixture(scope="session")
 def site(member_settings: Settings) -> Iterator[TestClient]:
     """One app for the session (http://testserver)."""

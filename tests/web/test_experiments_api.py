@@ -15,34 +15,20 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from cinerec.config import Settings
-from cinerec.data.readers import read_dataset
 from cinerec.service.accounts import create_user
-from cinerec.service.registry import ModelRegistry
-from cinerec.service.training import train_from_store
-from cinerec.store.db import make_engine, transaction
-from cinerec.store.importer import import_dataset
-from cinerec.store.migrate import upgrade
+from cinerec.store.db import transaction
 from cinerec.store.models import Event, ExperimentExposure, User
 from cinerec.store.repos import events as event_repo
 from cinerec.web import create_app
-from tests.web.conftest import PASSWORD, login, member, new_name
+from tests.web.conftest import PASSWORD, login, member, new_name, two_version_site
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
 def ab(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> Iterator[tuple[TestClient, str, str]]:
-    """A site with item-kNN (active) and popularity (published, not active); yields (client, active, other)."""
-    home = tmp_path_factory.mktemp("ab-home")
-    s = Settings(home=home, data_dir=datasets)
-    upgrade(s.resolved_database_url)
-    eng = make_engine(s.resolved_database_url)
-    import_dataset(eng, read_dataset(datasets / "ml-100k"))
-    reg = ModelRegistry(s.models_dir)
-    active = train_from_store(eng, reg, "item-knn").version
-    other = train_from_store(eng, reg, "popularity", activate=False).version
-    eng.dispose()
+    """The two-version site (item-kNN active, popularity beside it); yields (client, active, other)."""
+    s, active, other = two_version_site(tmp_path_factory.mktemp("ab-home"), datasets)
     with TestClient(create_app(s)) as c:
         yield c, active, other
 

@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,17 +19,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from cinerec.config import Settings
-from cinerec.data.readers import read_dataset
 from cinerec.service import accounts
 from cinerec.service import experiments as exps
 from cinerec.service.accounts import create_user
-from cinerec.service.registry import ModelRegistry
-from cinerec.service.training import train_from_store
-from cinerec.store.db import make_engine, transaction
-from cinerec.store.importer import import_dataset
-from cinerec.store.migrate import upgrade
+from cinerec.store.db import transaction
 from cinerec.store.models import Event, User
-from tests.web.conftest import PASSWORD, member, new_name
+from tests.e2e.site_server import running_site
+from tests.web.conftest import PASSWORD, member, new_name, two_version_site
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -44,16 +36,8 @@ Site = tuple[TestClient, str, str, Settings]
 
 @pytest.fixture(scope="module")
 def ab(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> Iterator[Site]:
-    """A site with item-kNN (active) and popularity (published); yields (client, active, other, settings)."""
-    home = tmp_path_factory.mktemp("ab-pages-home")
-    s = Settings(home=home, data_dir=datasets)
-    upgrade(s.resolved_database_url)
-    eng = make_engine(s.resolved_database_url)
-    import_dataset(eng, read_dataset(datasets / "ml-100k"))
-    reg = ModelRegistry(s.models_dir)
-    active = train_from_store(eng, reg, "item-knn").version
-    other = train_from_store(eng, reg, "popularity", activate=False).version
-    eng.dispose()
+    """The two-version site (item-kNN active, popularity beside it); yields (client, active, other, settings)."""
+    s, active, other = two_version_site(tmp_path_factory.mktemp("ab-pages-home"), datasets)
     from cinerec.web import create_app
 
     with TestClient(create_app(s)) as c:
@@ -281,12 +265,6 @@ def test_recommended_films_carry_the_click_beacon(ab: Site) -> None:
 
 # --------------------------------------------------------------------------- in a real browser
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_clicking_a_recommended_film_stores_a_click_event(ab: Site, tmp_path: Path) -> None:
@@ -299,25 +277,7 @@ def test_clicking_a_recommended_film_stores_a_click_event(ab: Site, tmp_path: Pa
     c, _active, _other, s = ab
     name = new_name("click")
     create_user(c.app.state.engine, name, PASSWORD)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CINEREC_")}
-    env.update(CINEREC_HOME=str(s.home), CINEREC_DATA_DIR=str(s.data_dir), OPENBLAS_NUM_THREADS="1")
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "cinerec.web:create_app", "--factory", "--host",
-                             "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/v1/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the server did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
-                time.sleep(0.3)
+    with running_site(s.home, s.data_dir, tmp_path / "server.log") as base:
         with sync_playwright() as p:
             chrome = p.chromium.launch(executable_path=str(CHROMIUM),
                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
@@ -342,10 +302,3 @@ def test_clicking_a_recommended_film_stores_a_click_event(ab: Site, tmp_path: Pa
                     select(Event).where(Event.user_id == uid, Event.kind == "click"))]
             time.sleep(0.2)
         assert found == [(movie_id, 1)]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
