@@ -6,13 +6,14 @@ from contextlib import AbstractContextManager
 from typing import ClassVar, Self
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from cinerec.algorithms._ann import LatentQuery
 from cinerec.algorithms._latent import FoldInBlock, LatentFoldIn, bpr_fold_in
 from cinerec.algorithms.base import FloatArray, IntArray, Reason, RecommenderBase
 from cinerec.data.interactions import Interactions
-from cinerec.errors import InvalidParameter
+from cinerec.errors import DataFormatError, InvalidParameter
 
 
 def _confidence(data: Interactions, use_ratings: bool) -> sp.csr_matrix:
@@ -68,6 +69,9 @@ class ImplicitALS(_LatentTopN):
     """
 
     name: ClassVar[str] = "implicit-als"
+    #: Set by :meth:`from_factors` only (Spark's confidence ``1 + alpha * r`` and ridge ``reg * n``).
+    confidence_offset_: float
+    reg_per_interaction_: bool
 
     def __init__(self, n_factors: int = 32, regularization: float = 10.0, alpha: float = 1.0,
                  n_iterations: int = 15, use_ratings: bool = False, random_state: int | None = 42) -> None:
@@ -78,11 +82,56 @@ class ImplicitALS(_LatentTopN):
         self.use_ratings = use_ratings
         self.random_state = random_state
 
+    @classmethod
+    def from_factors(cls, data: Interactions, user_factors: npt.ArrayLike, item_factors: npt.ArrayLike, *,
+                     regularization: float, alpha: float, n_iterations: int, use_ratings: bool = False,
+                     ) -> Self:
+        """A fitted model from factors of Spark's implicit-feedback ALS (``implicitPrefs``).
+
+        Spark weights an interaction of value ``r`` with confidence
+        ``1 + alpha * r`` (``implicit`` uses ``alpha * r``) and regularises a
+        user with ``regularization * n`` for ``n`` interactions (``implicit``:
+        ``regularization``); the artifact records both (``confidence_offset_``
+        and ``reg_per_interaction_``) so that a history is folded in by
+        Spark's own user solve.
+
+        Args:
+            data: the interactions the factors were trained on (vocabularies,
+                seen mask and the values a history is read with).
+            user_factors: ``(n_users, k)`` rows aligned to ``data.user_vocab``.
+            item_factors: ``(n_items, k)`` rows aligned to ``data.item_vocab``.
+            regularization: Spark's ``regParam``.
+            alpha: Spark's ``alpha``.
+            n_iterations: Spark's ``maxIter``.
+            use_ratings: the interaction values given to Spark were the
+                ratings (else the implicit weights), as for :meth:`fit`.
+
+        Raises:
+            DataFormatError: factor shapes that do not match ``data`` or non-finite factors.
+        """
+        uf = np.asarray(user_factors, dtype=np.float64)
+        itf = np.asarray(item_factors, dtype=np.float64)
+        if uf.ndim != 2 or itf.ndim != 2 or uf.shape != (data.n_users, itf.shape[1]) or len(itf) != data.n_items:
+            raise DataFormatError(f"factor shapes {uf.shape} and {itf.shape} do not match "
+                                  f"{data.n_users} users x {data.n_items} items")
+        if not (np.isfinite(uf).all() and np.isfinite(itf).all()):
+            raise DataFormatError("factors must be finite numbers")
+        model = cls(n_factors=uf.shape[1], regularization=regularization, alpha=alpha, n_iterations=n_iterations,
+                    use_ratings=use_ratings, random_state=None)
+        model._remember(data)
+        model.user_factors_, model.item_factors_ = uf, itf
+        model.history_uses_values_ = _trained_on_values(data, use_ratings)
+        model.confidence_offset_ = 1.0
+        model.reg_per_interaction_ = True
+        return model
+
     def fit(self, data: Interactions) -> Self:
         """Fit with ``implicit`` and keep its factors as numpy arrays."""
         from implicit.cpu.als import AlternatingLeastSquares
 
         self._remember(data)
+        self.__dict__.pop("confidence_offset_", None)
+        self.__dict__.pop("reg_per_interaction_", None)
         with _single_thread_blas():
             model = AlternatingLeastSquares(
                 factors=self.n_factors, regularization=self.regularization, alpha=self.alpha,
@@ -95,12 +144,14 @@ class ImplicitALS(_LatentTopN):
         return self
 
     def _history_confidence(self, values: FloatArray) -> FloatArray:
-        """``alpha * value``, the confidence ``implicit`` gives a stored interaction."""
-        return float(self.alpha) * self._history_weights(values)
+        """``alpha * value``, the confidence ``implicit`` gives a stored interaction (Spark's: ``1 + alpha * value``)."""
+        offset = float(getattr(self, "confidence_offset_", 0.0))
+        return offset + float(self.alpha) * self._history_weights(values)
 
     def _fold_in_prior(self, n: int, m: int) -> list[FoldInBlock]:
-        """The training ridge: ``regularization * I``, whatever the history's length."""
-        return [FoldInBlock(slice(0, m), float(self.regularization) * np.eye(m), np.zeros(m))]
+        """The training ridge: ``regularization * I`` whatever the history's length (Spark's: times ``n``)."""
+        scale = max(n, 1) if getattr(self, "reg_per_interaction_", False) else 1
+        return [FoldInBlock(slice(0, m), float(self.regularization) * scale * np.eye(m), np.zeros(m))]
 
 
 class BPR(_LatentTopN):

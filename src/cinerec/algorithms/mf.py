@@ -33,6 +33,8 @@ class _FactorModel(LatentFoldIn):
     item_bias_: FloatArray
     user_factors_: FloatArray
     item_factors_: FloatArray
+    #: Set by :meth:`BiasedMF.from_factors` only: a model without biases (its fold-in holds the user bias at 0).
+    bias_free_: bool
 
     def _user_vectors(self, users: IntArray) -> FloatArray:
         return self.user_factors_[users]
@@ -86,7 +88,9 @@ class _FactorModel(LatentFoldIn):
         return LatentQuery(np.array([self.mu_ + x[0]]), np.r_[x[1:], 1.0][None, :])
 
     def _bias_reg(self) -> float:
-        """Regularisation of the user bias per rating, as in training."""
+        """Regularisation of the user bias per rating, as in training (pinned at 0 for a model without biases)."""
+        if getattr(self, "bias_free_", False):
+            return _PINNED
         reg_bias = getattr(self, "reg_bias", None)
         return float(self.reg if reg_bias is None else reg_bias)
 
@@ -135,6 +139,9 @@ class _FactorModel(LatentFoldIn):
         if not (np.isfinite(self.user_factors_).all() and np.isfinite(self.item_factors_).all()):
             raise ModelFitError(f"{self.name} diverged (non-finite factors); lower the learning rate")
 
+
+#: Ridge per rating that holds a fold-in coordinate at its prior mean (0): the user bias of a model trained without one.
+_PINNED = 1e9
 
 _A0, _B0 = 1.0, 1.0  # Gamma(shape, rate) prior of every precision, in standardised units: weak
 
@@ -203,8 +210,52 @@ class BiasedMF(_FactorModel):
         self.init_std = init_std
         self.random_state = random_state
 
+    @classmethod
+    def from_factors(cls, data: Interactions, user_factors: npt.ArrayLike, item_factors: npt.ArrayLike, *,
+                     reg: float, n_epochs: int) -> Self:
+        """A fitted model of ratings predicted as the plain dot product ``p_u . q_i`` (explicit ALS, e.g. Spark's).
+
+        Factors trained elsewhere become an ordinary artifact of this class:
+        the global mean and both biases are zero, so ``predict`` returns the
+        dot product (clipped to the rating scale of ``data``, as every rating
+        predictor here), and a history is folded in by the ALS-WR user solve,
+        ridge ``reg * n`` for ``n`` rated items with the user bias held at 0,
+        which reproduces a trained user from its own ratings.
+
+        Args:
+            data: the interactions the factors were trained on (their
+                vocabularies index the factor rows; the seen mask and rating
+                scale come from them).
+            user_factors: ``(n_users, k)`` rows aligned to ``data.user_vocab``.
+            item_factors: ``(n_items, k)`` rows aligned to ``data.item_vocab``.
+            reg: the ALS regularisation per rating (Spark's ``regParam``).
+            n_epochs: the ALS iterations, recorded as ``n_epochs``.
+
+        Raises:
+            DataFormatError: factor shapes that do not match ``data``, non-finite factors or no ratings.
+        """
+        if data.ratings is None:
+            raise DataFormatError("explicit factors need the ratings they were trained on")
+        uf = np.asarray(user_factors, dtype=np.float64)
+        itf = np.asarray(item_factors, dtype=np.float64)
+        if uf.ndim != 2 or itf.ndim != 2 or uf.shape != (data.n_users, itf.shape[1]) or len(itf) != data.n_items:
+            raise DataFormatError(f"factor shapes {uf.shape} and {itf.shape} do not match "
+                                  f"{data.n_users} users x {data.n_items} items")
+        if not (np.isfinite(uf).all() and np.isfinite(itf).all()):
+            raise DataFormatError("factors must be finite numbers")
+        model = cls(n_factors=uf.shape[1], n_epochs=n_epochs, reg=reg, random_state=None)
+        model._remember(data)
+        model.mu_, model.rating_std_ = 0.0, 1.0
+        model.min_rating_, model.max_rating_ = data.rating_scale
+        model.user_bias_ = np.zeros(data.n_users)
+        model.item_bias_ = np.zeros(data.n_items)
+        model.user_factors_, model.item_factors_ = uf, itf
+        model.bias_free_ = True
+        return model
+
     def fit(self, data: Interactions) -> Self:
         """Train by SGD on the standardised ratings (see :meth:`_init`)."""
+        self.__dict__.pop("bias_free_", None)
         rng, r = self._init(data)
         lr_f, lr_b = float(self.lr), float(self.lr_bias if self.lr_bias is not None else self.lr)
         reg_b = float(self.reg_bias if self.reg_bias is not None else self.reg)

@@ -22,24 +22,46 @@ def _registry() -> ModelRegistry:
 
 
 def train(
-    algo: str = typer.Option("implicit-als", "--algo", help="algorithm name (see `cinerec models algorithms`)"),
+    algo: str | None = typer.Option(None, "--algo", help="algorithm name (see `cinerec models algorithms`; "
+                                    "default implicit-als, with --engine spark: als)"),
     param: list[str] | None = typer.Option(None, "--param", help="ALGO.key=value, repeatable"),
     no_activate: bool = typer.Option(False, "--no-activate", help="publish without switching the live model"),
     device: str | None = typer.Option(None, "--device", help="cpu | cuda | auto, for neural models"),
+    engine_name: str = typer.Option("in-process", "--engine", help="in-process | spark (Apache Spark MLlib ALS)"),
+    master: str = typer.Option("local[2]", "--master",
+                               help="with --engine spark: local[N] | spark://HOST:7077 | yarn | k8s://https://HOST:PORT"),
+    conf: list[str] | None = typer.Option(None, "--conf", help="with --engine spark: Spark key=value, repeatable"),
+    data: str | None = typer.Option(None, "--data",
+                                    help="with --engine spark: Parquet/CSV path or URL (user,item,rating[,timestamp]) "
+                                         "instead of the database"),
 ) -> None:
     """Fit ALGO on every rating in the database and publish it as a new model version.
+
+    With --engine spark, Spark MLlib's ALS trains on the database's ratings
+    (exported to Parquet) or on --data, and its factors are published as an
+    ordinary version (--param als.rank=64 als.reg=0.1 als.iters=10
+    als.implicit=true als.alpha=1 als.holdout=0.1 ...).
 
     Holds the models folder's training lock: it refuses to start while
     another `cinerec train` or a `cinerec worker` run is training.
     """
     import sys
 
+    engine_key = engine_name.strip().lower().replace("_", "-")
+    if engine_key == "spark":
+        _train_on_spark(algo or "als", param, no_activate, master, conf, data)
+        return
+    if engine_key not in ("in-process", "inprocess", "local", "python"):
+        raise typer.BadParameter(f"{engine_name!r}: use in-process or spark", param_hint="--engine")
+    if data is not None or conf:
+        raise typer.BadParameter("--data and --conf need --engine spark", param_hint="--engine")
+
     from cinerec.algorithms.registry import canonical
     from cinerec.cli.worker import require_schema
     from cinerec.service.training import train_from_store
     from cinerec.service.worker import training_lock
 
-    algo = canonical(algo)  # what the user typed is checked first, then the database
+    algo = canonical(algo or "implicit-als")  # what the user typed is checked first, then the database
     params = runtime_params(algo, parse_params(param, [algo])[algo], device, progress=sys.stderr.isatty())
     require_schema(settings())
     with training_lock(settings().models_dir):  # never alongside the retraining worker or another train
@@ -47,6 +69,34 @@ def train(
                                 text_encoder=settings().text_encoder)
     typer.echo(f"published {info.version} ({info.algo}, {info.extra.get('ratings')} ratings, "
                f"{info.extra.get('fit_seconds')} s){'' if no_activate else ' and activated it'}")
+
+
+def _train_on_spark(algo: str, param: list[str] | None, no_activate: bool, master: str, conf: list[str] | None,
+                    data: str | None) -> None:
+    """``cinerec train --engine spark``: Spark ALS on the database (or --data), published like any version."""
+    from cinerec.cli.worker import require_schema
+    from cinerec.errors import InvalidParameter
+    from cinerec.evaluation.protocols import parse_param
+    from cinerec.service.spark_training import parse_conf, spark_algo, train_on_spark
+    from cinerec.service.worker import training_lock
+
+    name, params = spark_algo(algo)
+    for text in param or []:
+        prefix, key, value = parse_param(text)
+        if spark_algo(prefix)[0] != name:
+            raise InvalidParameter(f"--param {text!r}: Spark parameters are als.KEY=value")
+        params[key] = value
+    spark_conf = parse_conf(conf)
+    if data is None:
+        require_schema(settings())
+    with training_lock(settings().models_dir):
+        info = train_on_spark(_registry(), engine=engine() if data is None else None, data=data, master=master,
+                              conf=spark_conf, params=params, activate=not no_activate)
+    holdout = info.extra.get("holdout") or {}
+    measure = ", ".join(f"{k} {holdout[k]}" for k in ("rmse", "ndcg_at_10") if holdout.get(k) is not None)
+    typer.echo(f"published {info.version} ({info.algo} from Spark ALS on {master}, {info.extra.get('ratings')} ratings, "
+               f"{info.extra.get('fit_seconds')} s{', holdout ' + measure if measure else ''})"
+               f"{'' if no_activate else ' and activated it'}")
 
 
 @app.command("list")
