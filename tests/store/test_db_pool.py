@@ -48,3 +48,12 @@ def test_sqlite_ignores_the_pool_settings(tmp_path) -> None:  # type: ignore[no-
 def test_bad_pool_settings_are_refused(bad: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         Settings(**bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.postgres
+def test_postgres_connections_run_without_jit_and_keep_the_urls_options(pg_url: str) -> None:
+    eng = make_engine(pg_url)
+    with eng.connect() as conn:
+        assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+        assert conn.exec_driver_sql("SHOW search_path").scalar() == pg_url.rsplit("%3D", 1)[1]  # the URL's options
+    eng.dispose()

@@ -55,16 +55,25 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False,
 
     For SQLite the parent folder is created and each connection is set up as
     described in the module docstring. A server database gets a
-    ``QueuePool`` sized by ``pool`` (default :class:`PoolSettings()`).
+    ``QueuePool`` sized by ``pool`` (default :class:`PoolSettings()`);
+    PostgreSQL connections also run with ``jit = off`` (any ``options`` of
+    the URL are kept).
     """
     u = make_url(url)
     if u.get_backend_name() != "sqlite":
         p = pool or PoolSettings()
         opts: dict[str, Any] = {"pool_size": p.size, "max_overflow": p.max_overflow, "pool_timeout": p.timeout,
                                 "pool_recycle": p.recycle, "pool_pre_ping": p.pre_ping}
-        if u.get_backend_name() == "postgresql" and "connect_timeout" not in u.query:
-            # an unreachable server fails a request (and /api/v1/ready) in seconds instead of hanging on TCP
-            opts["connect_args"] = {"connect_timeout": 5}
+        if u.get_backend_name() == "postgresql":
+            connect: dict[str, Any] = {}
+            if "connect_timeout" not in u.query:
+                # an unreachable server fails a request (and /api/v1/ready) in seconds instead of hanging on TCP
+                connect["connect_timeout"] = 5
+            # JIT off: the feed's dozen correlated EXISTS price above jit_above_cost, and compiling them took
+            # 3.9 s on a query that runs in 0.13 s (tests/store/test_pg_explain.py); OLTP queries never repay it
+            given = u.query.get("options", "")
+            connect["options"] = " ".join([*(given if isinstance(given, tuple) else [given]), "-c jit=off"]).strip()
+            opts["connect_args"] = connect
         return create_engine(url, echo=echo, **opts)
     if u.database and u.database != ":memory:":
         Path(u.database).parent.mkdir(parents=True, exist_ok=True)
