@@ -40,7 +40,11 @@ def test_experiment_life_from_the_command_line(tmp_path: Path, datasets: Path) -
                         (["--variant", f"control={active}:x", "--variant", f"t={other}"], "not a number"),
                         (["--variant", f"control={active}", "--variant", "t=nope"], "nope"),
                         (["--variant", f"control={active}", "--variant", f"t={other}", "--metric", "revenue"],
-                         "unknown metric")]:
+                         "unknown metric"),
+                        (["--variant", f"control={active}", "--variant", f"t={active}", "--rerank", "x=0.5"],
+                         "no variant called 'x'"),
+                        (["--variant", f"control={active}", "--variant", f"t={active}", "--rerank", "t=2"],
+                         "between 0 and 1")]:
         r = cli("experiment", "create", "bad", *args, env=env)
         assert r.returncode != 0 and words in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
     assert "no experiments yet" in cli("experiment", "list", env=env).stdout

@@ -199,3 +199,46 @@ def test_outcomes_outside_the_window_or_before_the_showing_do_not_count(ab: tupl
     assert sum(v["clicks"] for v in rep["variants"]) == 0
     assert all(not v["share_rate"] for v in rep["variants"])
     c.post(f"/api/v1/admin/experiments/{name}/stop", headers=h)
+
+
+def test_a_variant_can_be_the_same_model_with_mmr_re_ranking(ab: tuple[TestClient, str, str]) -> None:
+    import numpy as np
+
+    from cinerec.algorithms.rerank import audience_similarity
+
+    c, active, _other = ab
+    h = _admin(c)
+    name = new_name("mmr")
+    body = {"name": name, "variants": [{"name": "plain", "model_version": active},
+                                       {"name": "varied", "model_version": active, "diversity": 0.3}]}
+    bad = {**body, "variants": [body["variants"][0], {**body["variants"][1], "diversity": 1.5}]}  # type: ignore[index]
+    assert c.post("/api/v1/admin/experiments", json=bad, headers=h).status_code == 422
+    r = c.post("/api/v1/admin/experiments", json=body, headers=h)
+    assert r.status_code == 201 and [v.get("diversity") for v in r.json()["variants"]] == [None, 0.3]
+    c.post(f"/api/v1/admin/experiments/{name}/start", headers=h)
+    svc = c.app.state.service
+    live = svc.live
+    by_variant: dict[str, list[tuple[list[int], list[int]]]] = {"plain": [], "varied": []}
+    engine = c.app.state.engine
+    for _ in range(12):
+        username, mh = member(c)
+        for movie in (50, 100, 181, 258):  # a short history, so the model ranks from it
+            c.put(f"/api/v1/movies/{movie}/rating", json={"rating": 4.5}, headers=mh)
+        got = c.get("/api/v1/me/recommendations?k=10", headers=mh).json()
+        with transaction(engine, write=False) as s:
+            uid = s.scalar(select(User.id).where(User.username == username))
+        plain = svc.recommend(uid, 10, explain=False, history=[(50, 4.5), (100, 4.5), (181, 4.5), (258, 4.5)])
+        by_variant[got["experiment"]["variant"]].append(([x["movie"]["id"] for x in got["data"]],
+                                                         [x.movie_id for x in plain.items]))
+    assert by_variant["plain"] and by_variant["varied"]
+    assert all(shown == plain for shown, plain in by_variant["plain"])  # the control is the model's own order
+    seen = live.model.seen_
+
+    def spread(ids: list[int]) -> float:
+        sim = audience_similarity(seen, live.items.indices(np.array(ids)))
+        return float(sim[np.triu_indices(len(ids), 1)].mean())
+
+    for shown, plain in by_variant["varied"]:
+        assert shown != plain and shown[0] == plain[0]  # MMR keeps the best film first, then varies
+        assert spread(shown) < spread(plain)  # audiences overlap less
+    c.post(f"/api/v1/admin/experiments/{name}/stop", headers=h)

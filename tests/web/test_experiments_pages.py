@@ -154,9 +154,14 @@ def test_bad_form_input_reshows_the_form_with_a_message(ab: Site) -> None:
     assert "must be a number from 0 to 100" in post(form(new_name("x"), active, other, traffic="lots"), 422)
     assert "must be a number" in post(form(new_name("x"), active, other, treatment_weight="0"), 422)
     assert "must be a number" in post(form(new_name("x"), active, other, min_sample="2.5"), 422)
+    assert "must be a number from 0 to 1" in post(form(new_name("x"), active, other, treatment_diversity="2"), 422)
     assert "Choose a metric" in post(form(new_name("x"), active, other, metric="revenue"), 422)
     assert "Choose a metric" in post(form(new_name("x"), active, other, guardrails=["<i>x</i>"]), 422)
     assert len(exps.list_experiments(engine)) == before
+    varied = new_name("mmr")  # the same version, re-ranked: a model plus a re-ranking setting
+    create(admin, t, form(varied, active, active, treatment_diversity="0.7"))
+    assert [v.diversity for v in exps.get(engine, varied).variants] == [None, 0.7]
+    assert "MMR re-ranking 0.7" in admin.get(f"/admin/experiments/{varied}").text
     name = new_name("dup")
     create(admin, t, form(name, active, other))
     page = post(form(name, active, other), 409)

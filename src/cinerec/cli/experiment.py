@@ -48,7 +48,7 @@ def _variant(text: str) -> VariantSpec:
 
 
 def _show(info: ExperimentInfo) -> None:
-    variants = ", ".join(f"{v.name}={v.model_version} ({v.weight:.0%})" for v in info.variants)
+    variants = ", ".join(f"{v.name}={v.label} ({v.weight:.0%})" for v in info.variants)
     typer.echo(f"{info.name}: {info.status}, metric {info.metric}, traffic {info.traffic:.0%}, {variants}")
 
 
@@ -64,11 +64,31 @@ def create(
     min_sample: int | None = typer.Option(None, "--min-sample", help="members per variant before a decision"),
     window_days: float = typer.Option(7.0, "--window-days", help="days after a member's first exposure in which "
                                                                  "outcomes count"),
+    rerank: list[str] | None = typer.Option(None, "--rerank", help="NAME=WEIGHT: re-rank that variant's lists by "
+                                            "MMR with this relevance weight in [0, 1] (repeatable)"),
 ) -> None:
-    """Define a draft experiment between registered model versions (`cinerec models list` shows them)."""
+    """Define a draft experiment between registered model versions (`cinerec models list` shows them).
+
+    A variant may also be a model plus a re-ranking setting: `--variant plain=V --variant mmr=V --rerank mmr=0.7`
+    tests one version with and without maximal-marginal-relevance re-ranking.
+    """
+    import dataclasses
+
     from cinerec.service import experiments
 
-    info = experiments.create(engine(), _registry(), name, [_variant(v) for v in variant], metric=metric,
+    specs = [_variant(v) for v in variant]
+    for text in rerank or ():
+        who, sep, value = text.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = float("nan")
+        if not sep or weight != weight:
+            raise InvalidParameter(f"--rerank {text!r}: write VARIANT=WEIGHT, e.g. treatment=0.7")
+        if who not in {s.name for s in specs}:
+            raise InvalidParameter(f"--rerank {text!r}: no variant called {who!r}")
+        specs = [dataclasses.replace(s, diversity=weight) if s.name == who else s for s in specs]
+    info = experiments.create(engine(), _registry(), name, specs, metric=metric,
                               traffic=traffic, guardrails=guardrail or (), min_sample=min_sample,
                               window_days=window_days)
     _show(info)

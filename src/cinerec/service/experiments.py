@@ -76,11 +76,23 @@ PRE_PERIOD_DAYS = 28
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """A variant: its name, the model version it serves and its share of the experiment's members."""
+    """A variant: its name, the model version it serves, its share of the members, and a re-ranking setting.
+
+    ``diversity`` (``None``: the model's order) re-ranks the model's top
+    films by maximal marginal relevance with that relevance weight in
+    ``[0, 1]``, so one model version with and without re-ranking can be
+    tested against each other.
+    """
 
     name: str
     model_version: str
     weight: float
+    diversity: float | None = None
+
+    @property
+    def label(self) -> str:
+        """The version, with its re-ranking setting when it has one."""
+        return self.model_version if self.diversity is None else f"{self.model_version} + MMR {self.diversity:g}"
 
 
 @dataclass(frozen=True)
@@ -111,12 +123,13 @@ class ExperimentInfo:
         """What the report needs of it."""
         return rep.ExperimentConfig(
             self.name, self.metric, self.traffic,
-            tuple(rep.VariantConfig(v.name, v.model_version, v.weight) for v in self.variants), self.status,
+            tuple(rep.VariantConfig(v.name, v.label, v.weight) for v in self.variants), self.status,
             self.started_at, self.stopped_at, timedelta(days=self.window_days), self.guardrails, self.min_sample)
 
 
 def _info(row: ExperimentRow) -> ExperimentInfo:
-    variants = tuple(VariantSpec(str(v["name"]), str(v["model_version"]), float(str(v["weight"])))
+    variants = tuple(VariantSpec(str(v["name"]), str(v["model_version"]), float(str(v["weight"])),
+                                 None if v.get("diversity") is None else float(str(v["diversity"])))
                      for v in row.variants)
     return ExperimentInfo(row.id, row.name, row.status, row.metric, row.traffic, variants,
                           tuple(row.guardrails or ()), row.min_sample, float(row.window_days), row.seed,
@@ -163,6 +176,8 @@ def create(engine: Engine, registry: ModelRegistry, name: str, variants: Sequenc
     weights = [float(v.weight) for v in variants]
     if not all(np.isfinite(w) and w > 0 for w in weights):
         raise InvalidParameter("every variant needs a positive weight")
+    if any(v.diversity is not None and not 0.0 <= float(v.diversity) <= 1.0 for v in variants):
+        raise InvalidParameter("a variant's diversity (MMR relevance weight) must be between 0 and 1")
     if not 0.0 <= float(traffic) <= 1.0:
         raise InvalidParameter(f"traffic must be between 0 and 1, got {traffic}")
     if not 0 < float(window_days) <= 90:
@@ -174,7 +189,8 @@ def create(engine: Engine, registry: ModelRegistry, name: str, variants: Sequenc
     total = sum(weights)
     with transaction(engine) as s:
         row = repo.create(s, name, seed=f"{name}-{secrets.token_hex(4)}", metric=metric, traffic=float(traffic),
-                          variants=[{"name": v.name, "model_version": v.model_version, "weight": w / total}
+                          variants=[{"name": v.name, "model_version": v.model_version, "weight": w / total,
+                                     **({} if v.diversity is None else {"diversity": float(v.diversity)})}
                                     for v, w in zip(variants, weights, strict=True)],
                           guardrails=list(dict.fromkeys(g for g in guardrails if g != metric)),
                           min_sample=None if min_sample is None else int(min_sample), window_days=float(window_days))
@@ -249,11 +265,12 @@ class Assignment:
     experiment: str
     variant: str
     model: LiveModel
+    diversity: float | None = None
 
     @property
-    def key(self) -> tuple[str, str, str]:
+    def key(self) -> tuple[str, str, str, float | None]:
         """What a cached response under this assignment depends on."""
-        return self.experiment, self.variant, self.model.version
+        return self.experiment, self.variant, self.model.version, self.diversity
 
 
 @dataclass(frozen=True)
@@ -261,6 +278,7 @@ class _Running:
     info: ExperimentInfo
     rule: Rule
     models: dict[str, LiveModel]
+    diversity: dict[str, float | None]
 
 
 class ExperimentService:
@@ -299,7 +317,8 @@ class ExperimentService:
                 if any(m is None for m in models.values()):
                     log.error("experiment %s is not served: a variant's model version could not be loaded", info.name)
                     continue
-                running.append(_Running(info, info.rule, {k: m for k, m in models.items() if m is not None}))
+                running.append(_Running(info, info.rule, {k: m for k, m in models.items() if m is not None},
+                                        {v.name: v.diversity for v in info.variants}))
             stopped = {r.info.id for r in self._running} - {r.info.id for r in running}
             self._running = tuple(running)
         for eid in stopped:
@@ -340,7 +359,7 @@ class ExperimentService:
         for r in self._running:
             variant = r.rule.assign(user_id)
             if variant is not None:
-                return Assignment(r.info.id, r.info.name, variant, r.models[variant])
+                return Assignment(r.info.id, r.info.name, variant, r.models[variant], r.diversity[variant])
         return None
 
     def recommendations(self, session: Session, user_id: int, k: int = 10, filters: RecFilter | None = None, *,
@@ -351,7 +370,8 @@ class ExperimentService:
         """
         a = assignment if assignment is not None else self.assign(user_id)
         recs = members.recommendations(session, self.recommender, user_id, k, filters,
-                                       model=a.model if a is not None else None)
+                                       model=a.model if a is not None else None,
+                                       diversity=a.diversity if a is not None else None)
         if a is None:
             return recs
         self.exposures.log(a.experiment_id, user_id, a.variant, a.model.version, [r.movie_id for r in recs.items],

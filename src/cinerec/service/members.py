@@ -362,13 +362,14 @@ def _truthful(recs: RecommendationList, rated: dict[int, float]) -> Recommendati
 
 def recommendations(session: Session, recommender: RecommenderService, user_id: int, k: int = 10,
                     filters: rec_filters.RecFilter | None = None, *, model: LiveModel | None = None,
-                    ) -> RecommendationList:
+                    diversity: float | None = None) -> RecommendationList:
     """Top-``k`` films for a member from their current history (never a rated or watched film).
 
     Only films ``filters`` allows (:func:`cinerec.service.filters.parse_filter`;
     default: released films only) are ranked; fewer than ``k`` come back when
-    fewer are left. ``model`` ranks instead of the active version (an
-    experiment's variant: see :mod:`cinerec.service.experiments`). A film that somebody the member follows shared (and did
+    fewer are left. ``model`` ranks instead of the active version and
+    ``diversity`` re-ranks by MMR (an experiment's variant: see
+    :mod:`cinerec.service.experiments`). A film that somebody the member follows shared (and did
     not revoke) leads its reasons with ``{"kind": "shared_by", "username": ...}``.
 
     Raises:
@@ -380,7 +381,7 @@ def recommendations(session: Session, recommender: RecommenderService, user_id: 
     hist, exclude, rated = _history(session, user_id)
     allowed = rec_filters.candidates(session, filters or rec_filters.RecFilter())
     recs = _truthful(recommender.recommend(user_id, k, history=hist or None, exclude=exclude, candidates=allowed,
-                                           model=model), rated)
+                                           model=model, diversity=diversity), rated)
     return _with_sharers(recs, social_signals.shared_by(session, user_id, [r.movie_id for r in recs.items]))
 
 

@@ -37,10 +37,10 @@ import numpy as np
 
 from cinerec.algorithms._ann import single_threaded_search
 from cinerec.algorithms.base import RecommenderBase
-from cinerec.algorithms.rerank import onboarding_order
+from cinerec.algorithms.rerank import audience_similarity, mmr, onboarding_order
 from cinerec.config import get_settings
 from cinerec.data.vocab import Vocabulary
-from cinerec.errors import NotFound
+from cinerec.errors import InvalidParameter, NotFound
 from cinerec.service import metrics
 from cinerec.service.cache import LRUCache, RedisCache, fingerprint
 from cinerec.service.registry import ModelRegistry
@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 #: The most recommendations one request may ask for.
 MAX_K = 100
+#: With a diversity setting, MMR picks ``k`` films from the model's top ``DIVERSITY_POOL * k``.
+DIVERSITY_POOL = 3
 
 
 @dataclass(frozen=True)
@@ -274,7 +276,8 @@ class RecommenderService:
 
     def recommend(self, user_id: int | None, k: int = 10, *, explain: bool = True, exclude: Sequence[int] | None = None,
                   history: Sequence[tuple[int, float]] | None = None,
-                  candidates: Candidates | None = None, model: LiveModel | None = None) -> RecommendationList:
+                  candidates: Candidates | None = None, model: LiveModel | None = None,
+                  diversity: float | None = None) -> RecommendationList:
         """Top-``k`` movies for a database user id, routed by what is known about the user.
 
         - A ``history`` (movie id, value) read from the store: the model scores
@@ -305,17 +308,24 @@ class RecommenderService:
             candidates: the films a filter allows (``None``: every film).
             model: the loaded version to rank with (an experiment's variant,
                 from :meth:`pinned`); the active one when ``None``.
+            diversity: re-rank the model's top ``3k`` by maximal marginal
+                relevance (:func:`cinerec.algorithms.rerank.mmr`) with this
+                relevance weight in ``[0, 1]`` (1: the model's order; lower:
+                more varied audiences); ``None`` leaves the order alone.
 
         The result is shared with other requests through the cache: treat it as read-only.
         """
         live = model or self.live
         k = max(1, min(int(k), MAX_K))
+        if diversity is not None and not 0.0 <= diversity <= 1.0:
+            raise InvalidParameter(f"diversity must be in [0, 1], got {diversity}")
         key = (live.version, user_id, k, explain, fingerprint(sorted(history or ())),
                fingerprint((int(m), 0.0) for m in sorted(set(exclude or ()))),
-               None if candidates is None else candidates.key)
+               None if candidates is None else candidates.key, diversity)
 
         def compute() -> RecommendationList:
-            return self._recommend(live, user_id, k, explain, exclude, history, self._allowed(live, candidates))
+            return self._recommend(live, user_id, k, explain, exclude, history, self._allowed(live, candidates),
+                                   diversity)
 
         shared = self.shared
         result = self.cache.get_or_compute(key, compute if shared is None else lambda: shared.get_or_compute(key, compute))
@@ -349,22 +359,24 @@ class RecommenderService:
         return None if hit.items is None else hit
 
     def _recommend(self, live: LiveModel, user_id: int | None, k: int, explain: bool, exclude: Sequence[int] | None,
-                   history: Sequence[tuple[int, float]] | None, allowed: _Allowed | None = None) -> RecommendationList:
+                   history: Sequence[tuple[int, float]] | None, allowed: _Allowed | None = None,
+                   diversity: float | None = None) -> RecommendationList:
         m = live.model
         u = live.users.index(user_id) if user_id is not None else -1
         hist_items, hist_values = self._history(live, history)
         ex = live.items.indices(list(exclude)) if exclude else np.empty(0, dtype=np.int64)
         ex = ex[ex >= 0]
         cand = None if allowed is None else allowed.items
+        fetch = k if diversity is None else min(MAX_K, DIVERSITY_POOL * k)  # MMR picks k from a wider pool
         if cand is not None and not len(cand):  # the filter allows no film this model knows
             strategy = f"{live.algo}:history" if len(hist_items) else live.algo if u >= 0 and m.seen_[u].nnz else "onboarding"
             return RecommendationList(live.version, live.algo, strategy, [])
         if len(hist_items):
             strategy = f"{live.algo}:history"
-            ranked = m.recommend_history(hist_items, hist_values, k, exclude=ex, candidates=cand)
+            ranked = m.recommend_history(hist_items, hist_values, fetch, exclude=ex, candidates=cand)
         elif u >= 0 and m.seen_[u].nnz:
             strategy = live.algo
-            ranked = m.recommend(np.array([u]), k, exclude=ex, candidates=cand)
+            ranked = m.recommend(np.array([u]), fetch, exclude=ex, candidates=cand)
             hist_items, hist_values = m.training_history(u)
         else:
             strategy = "onboarding"
@@ -376,7 +388,7 @@ class RecommenderService:
         if ranked is not None:
             items, scores = ranked.items[0], ranked.scores[0]
             keep = (items >= 0) & np.isfinite(scores)
-            items, scores = items[keep], scores[keep]
+            items, scores = _diversified(m.seen_, items[keep], scores[keep], k, diversity)
         else:
             items, scores = order, live.popularity[order].astype(np.float64)
         value_of = dict(zip(hist_items.tolist(), hist_values.tolist(), strict=True))
@@ -414,6 +426,18 @@ class RecommenderService:
         if cached is None:
             cached = live.cache["onboarding"] = onboarding_order(live.model.seen_, popularity=live.popularity)
         return np.asarray(cached)
+
+
+def _diversified(seen: Any, items: np.ndarray, scores: np.ndarray, k: int,
+                 diversity: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``k`` of a ranked list, re-ordered by MMR when ``diversity`` is set (relevance = score / max)."""
+    if diversity is None or len(items) <= 1:
+        return items[:k], scores[:k]
+    rel = scores - scores.min()
+    top = rel.max()
+    rel = rel / top if top > 0 else np.ones_like(rel)
+    order = mmr(rel, audience_similarity(seen, items), tradeoff=diversity, k=k)
+    return items[order], scores[order]
 
 
 @dataclass(frozen=True)

@@ -208,8 +208,8 @@ def suggestion_out(x: Suggestion) -> SuggestedMemberOut:
 def experiment_out(info: ExperimentInfo, serving: bool) -> ExperimentOut:
     """An :class:`ExperimentOut` from the service's record."""
     return ExperimentOut(name=info.name, status=info.status, metric=info.metric, traffic=info.traffic,  # type: ignore[arg-type]
-                         variants=[VariantSpecOut(name=v.name, model_version=v.model_version, weight=v.weight)
-                                   for v in info.variants],
+                         variants=[VariantSpecOut(name=v.name, model_version=v.model_version, weight=v.weight,
+                                                  diversity=v.diversity) for v in info.variants],
                          guardrails=list(info.guardrails), min_sample=info.min_sample,  # type: ignore[arg-type]
                          window_days=info.window_days, created_at=info.created_at, started_at=info.started_at,
                          stopped_at=info.stopped_at, serving=serving)

@@ -591,11 +591,14 @@ MetricName = Literal["ctr", "rating", "watchlist", "share_rate"]
 
 
 class VariantIn(In):
-    """A variant: a name, the registered model version it serves, its relative share of members."""
+    """A variant: a name, the registered model version it serves, its relative share of members, a re-ranking."""
 
     name: ExperimentName
     model_version: ExperimentName
     weight: Annotated[float, Field(strict=True, gt=0, le=1000, allow_inf_nan=False)] = 1.0
+    diversity: Annotated[float | None, Field(strict=True, ge=0, le=1, allow_inf_nan=False,
+                                             description="re-rank the model's top films by MMR with this "
+                                                         "relevance weight (1: the model's order; none: off)")] = None
 
 
 class ExperimentIn(In):
@@ -617,11 +620,12 @@ class RampIn(In):
 
 
 class VariantSpecOut(BaseModel):
-    """A variant as stored (weights normalised to sum to 1)."""
+    """A variant as stored (weights normalised to sum to 1; ``diversity``: its MMR re-ranking, if any)."""
 
     name: str
     model_version: str
     weight: float
+    diversity: float | None = None
 
 
 class ExperimentOut(BaseModel):

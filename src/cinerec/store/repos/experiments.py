@@ -48,14 +48,16 @@ def create(session: Session, name: str, *, seed: str, metric: str, traffic: floa
            window_days: float = 7.0) -> Experiment:
     """Add a ``draft`` experiment; :class:`Conflict` when the name is taken.
 
-    ``variants``: ``{"name", "model_version", "weight"}`` each, in assignment order.
+    ``variants``: ``{"name", "model_version", "weight"[, "diversity"]}`` each, in assignment order.
     """
     if get_by_name(session, name) is not None:
         raise Conflict(f"experiment {name!r} already exists")
     _check_traffic(traffic)
     row = Experiment(name=name, seed=seed, metric=metric, traffic=float(traffic), status="draft",
                      variants=[{"name": str(v["name"]), "model_version": str(v["model_version"]),
-                                "weight": float(v["weight"])} for v in variants],
+                                "weight": float(v["weight"]),
+                                **({"diversity": float(v["diversity"])} if v.get("diversity") is not None else {})}
+                               for v in variants],
                      guardrails=list(guardrails), min_sample=min_sample, window_days=float(window_days))
     session.add(row)
     session.flush()

@@ -61,10 +61,13 @@ def create_experiment(body: ExperimentIn, _admin: AdminUser, request: Request, e
                       experiments: ExperimentsDep, response: Response) -> ExperimentOut:
     """Define a draft experiment between registered model versions (404 for an unknown version, 409 for a taken name).
 
-    Weights are relative; the first variant is the control.
+    Weights are relative; the first variant is the control. A variant's
+    ``diversity`` re-ranks its model's lists by MMR, so one version with and
+    without re-ranking can be tested against each other.
     """
     info = exps.create(engine, _registry(request), body.name,
-                       [VariantSpec(v.name, v.model_version, v.weight) for v in body.variants], metric=body.metric,
+                       [VariantSpec(v.name, v.model_version, v.weight, v.diversity) for v in body.variants],
+                       metric=body.metric,
                        traffic=body.traffic, guardrails=body.guardrails, min_sample=body.min_sample,
                        window_days=body.window_days)
     response.headers["Location"] = f"/api/v1/admin/experiments/{info.name}"

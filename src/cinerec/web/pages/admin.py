@@ -216,7 +216,8 @@ def _experiments_page(request: Request, experiments: ExperimentsDep, engine: Eng
     active = registry.active_version()
     other = next((v.version for v in versions if v.version != active), active or "")
     defaults = {"name": "", "metric": "ctr", "traffic": "100", "control": active or "", "treatment": other,
-                "control_weight": "50", "treatment_weight": "50", "guardrails": [], "min_sample": "",
+                "control_weight": "50", "treatment_weight": "50", "treatment_diversity": "", "guardrails": [],
+                "min_sample": "",
                 "window_days": "7"}
     return render(request, "admin_experiments.html",
                   {"rows": rows, "serving": serving, "versions": versions, "active": active,
@@ -236,7 +237,7 @@ def experiments_page(request: Request, viewer: Viewer, engine: EngineDep, experi
 def create_experiment(request: Request, viewer: Viewer, engine: EngineDep, experiments: ExperimentsDep,
                       name: FormText = "", metric: FormText = "ctr", traffic: FormText = "100",
                       control: FormText = "", treatment: FormText = "", control_weight: FormText = "50",
-                      treatment_weight: FormText = "50",
+                      treatment_weight: FormText = "50", treatment_diversity: FormText = "",
                       guardrails: Annotated[list[str] | None, Form(max_length=len(exps.METRICS))] = None,
                       min_sample: FormText = "", window_days: FormText = "7", csrf_token: Token = "") -> Response:
     """Define a draft experiment: a control and a treatment model version (re-shows the form on a mistake)."""
@@ -247,7 +248,7 @@ def create_experiment(request: Request, viewer: Viewer, engine: EngineDep, exper
     _ = gettext(request)
     form: dict[str, Any] = {"name": name.strip(), "metric": metric, "traffic": traffic, "control": control,
                             "treatment": treatment, "control_weight": control_weight,
-                            "treatment_weight": treatment_weight, "guardrails": list(guardrails or []),
+                            "treatment_weight": treatment_weight, "treatment_diversity": treatment_diversity, "guardrails": list(guardrails or []),
                             "min_sample": min_sample, "window_days": window_days}
     try:
         if metric not in exps.METRICS or any(g not in exps.METRICS for g in form["guardrails"]):
@@ -258,7 +259,8 @@ def create_experiment(request: Request, viewer: Viewer, engine: EngineDep, exper
         variants = [exps.VariantSpec("control", control, _number(control_weight, _("Control weight"), 0.001, 1000, _)
                                      or 0.0),
                     exps.VariantSpec("treatment", treatment,
-                                     _number(treatment_weight, _("Treatment weight"), 0.001, 1000, _) or 0.0)]
+                                     _number(treatment_weight, _("Treatment weight"), 0.001, 1000, _) or 0.0,
+                                     _number(treatment_diversity, _("Treatment re-ranking"), 0, 1, _, optional=True))]
         share = _number(traffic, _("Traffic"), 0, 100, _) or 0.0
         least = _number(min_sample, _("Minimum sample"), 1, 100_000_000, _, integer=True, optional=True)
         window = _number(window_days, _("Attribution window"), 0.01, 90, _) or 7.0
