@@ -15,7 +15,12 @@ from cinerec.evaluation.metrics import rmse
 from cinerec.service.recommender import RecommenderService
 from cinerec.service.registry import ModelRegistry, VersionInfo
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.spark, pytest.mark.slow,
+    # pyspark 4.3's pandas conversions under pandas 3: harmless for the plain numeric columns exchanged here
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
 
 #: The same hyper-parameters for Spark and the in-process counterparts: rank, regParam (per rating), sweeps.
 RANK, REG, ITERS, HOLDOUT, SEED = 10, 0.1, 10, 0.1, 42
