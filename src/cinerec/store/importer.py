@@ -21,11 +21,12 @@ person of the network is a user of the source, with or without ratings.
 
 On PostgreSQL the tables with many rows (users, movies, ratings, tags,
 follows) go in with ``COPY ... FROM STDIN`` (psycopg 3's ``cursor.copy``) in
-batches of :data:`CHUNK` rows, each batch reported to ``progress``: the rows
-are copied into a temporary staging table, then moved with one ``INSERT ...
-SELECT ... ON CONFLICT`` so the upsert on natural keys, and with it
-idempotency, is unchanged; ids are assigned in the dataset's order, exactly
-as the row-by-row path assigns them. It is all inside the import's one
+batches of :data:`CHUNK` rows, each batch reported to ``progress``: straight
+into a table that is still empty, otherwise into a temporary staging table
+whose rows one ``INSERT ... SELECT ... ON CONFLICT`` then moves, so the
+upsert on natural keys, and with it idempotency, is unchanged; ids are
+assigned in the dataset's order, exactly as the row-by-row path assigns
+them. It is all inside the import's one
 transaction (the staging tables are dropped at its end), so "resumable"
 means: an interrupted import (killed, connection lost) leaves nothing
 behind, and running the same command again starts clean and, because every
@@ -139,42 +140,68 @@ def _copy_upsert(
     session: Session, table: Table, data: Mapping[str, Sequence[Any]], keys: list[str], update: list[str],
     progress: Progress | None = None, label: str = "",
 ) -> None:
-    """PostgreSQL's bulk path of :func:`_upsert`: ``COPY`` into a staging table, then one upsert from it.
+    """PostgreSQL's bulk path of :func:`_upsert`: ``COPY``, straight into an empty table, else through staging.
 
-    ``COPY`` cannot say ``ON CONFLICT``, hence the temporary table (no
-    constraints, no indexes, dropped with the transaction at the latest). The
-    move keeps the row-by-row path's result exactly: of rows repeating a key
-    the last wins under ``DO UPDATE`` and the first under ``DO NOTHING``, and
-    new rows take their serial ids in the order of ``data``.
+    Rows repeating a key are dropped first, as the row-by-row path resolves
+    them (the last wins under ``DO UPDATE``, the first under ``DO NOTHING``).
+    Into an empty table nothing can conflict, so the rows are copied straight
+    in (a first import into a new database, the case that matters at scale);
+    otherwise ``COPY`` fills a temporary staging table (no constraints, no
+    indexes, dropped with the transaction at the latest) and one ``INSERT
+    ... SELECT ... ON CONFLICT`` moves them, since ``COPY`` cannot say ``ON
+    CONFLICT``. New rows take their serial ids in the order of ``data``
+    either way, as with ``INSERT``.
     """
     cols = list(data)
-    n = len(data[cols[0]])
+    frame = pd.DataFrame({k: list(data[k]) for k in keys})
+    keep = ~frame.duplicated(keep="last" if update else "first").to_numpy()
+    rows = [list(data[c]) for c in cols]
+    if not keep.all():
+        idx = np.flatnonzero(keep)
+        rows = [[col[i] for i in idx] for col in rows]
+    n = len(rows[0])
     q = session.get_bind().dialect.identifier_preparer.quote
-    stage = q(f"_copy_{table.name}")
     col_list = ", ".join(q(c) for c in cols)
     conn = session.connection()
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{stage}")
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS "
-                         f"SELECT {col_list} FROM {q(table.name)} WITH NO DATA")
-    conn.exec_driver_sql(f"ALTER TABLE {stage} ADD COLUMN _n bigint")
+    empty = conn.exec_driver_sql(f"SELECT 1 FROM {q(table.name)} LIMIT 1").first() is None
+    target = q(table.name) if empty else q(f"_copy_{table.name}")
+    if not empty:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{target}")
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {target} ON COMMIT DROP AS "
+                             f"SELECT {col_list} FROM {q(table.name)} WITH NO DATA")
+        conn.exec_driver_sql(f"ALTER TABLE {target} ADD COLUMN _n bigserial")
     raw = conn.connection.driver_connection
     assert raw is not None
-    columns = [data[c] for c in cols]
     with raw.cursor() as cur:
         for start in range(0, n, CHUNK):
             stop = min(start + CHUNK, n)
-            with cur.copy(f"COPY {stage} ({col_list}, _n) FROM STDIN") as copy:
-                for i, row in enumerate(zip(*(c[start:stop] for c in columns), strict=True), start):
-                    copy.write_row((*row, i))
+            with cur.copy(f"COPY {target} ({col_list}) FROM STDIN") as copy:
+                for row in zip(*(c[start:stop] for c in rows), strict=True):
+                    copy.write_row(row)
             if progress:
                 progress(label, stop, n)
+    if empty:
+        return
     key_list = ", ".join(q(k) for k in keys)
     action = ("DO UPDATE SET " + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in update)) if update else "DO NOTHING"
-    conn.exec_driver_sql(
-        f"INSERT INTO {q(table.name)} ({col_list}) SELECT {col_list} FROM "
-        f"(SELECT DISTINCT ON ({key_list}) * FROM {stage} ORDER BY {key_list}, _n {'DESC' if update else 'ASC'}) AS s "
-        f"ORDER BY _n ON CONFLICT ({key_list}) {action}")
-    conn.exec_driver_sql(f"DROP TABLE {stage}")
+    conn.exec_driver_sql(f"INSERT INTO {q(table.name)} ({col_list}) SELECT {col_list} FROM {target} "
+                         f"ORDER BY _n ON CONFLICT ({key_list}) {action}")
+    conn.exec_driver_sql(f"DROP TABLE {target}")
+
+
+def _analyze_written(session: Session) -> None:
+    """PostgreSQL: statistics of the tables just written, from inside the import's transaction.
+
+    The aggregates' rebuild (one join of every film to its ratings) is then
+    planned from the real row counts rather than from statistics taken before
+    the import (empty tables in a new database: the planner guessed 670 films
+    for ml-latest-small's 9,125). ``ANALYZE`` in a transaction samples its own
+    uncommitted rows, and its statistics roll back with it on failure; it
+    takes a fraction of a second (a 30,000-row sample per table).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        tables = (User, Movie, Rating, Tag, Follow)
+        session.connection().exec_driver_sql("ANALYZE " + ", ".join(m.__tablename__ for m in tables))
 
 
 def _timestamps(session: Session, ts: Iterable[int]) -> list[Any]:
@@ -318,6 +345,7 @@ def import_dataset(
             _upsert(session, Follow.__table__, follow_cols, ["follower_id", "followee_id"], [], progress, "follows")  # type: ignore[arg-type]
         if _fail_after == "follows":
             raise RuntimeError("injected failure after follows")
+        _analyze_written(session)
         aggregates.rebuild(session)  # per-film counts, means and histograms for the catalogue
         counts = {
             "users": nu, "movies": len(movie_ids) if dataset.movies is not None else int(ratings["item"].nunique()),
