@@ -38,15 +38,15 @@ def test_worker_once_trains_gates_and_logs_its_runs(unserved: Settings) -> None:
     assert "retrain" in r.stderr and "started (trigger no-active-model)" in r.stderr  # logged on the cinerec logger
     r = cli("worker", "--once", env=env)
     assert r.returncode == 0 and r.stdout.startswith("nothing to do: no trigger is due")
-    r = cli("worker", "--once", "--force", env={**env, "CINEREC_RETRAIN_ALGO": "popularity"})
+    r = cli("worker", "--once", "--force", env={**env, "CINEREC_RETRAIN_ALGO": "bias"})
     assert r.returncode == 0, r.stderr
-    assert "rejected" in r.stdout and "holdout NDCG@10" in r.stdout and "algo=popularity" in r.stdout
+    assert "rejected" in r.stdout and "holdout NDCG@10" in r.stdout and "algo=bias" in r.stdout
     r = cli("models", "runs", env=env)
     lines = r.stdout.strip().split("\n")
     assert r.returncode == 0 and len(lines) == 2 and "rejected" in lines[0] and "activated" in lines[1]
     assert cli("models", "runs", "--limit", "1", env=env).stdout.strip() == lines[0]
     listed = cli("models", "list", env=env).stdout.strip().split("\n")
-    assert any(v.lstrip().split()[1] == "popularity" and "rejected by the gate: holdout NDCG@10" in v for v in listed)
+    assert any(v.lstrip().split()[1] == "bias" and "rejected by the gate: holdout NDCG@10" in v for v in listed)
     assert any(v.startswith("*") and "hybrid" in v for v in listed)
 
 
