@@ -127,7 +127,11 @@ def render_png(report: ExperimentReport, *, labels: Mapping[str, str] | None = N
         top.plot(x, [p.value for p in pts], color=colour[name], lw=2, marker="o" if len(pts) <= 30 else None,
                  ms=3.5, label=name)
         band = [(xi, p.low, p.high) for xi, p in zip(x, pts, strict=True) if p.low is not None and p.high is not None]
-        if band:
+        if len(band) == 1:  # one peek so far: an error bar, a band needs two
+            xb, lo, hi = band[0]
+            value = pts[0].value if pts[0].value is not None else (lo + hi) / 2
+            top.errorbar([xb], [value], yerr=[[value - lo], [hi - value]], color=colour[name], capsize=4, lw=1.5)
+        elif band:
             top.fill_between([b[0] for b in band], [b[1] for b in band], [b[2] for b in band], color=colour[name],
                              alpha=0.15, lw=0)
     rating = report.config.metric == "rating"
@@ -147,12 +151,13 @@ def render_png(report: ExperimentReport, *, labels: Mapping[str, str] | None = N
         at = {p.day: p.at for p in report.series if p.variant == test_variant}
         xs = [(at[t.day] - start) / DAY for t in pts_t if t.day in at]
         seq = [max(floor, t.sequential_p) for t in pts_t if t.day in at]
-        bottom.plot(xs, seq, color=colour[test_variant], lw=2, label=f"{test_variant}: {text['always_valid']}")
+        bottom.plot(xs, seq, color=colour[test_variant], lw=2, marker="o" if len(xs) <= 30 else None, ms=3.5,
+                    label=f"{test_variant}: {text['always_valid']}")
         naive = [(x, max(floor, t.p_value)) for x, t in zip(xs, (t for t in pts_t if t.day in at), strict=True)
                  if t.p_value is not None and math.isfinite(t.p_value)]
         if naive:
             bottom.plot([n[0] for n in naive], [n[1] for n in naive], color=colour[test_variant], lw=1.3, ls="--",
-                        label=f"{test_variant}: {text['naive']}")
+                        marker="x" if len(naive) <= 30 else None, ms=4, label=f"{test_variant}: {text['naive']}")
         lowest = min([lowest, *seq, *(n[1] for n in naive)])
     bottom.axhline(report.alpha, color="#b42318", lw=1.2, ls=":", label=_fill(text["alpha"], report.alpha))
     bottom.set_yscale("log")
@@ -161,6 +166,8 @@ def render_png(report: ExperimentReport, *, labels: Mapping[str, str] | None = N
     bottom.set_ylabel(text["p_value"], fontproperties=font)
     bottom.set_xlabel(text["days"], fontproperties=font)
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+    last = max((p.at - start) / DAY for p in series)
+    bottom.set_xlim(0, max(1.0, last * 1.04))  # the first day of an experiment is a day wide, not a few seconds
     bottom.grid(True, alpha=0.3, which="major")
     bottom.legend(prop=small, loc="best", frameon=False, ncol=2)
     for ax in (top, bottom):
