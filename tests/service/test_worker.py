@@ -370,3 +370,21 @@ def test_f1_kill_during_training_at_random_points(site: Settings, tmp_path: Path
     assert final in kept and len(kept) <= 3 and kept - {final} <= set(reg.previous_versions()[:2])
     outcomes = [r["outcome"] for r in W.read_runs(s.models_dir)]
     assert outcomes[0] == "activated" and "interrupted" in outcomes
+
+
+def test_a_spark_trained_active_version_is_not_refitted_in_process(site: Settings, tmp_path: Path) -> None:
+    from cinerec.algorithms import Popularity
+    from tests.algorithms.contract import two_groups
+
+    s = fresh(site, tmp_path)
+    w = W.RetrainWorker(s)
+    data, _ = two_groups()
+    spark = w.registry.publish(Popularity().fit(data), user_ids=data.user_vocab.ids, item_ids=data.item_vocab.ids,
+                               extra={"engine": "spark", "params": {"rank": 10}})
+    before = {v.version for v in w.registry.versions()}
+    rec = w.run("forced")
+    assert rec["outcome"] == "failed" and "trained on Spark" in rec["error"] and "CINEREC_RETRAIN_ALGO" in rec["error"]
+    assert w.registry.active_version() == spark.version  # nothing activated
+    assert {v.version for v in w.registry.versions()} == before  # nothing published
+    explicit = W.RetrainWorker(s.model_copy(update={"retrain_algo": "popularity"}))
+    assert explicit.recipe()[0] == "popularity"  # an explicit recipe still retrains in-process

@@ -55,7 +55,7 @@ from cinerec.config import Settings
 from cinerec.data.interactions import Interactions
 from cinerec.data.relevance import ndcg_at_k
 from cinerec.data.vocab import Vocabulary
-from cinerec.errors import CinerecError, Conflict
+from cinerec.errors import CinerecError, Conflict, InvalidParameter
 from cinerec.service import metrics
 from cinerec.service.recipes import DEMO_HYBRID
 from cinerec.service.registry import ModelRegistry
@@ -538,17 +538,29 @@ class RetrainWorker:
 
     def recipe(self) -> tuple[str, dict[str, Any]]:
         """What to train: ``CINEREC_RETRAIN_ALGO`` (``hybrid`` = the demo's hybrid), else the active
-        version's algorithm and parameters, else the demo's hybrid."""
+        version's algorithm and parameters, else the demo's hybrid.
+
+        Raises:
+            InvalidParameter: the active version came from Spark (``engine="spark"``) and no
+                ``CINEREC_RETRAIN_ALGO`` says what to train in-process (the run is recorded as failed with this
+                reason; refitting Spark's factors in-process would quietly change the model's kind).
+        """
         algo = self.settings.retrain_algo
         if algo:
             name = canonical(algo)
             return name, dict(DEMO_HYBRID) if name == "hybrid" else {}
         active = self.registry.active_version()
+        info = None
         if active is not None:
             with suppress(CinerecError):
                 info = self.registry.info(active)
-                params = info.extra.get("params")
-                return info.algo, dict(params) if isinstance(params, dict) else {}
+        if info is not None:
+            if info.extra.get("engine") == "spark":
+                raise InvalidParameter(
+                    f"the active version {info.version} was trained on Spark: retrain it with `cinerec train "
+                    "--engine spark` (on a schedule of your own), or set CINEREC_RETRAIN_ALGO to retrain in-process")
+            params = info.extra.get("params")
+            return info.algo, dict(params) if isinstance(params, dict) else {}
         return "hybrid", dict(DEMO_HYBRID)
 
     # -------------------------------------------------------------- running
