@@ -37,6 +37,8 @@ import numpy.typing as npt
 
 from cinerec.algorithms._ann import LatentQuery
 from cinerec.algorithms.base import FloatArray, IntArray, Reason, RecommenderBase
+from cinerec.data.interactions import Interactions
+from cinerec.errors import DataFormatError
 
 
 class FoldInBlock(NamedTuple):
@@ -69,6 +71,23 @@ class LatentFoldIn(RecommenderBase):
     fold_in_loss: ClassVar[str] = "ratings"
     item_factors_: FloatArray
     user_factors_: FloatArray
+
+    @staticmethod
+    def _checked_factors(data: Interactions, user_factors: npt.ArrayLike,
+                         item_factors: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """Factors trained elsewhere (e.g. on Spark) as float arrays, checked against ``data``'s users and items.
+
+        Raises:
+            DataFormatError: shapes that do not match ``data`` or non-finite factors.
+        """
+        uf = np.asarray(user_factors, dtype=np.float64)
+        itf = np.asarray(item_factors, dtype=np.float64)
+        if uf.ndim != 2 or itf.ndim != 2 or uf.shape != (data.n_users, itf.shape[1]) or len(itf) != data.n_items:
+            raise DataFormatError(f"factor shapes {uf.shape} and {itf.shape} do not match "
+                                  f"{data.n_users} users x {data.n_items} items")
+        if not (np.isfinite(uf).all() and np.isfinite(itf).all()):
+            raise DataFormatError("factors must be finite numbers")
+        return uf, itf
 
     # ------------------------------------------------------------------ hooks
     def _design(self) -> FloatArray:

@@ -13,7 +13,7 @@ from cinerec.algorithms._ann import LatentQuery
 from cinerec.algorithms._latent import FoldInBlock, LatentFoldIn, bpr_fold_in
 from cinerec.algorithms.base import FloatArray, IntArray, Reason, RecommenderBase
 from cinerec.data.interactions import Interactions
-from cinerec.errors import DataFormatError, InvalidParameter
+from cinerec.errors import InvalidParameter
 
 
 def _confidence(data: Interactions, use_ratings: bool) -> sp.csr_matrix:
@@ -109,13 +109,7 @@ class ImplicitALS(_LatentTopN):
         Raises:
             DataFormatError: factor shapes that do not match ``data`` or non-finite factors.
         """
-        uf = np.asarray(user_factors, dtype=np.float64)
-        itf = np.asarray(item_factors, dtype=np.float64)
-        if uf.ndim != 2 or itf.ndim != 2 or uf.shape != (data.n_users, itf.shape[1]) or len(itf) != data.n_items:
-            raise DataFormatError(f"factor shapes {uf.shape} and {itf.shape} do not match "
-                                  f"{data.n_users} users x {data.n_items} items")
-        if not (np.isfinite(uf).all() and np.isfinite(itf).all()):
-            raise DataFormatError("factors must be finite numbers")
+        uf, itf = cls._checked_factors(data, user_factors, item_factors)
         model = cls(n_factors=uf.shape[1], regularization=regularization, alpha=alpha, n_iterations=n_iterations,
                     use_ratings=use_ratings, random_state=None)
         model._remember(data)

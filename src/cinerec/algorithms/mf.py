@@ -236,13 +236,7 @@ class BiasedMF(_FactorModel):
         """
         if data.ratings is None:
             raise DataFormatError("explicit factors need the ratings they were trained on")
-        uf = np.asarray(user_factors, dtype=np.float64)
-        itf = np.asarray(item_factors, dtype=np.float64)
-        if uf.ndim != 2 or itf.ndim != 2 or uf.shape != (data.n_users, itf.shape[1]) or len(itf) != data.n_items:
-            raise DataFormatError(f"factor shapes {uf.shape} and {itf.shape} do not match "
-                                  f"{data.n_users} users x {data.n_items} items")
-        if not (np.isfinite(uf).all() and np.isfinite(itf).all()):
-            raise DataFormatError("factors must be finite numbers")
+        uf, itf = cls._checked_factors(data, user_factors, item_factors)
         model = cls(n_factors=uf.shape[1], n_epochs=n_epochs, reg=reg, random_state=None)
         model._remember(data)
         model.mu_, model.rating_std_ = 0.0, 1.0
