@@ -320,12 +320,11 @@ def _variant_result(config: ExperimentConfig, m: MemberOutcomes, i: int) -> Vari
     rates = {k: (converted[k] / n if n else None) for k in OUTCOMES}
     impressions = int(m.impressions[i]) if i < len(m.impressions) else 0
     clicks = int(np.asarray(m.clicks)[sel].sum())
-    rn = np.asarray(m.rating_n)[sel]
-    rated = rn > 0
-    mean_rating = float((np.asarray(m.rating_sum)[sel][rated] / rn[rated]).mean()) if rated.any() else None
+    means = _member_means(m, sel)
+    mean_rating = float(means.mean()) if len(means) else None
     return VariantResult(v.name, v.model_version, v.weight, n, impressions, clicks,
                          clicks / impressions if impressions else None, converted, rates, mean_rating,
-                         int(rated.sum()))
+                         len(means))
 
 
 def _member_means(m: MemberOutcomes, sel: np.ndarray) -> np.ndarray:
