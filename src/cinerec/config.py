@@ -6,12 +6,34 @@ instance per process (tests clear it with ``get_settings.cache_clear()``).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_size(text: str | int) -> int:
+    """A memory size in bytes: ``17179869184``, ``16G``, ``512M``, ``1.5g``, ``64KiB`` (binary units).
+
+    Raises:
+        ValueError: not a positive size, with what to write instead.
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        match = _SIZE.match(str(text))
+        if match is None:
+            raise ValueError(f"{text!r} is not a memory size: give bytes or a number with K, M, G or T (e.g. 16G, 512M)")
+        value = int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+    if value <= 0:
+        raise ValueError(f"{text!r} is not a memory size: it must be more than 0 bytes")
+    return value
 
 
 def _default_home() -> Path:
@@ -73,6 +95,12 @@ class Settings(BaseSettings):
         db_pool_pre_ping: test each connection on checkout, so one dropped
             while idle (a database restart, a failover) is replaced instead
             of failing a request.
+        train_memory_limit: the most memory an in-process training may need,
+            in bytes or with a unit (``16G``, ``512M``); a model whose estimate
+            (:meth:`~cinerec.algorithms.base.RecommenderBase.estimate_fit_bytes`)
+            is larger is refused before the data is loaded. Unset, 80 % of the
+            memory available when training starts (``MemAvailable``, or the
+            cgroup's limit when that is lower).
     """
 
     model_config = SettingsConfigDict(env_prefix="CINEREC_", extra="forbid")
@@ -102,6 +130,16 @@ class Settings(BaseSettings):
     db_pool_timeout: float = Field(default=30.0, gt=0.0)
     db_pool_recycle: int = Field(default=1800, ge=-1)
     db_pool_pre_ping: bool = True
+    train_memory_limit: int | None = None
+
+    @field_validator("train_memory_limit", mode="before")
+    @classmethod
+    def _memory_size(cls, value: object) -> int | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str | int):
+            raise ValueError(f"{value!r} is not a memory size: give bytes or a number with K, M, G or T (e.g. 16G)")
+        return parse_size(value)
 
     @property
     def retrain_every_seconds(self) -> float | None:
@@ -146,5 +184,17 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Return the process-wide settings, read once from the environment."""
+    """Return the process-wide settings, read once from the environment.
+
+    Raises:
+        pydantic.ValidationError: a ``CINEREC_*`` variable has an invalid value
+            (:func:`describe_invalid` words it for people).
+    """
     return Settings()
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """One line naming each invalid ``CINEREC_*`` variable and what is wrong with it."""
+    return "invalid setting: " + "; ".join(
+        f"CINEREC_{'.'.join(str(p) for p in e['loc']).upper()}: {str(e['msg']).removeprefix('Value error, ')}"
+        for e in exc.errors())

@@ -130,6 +130,18 @@ class ModelFitError(CinerecError, RuntimeError):
     exit_code = 7
 
 
+class TrainingRefused(ModelFitError):
+    """Training would need more memory than the limit allows, so it was not started.
+
+    Raised before the data is loaded (from row counts and the model's own
+    estimate), instead of letting the operating system kill the process; the
+    message names the algorithm, the estimate, the limit and what to train instead.
+    """
+
+    code = "training_refused"
+    exit_code = 10
+
+
 class DownloadError(CinerecError):
     """A dataset could not be downloaded or failed its checksum."""
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 
 import typer
+from pydantic import ValidationError
 
+from cinerec.config import describe_invalid
 from cinerec.errors import CinerecError
 
 app = typer.Typer(help="cinerec: movie sharing and recommendation platform.", no_args_is_help=True,
@@ -95,6 +97,11 @@ def main() -> None:
     except CinerecError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         sys.exit(exc.exit_code)
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        typer.echo(f"error: {describe_invalid(exc)}", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)

@@ -14,12 +14,83 @@ from cinerec.algorithms.base import RecommenderBase
 from cinerec.algorithms.registry import create
 from cinerec.config import get_settings
 from cinerec.data.interactions import Interactions
-from cinerec.errors import CinerecError, DataFormatError, ModelFitError
+from cinerec.errors import CinerecError, DataFormatError, ModelFitError, TrainingRefused
+from cinerec.service.memory import DEFAULT_FRACTION, default_limit, format_bytes
 from cinerec.service.registry import ModelRegistry, VersionInfo
-from cinerec.store.models import Rating, Review
+from cinerec.store.models import Movie, MovieStats, Rating, Review, User
 from cinerec.store.snapshot import load_interactions, load_item_features
 
 log = logging.getLogger(__name__)
+
+_SPARK = "`cinerec train --engine spark --algo als`"
+#: Per algorithm: what dominates its training memory, and what to train instead when it does not fit.
+_MEMORY_ADVICE: dict[str, tuple[str, str]] = {
+    "ease": ("an item x item matrix inverted in float64",
+             f"Train `--algo ease` on fewer films, or `--algo implicit-als` / {_SPARK} instead"),
+    "item-knn": ("up to max_neighbors similarities per film, plus copies of the ratings",
+                 f"Lower `--param item-knn.max_neighbors`, or train `--algo implicit-als` / {_SPARK} instead"),
+    "user-knn": ("up to max_neighbors similarities per member, plus copies of the ratings",
+                 f"Lower `--param user-knn.max_neighbors`, or train `--algo item-knn` / {_SPARK} instead"),
+    "hybrid": ("every member's model, and their scores of the validation members",
+               f"Train a hybrid of fewer or smaller members, or one member alone / {_SPARK} instead"),
+    "neural": ("embeddings with their Adam state, and the item tower's activations",
+               f"Lower n_factors, hidden or batch_size, or train {_SPARK} instead"),
+    "bayesian-mf": ("every kept posterior sample of the factors",
+                    f"Lower n_samples or n_factors, or train {_SPARK} instead"),
+}
+_FACTORS = ("user and item factors, plus copies of the ratings", f"Lower n_factors, or train {_SPARK} instead")
+
+
+def data_counts(engine: Engine) -> tuple[int, int, int]:
+    """``(members, films, ratings)`` as the training snapshot will have them, without reading the ratings.
+
+    Members and films are counted (a snapshot's vocabularies hold every one);
+    ratings are the sum of ``movie_stats.n_ratings`` (one row per film), or
+    the highest rating id (never fewer than there are) when the aggregates
+    are empty. Reviews and social signals add a few interactions on top.
+    """
+    with engine.connect() as conn:
+        users = int(conn.execute(select(func.count()).select_from(User)).scalar() or 0)
+        films = int(conn.execute(select(func.count()).select_from(Movie)).scalar() or 0)
+        ratings = int(conn.execute(select(func.sum(MovieStats.n_ratings))).scalar() or 0)
+        if ratings == 0:
+            ratings = int(conn.execute(select(func.max(Rating.id))).scalar() or 0)
+    return users, films, ratings
+
+
+def check_memory(model: RecommenderBase, n_users: int, n_items: int, n_ratings: int, *,
+                 limit_bytes: int | None = None) -> None:
+    """Refuse to fit ``model`` on data of this size when its estimate exceeds the memory limit.
+
+    The estimate is the model's own
+    (:meth:`~cinerec.algorithms.base.RecommenderBase.estimate_fit_bytes`);
+    nothing is allocated here. The limit is ``limit_bytes``, else
+    ``CINEREC_TRAIN_MEMORY_LIMIT``, else 80 % of the memory available now
+    (:func:`cinerec.service.memory.default_limit`); when none is known (no
+    ``/proc``), nothing is refused.
+
+    Raises:
+        TrainingRefused: the estimate is over the limit; the message names the
+            algorithm, both figures and what to train instead.
+    """
+    setting = get_settings().train_memory_limit
+    limit = limit_bytes if limit_bytes is not None else setting if setting is not None else default_limit()
+    if limit is None:
+        log.debug("available memory unknown: %s is trained without a memory check", model.name)
+        return
+    need = int(model.estimate_fit_bytes(n_users, n_items, n_ratings))
+    if need <= limit:
+        return
+    what, instead = _MEMORY_ADVICE.get(model.name, _FACTORS)
+    have = (f"the limit is {format_bytes(limit)}" if limit_bytes is not None
+            else f"CINEREC_TRAIN_MEMORY_LIMIT is {format_bytes(limit)}" if setting is not None
+            else f"{format_bytes(limit)} is available ({DEFAULT_FRACTION:.0%} of the free memory)")
+    raise TrainingRefused(
+        f"{type(model).__name__} needs about {format_bytes(need)} to train on {n_items:,} films, {n_users:,} members "
+        f"and {n_ratings:,} ratings ({what}); {have}. {instead} "
+        "(or raise CINEREC_TRAIN_MEMORY_LIMIT).",
+        details={"algo": model.name, "estimate_bytes": need, "limit_bytes": int(limit), "users": n_users,
+                 "items": n_items, "ratings": n_ratings})
 
 
 def train_from_store(
@@ -42,9 +113,12 @@ def train_from_store(
 
     Raises:
         DataFormatError: the database holds no ratings.
+        TrainingRefused: the fit would need more memory than the limit
+            (:func:`check_memory`, from :func:`data_counts`, before any data is loaded).
         ModelFitError: the algorithm failed to fit.
     """
     model = create(algo, **(params or {}))
+    check_memory(model, *data_counts(engine))
     data, mark = snapshot(engine, features=model.needs_features, text_encoder=text_encoder)
     fit_s = fit_model(model, data)
     return publish_model(registry, model, data, fit_s, {**mark, **(extra or {})}, activate=activate,
