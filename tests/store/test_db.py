@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
+import pytest
 from sqlalchemy import text
 
-from cinerec.store.db import make_engine, transaction
+from cinerec.store.db import CHECKPOINT_WAL_BYTES, has_wal_reset_bug, make_engine, transaction
 from cinerec.store.migrate import upgrade
 from cinerec.store.models import Genre
 
@@ -18,6 +20,41 @@ def test_sqlite_pragmas(sqlite_url: str) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 5000
+        # no automatic (passive) checkpoints on a library with the WAL-reset bug
+        assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == (0 if has_wal_reset_bug() else 1000)
+
+
+@pytest.mark.parametrize(("version", "bug"), [((3, 40, 1), True), ((3, 44, 5), True), ((3, 44, 6), False),
+                                              ((3, 45, 0), True), ((3, 50, 6), True), ((3, 50, 7), False),
+                                              ((3, 51, 2), True), ((3, 51, 3), False), ((3, 53, 0), False),
+                                              ((3, 6, 23), False)])
+def test_wal_reset_bug_versions(version: tuple[int, int, int], bug: bool) -> None:
+    """https://sqlite.org/wal.html#walresetbug: 3.7.0 to 3.51.2, fixed in 3.51.3 and the 3.44.6 / 3.50.7 backports."""
+    assert has_wal_reset_bug(version) is bug
+
+
+def test_the_wal_stays_bounded_from_many_writers(sqlite_url: str) -> None:
+    """Checkpoints still happen (as FULL, on return to the pool) and the data is intact, with four writing threads."""
+    upgrade(sqlite_url)
+    eng = make_engine(sqlite_url, busy_timeout_ms=5000)
+    blob = "x" * 4000
+
+    def write(k: int) -> None:
+        for i in range(300):  # 4 threads x 300 rows x ~4 KB: ~5 MB of WAL frames, plus the index pages
+            with transaction(eng) as s:
+                s.add(Genre(name=f"g{k}-{i}-{blob}"))
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wal = sqlite_url.removeprefix("sqlite:///") + "-wal"
+    with eng.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM genres WHERE name LIKE 'g%'")).scalar() == 1200
+        assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    # without any checkpoint the WAL would hold every frame written (well over 3x the threshold)
+    assert os.stat(wal).st_size < 3 * CHECKPOINT_WAL_BYTES
 
 
 def test_writer_waits_for_a_held_write_lock(sqlite_url: str) -> None:

@@ -4,10 +4,25 @@ SQLite connections get ``busy_timeout`` first, then WAL, foreign keys on and
 ``synchronous=NORMAL``. Transactions begin with plain ``BEGIN``; engines made
 with :func:`write_engine` begin with ``BEGIN IMMEDIATE`` so read-then-write
 transactions take the write lock up front instead of failing with SQLITE_BUSY.
+
+SQLite before 3.51.3 (except the 3.44.6 and 3.50.7 backports) has the
+WAL-reset bug (https://sqlite.org/wal.html#walresetbug): a *passive*
+checkpoint that starts while another connection resets the WAL can skip part
+of a transaction and corrupt the database. Passive checkpoints are what
+SQLite's automatic checkpoint runs after a commit. On an affected library
+(Debian 12 ships 3.40.1) every connection turns the automatic checkpoint off
+and cinerec checkpoints in ``FULL`` mode instead, which holds the writer lock
+from its start, so no other connection can reset the WAL under it: when a
+connection returns to the pool and the WAL file has grown past
+:data:`CHECKPOINT_WAL_BYTES`. It never waits (busy timeout 0 for the call): a
+busy writer or an old reader leaves the rest to the next return.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +36,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from cinerec.config import Settings
 
 _BEGIN_OPTION = "cinerec_begin"
+log = logging.getLogger(__name__)
+
+#: WAL size past which a connection returned to the pool checkpoints (SQLite's own default: 1,000 pages of 4 KiB).
+CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024
+
+
+def has_wal_reset_bug(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> bool:
+    """Whether an SQLite library of ``version`` has the WAL-reset bug (3.7.0 up to 3.51.2, less two backports)."""
+    fixed = version >= (3, 51, 3) or (3, 44, 6) <= version < (3, 45, 0) or (3, 50, 7) <= version < (3, 51, 0)
+    return version >= (3, 7, 0) and not fixed
 
 
 @dataclass(frozen=True)
@@ -78,6 +103,7 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False,
     if u.database and u.database != ":memory:":
         Path(u.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, echo=echo, connect_args={"isolation_level": None, "check_same_thread": False})
+    own_checkpoints = has_wal_reset_bug()
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -86,7 +112,17 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False,
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA foreign_keys = ON")
         cur.execute("PRAGMA synchronous = NORMAL")
+        if own_checkpoints:
+            cur.execute("PRAGMA wal_autocheckpoint = 0")
         cur.close()
+
+    if own_checkpoints and u.database and u.database != ":memory:":
+        wal = f"{u.database}-wal"
+
+        @event.listens_for(engine, "checkin")
+        def _on_checkin(dbapi_conn: Any, _record: Any) -> None:
+            if dbapi_conn is not None:
+                checkpoint_if_large(dbapi_conn, wal, busy_timeout_ms)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -94,6 +130,30 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False,
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
     return engine
+
+
+def checkpoint_if_large(dbapi_conn: Any, wal: str, busy_timeout_ms: int,
+                        threshold: int = CHECKPOINT_WAL_BYTES) -> bool:
+    """Run a ``FULL`` checkpoint without waiting when the WAL file is larger than ``threshold``; whether it ran.
+
+    A connection in a transaction, a busy writer or a failed call leaves the
+    WAL to the next connection returned (logged at debug level).
+    """
+    try:
+        if os.stat(wal).st_size <= threshold or dbapi_conn.in_transaction:
+            return False
+    except (OSError, AttributeError):
+        return False
+    try:
+        dbapi_conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            dbapi_conn.execute("PRAGMA wal_checkpoint(FULL)").fetchall()
+        finally:
+            dbapi_conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    except sqlite3.Error as exc:
+        log.debug("checkpoint of %s left for later: %s", wal, exc)
+        return False
+    return True
 
 
 def settings_engine(settings: Settings) -> Engine:
