@@ -236,13 +236,16 @@ def generate(n_ratings: int, n_users: int | None = None, n_items: int | None = N
         latent[s : s + len(u)] = (b_user[u] + b_item[i] + np.einsum("ij,ij->i", p_scaled[u], q_scaled[i])
                                   + noise.standard_normal(len(u), dtype=np.float32) * np.float32(0.75))
     cuts = np.quantile(latent, np.cumsum(STAR_SHARES)[:-1])
-    stars = ((np.searchsorted(cuts, latent) + 1) * 0.5).astype(np.float32)
-    del latent
-
+    stars = np.empty(len(users), dtype=np.float32)
+    timestamps = np.empty(len(users), dtype=np.int64)
     t = rngs[4]
     start = t.integers(_START, _END - 86_400 * 365, size=nu)
     span = np.minimum(t.exponential(86_400 * 400, size=nu), _END - start).astype(np.int64)
-    timestamps = start[users] + (t.random(len(users)) * span[users]).astype(np.int64)
+    for s in range(0, len(users), _CHUNK_RATINGS):  # in chunks: float64 temporaries of every rating would double the peak
+        u, part = users[s : s + _CHUNK_RATINGS], slice(s, s + _CHUNK_RATINGS)
+        stars[part] = (np.searchsorted(cuts, latent[part]) + 1) * 0.5
+        timestamps[part] = start[u] + (t.random(len(u)) * span[u]).astype(np.int64)
+    del latent
 
     m = rngs[5]
     years = np.maximum(2023 - np.floor(m.exponential(14, size=ni)), 1902).astype(np.int64)
