@@ -153,16 +153,16 @@ class RecommenderBase:
         is an estimate of the same order as the measured peak (the tests hold
         the big models to within 0.5-3x on ML-100K), not an exact figure.
 
-        The default, for models whose state grows linearly: 64 bytes per
+        The default, for models whose state grows linearly: 32 bytes per
         rating (the seen mask and values :meth:`_remember` keeps, 16 bytes,
-        and a few float64 working copies of the ratings) and 64 per user and
+        and two float64 working arrays over the ratings) and 64 per user and
         per item (a few float64 vectors: means, biases, counts). Models with
         superlinear or large state override it.
 
         Args:
             n_users, n_items, n_ratings: the size of the data it would be fitted on.
         """
-        return 64 * int(n_ratings) + 64 * (int(n_users) + int(n_items))
+        return 32 * int(n_ratings) + 64 * (int(n_users) + int(n_items))
 
     def _remember(self, data: Interactions) -> None:
         """Record the shape, the seen-items mask and each seen item's value (rating or implicit weight)."""

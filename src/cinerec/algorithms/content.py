@@ -61,6 +61,18 @@ class ContentKNN(RecommenderBase):
             w = w * 0.5 ** (age_days / self.half_life_days)
         return w
 
+    def estimate_fit_bytes(self, n_users: int, n_items: int, n_ratings: int) -> int:
+        """Peak memory of :meth:`fit`: linear in the ratings and in ``(users + items) x n_components``.
+
+        Item vectors and user profiles are dense float64 with
+        ``n_components`` columns, each built once more while normalised
+        (24 bytes a value; without a reduction, 64 columns are assumed for
+        the sparse profiles); the weighted rating matrix and its working
+        arrays take about 64 bytes a rating.
+        """
+        width = int(self.n_components) or 64
+        return 64 * int(n_ratings) + 24 * (int(n_users) + int(n_items)) * width + 64 * (int(n_users) + int(n_items))
+
     def fit(self, data: Interactions) -> Self:
         """Build item vectors and user profiles.
 

@@ -211,6 +211,22 @@ class WeightedHybrid(RecommenderBase):
                 return idx
         raise InvalidParameter(f"switch_member {self.switch_member!r} is not among the members {', '.join(s.algo for s in specs)}")
 
+    def estimate_fit_bytes(self, n_users: int, n_items: int, n_ratings: int) -> int:
+        """Peak memory of :meth:`fit`: the sum of the members' estimates, plus the weight search's dense scores.
+
+        The members are fitted one after the other but every fitted member
+        is kept (and refitted in place on all the data), so their costs add
+        up. Without given ``weights``, an inner split copies the ratings
+        (about 64 bytes a rating) and each member scores the validation
+        members against every item: ``n_users x n_items`` float64 scores per
+        member and two more for the grid search, quadratic in the data's size.
+        """
+        members = [create(s.algo, **s.params) for s in parse_members(self.members)]
+        total = sum(m.estimate_fit_bytes(n_users, n_items, n_ratings) for m in members)
+        if self.weights is None:
+            total += 64 * int(n_ratings) + 8 * int(n_users) * int(n_items) * (len(members) + 2)
+        return int(total) + 64 * (int(n_users) + int(n_items))
+
     # --------------------------------------------------------------- fitting
     def fit(self, data: Interactions) -> Self:
         """Learn the weights on an inner split, then fit every member on ``data``.

@@ -112,6 +112,21 @@ class _KNN(RecommenderBase):
         self.amplification = amplification
         self.denominator_reg = denominator_reg
 
+    def estimate_fit_bytes(self, n_users: int, n_items: int, n_ratings: int) -> int:
+        """Peak memory of :meth:`fit`: linear in the ratings and in ``columns x max_neighbors``, never quadratic.
+
+        Similarities are accumulated sparsely (no item x item or user x user
+        block): the kernel reserves ``max_neighbors`` slots per compared
+        column (items, or users for user-kNN) for its output, about 32 bytes
+        a slot with the sparse matrices built from it; the fit also keeps
+        five CSR copies of the ratings (ratings, the two kernel layouts,
+        residuals, the seen mask) and a few float64 working arrays, about
+        160 bytes a rating.
+        """
+        n_cols = int(n_items) if self._by_item else int(n_users)
+        slots = n_cols * min(int(self.max_neighbors), n_cols)
+        return 160 * int(n_ratings) + 32 * slots + 64 * (int(n_users) + int(n_items))
+
     def _validate(self) -> None:
         if self.similarity not in SIMILARITIES:
             raise InvalidParameter(f"similarity must be one of {SIMILARITIES}, got {self.similarity!r}")

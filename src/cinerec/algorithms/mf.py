@@ -99,6 +99,17 @@ class _FactorModel(LatentFoldIn):
         diag = np.r_[self._bias_reg(), np.full(m - 1, float(self.reg))] * max(n, 1)
         return [FoldInBlock(slice(0, m), np.diag(np.maximum(diag, 1e-3)), np.zeros(m))]
 
+    def estimate_fit_bytes(self, n_users: int, n_items: int, n_ratings: int) -> int:
+        """Peak memory of :meth:`fit` for the SGD models: linear in the ratings and in ``(users + items) x n_factors``.
+
+        float64 factors of users and items (8 bytes each), with as much again
+        for SVD++'s implicit item factors, TrustSVD's trust factors and the
+        copies made when the scale is restored; per rating the standardised
+        values, the visit order, random keys and index copies, about 96 bytes.
+        """
+        factors = (int(n_users) + int(n_items)) * int(self.n_factors)
+        return 96 * int(n_ratings) + 16 * factors + 64 * (int(n_users) + int(n_items))
+
     def _init(self, data: Interactions) -> tuple[np.random.Generator, FloatArray]:
         """Validate, seed and initialise; returns the generator and the standardised ratings.
 
@@ -406,6 +417,21 @@ class BayesianMF(_FactorModel):
         self.use_biases = use_biases
         self.ranking_risk = ranking_risk
         self.random_state = random_state
+
+    def estimate_fit_bytes(self, n_users: int, n_items: int, n_ratings: int) -> int:
+        """Peak memory of :meth:`fit`: grows with ``n_samples x (users + items) x n_factors`` and with ``(n_factors + 1)^2``.
+
+        Every kept sample of both factor matrices is held until the end and
+        then stacked into one more copy (``2 n_samples`` float64 copies); each
+        half-sweep builds a ``(d + 1) x (d + 1)`` precision matrix, its
+        Cholesky factor and solver copies for every user or item, about
+        ``48 (d + 1)^2`` bytes a row; the two CSR layouts of the residuals
+        and supports and their working arrays take about 160 bytes a rating.
+        """
+        rows = int(n_users) + int(n_items)
+        d = int(self.n_factors)
+        return (160 * int(n_ratings) + 16 * rows * d * (int(self.n_samples) + 1) + 48 * (d + 1) ** 2 * rows
+                + 64 * rows)
 
     def fit(self, data: Interactions) -> Self:
         """Run the Gibbs sampler on the standardised ratings and keep the averaged samples."""

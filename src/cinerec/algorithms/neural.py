@@ -88,6 +88,26 @@ class NeuralRecommender(LatentFoldIn):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
+    def estimate_fit_bytes(self, n_users: int, n_items: int, n_ratings: int) -> int:
+        """Peak memory of :meth:`fit` on the CPU: linear in the ratings, the embeddings and the catalogue's activations.
+
+        Every float32 weight (``(users + items) x n_factors`` embeddings and
+        the content tower) is held with its gradient, Adam's two moments and
+        the best epoch's copy, 20 bytes; each step runs the item tower over
+        the whole catalogue and scores a batch against all items (full
+        softmax) or ``n_negatives`` of them, three float32 copies for the
+        backward pass; validation scores up to 3,000 members against every
+        item in float64; the shuffles, splits and their tensors take about
+        128 bytes a rating.
+        """
+        rows = int(n_users) + int(n_items)
+        d, hidden, c = int(self.n_factors), int(self.hidden), int(self.content_components)
+        weights = rows * d + c * hidden + hidden * d
+        width = int(n_items) if int(self.n_negatives) >= int(n_items) else int(self.n_negatives)
+        steps = 12 * (int(n_items) * (hidden + d + c) + int(self.batch_size) * width)
+        validation = 24 * min(int(n_users), 3000) * int(n_items)
+        return 128 * int(n_ratings) + 20 * weights + steps + validation + 64 * rows
+
     def _check_params(self) -> None:
         if self.loss not in ("softmax", "bpr"):
             raise InvalidParameter(f"loss must be 'softmax' or 'bpr', not {self.loss!r}")

@@ -107,6 +107,7 @@ def evaluate(
     """
     from cinerec.evaluation.protocols import AlgoSpec, cross_validate, make_splits
     from cinerec.evaluation.report import learned_lines, table_rows, write_report
+    from cinerec.service.training import check_memory
 
     entries = split_algo_option(algo)
     algos = algo_names(",".join(name for name, _ in entries))
@@ -136,6 +137,10 @@ def evaluate(
                                  [read_metadata(m) for m in metadata or []], text_encoder=encoder)
         interactions = interactions.with_features(feats)
     splits = make_splits(split, interactions, source=data, random_state=seed)
+    if splits:  # before any fit: refuse an algorithm that cannot fit in memory on the largest training set
+        largest = max((sp.train for sp in splits), key=len)
+        for spec in specs:
+            check_memory(spec.build(), largest.n_users, largest.n_items, len(largest))
     console = Console(stderr=True)
     total = len(specs) * len(splits)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:

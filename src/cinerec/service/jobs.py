@@ -50,6 +50,22 @@ class Job:
             return "running"
         return "succeeded" if code == 0 else "failed"
 
+    @property
+    def error(self) -> str | None:
+        """Why a failed job failed: the last ``error: ...`` line the command printed (``None`` otherwise).
+
+        A refused training (:class:`~cinerec.errors.TrainingRefused`) reads,
+        e.g., ``EASE needs about 65.2 GiB to train on 50,000 films ...``.
+        """
+        if self.status != "failed":
+            return None
+        try:
+            lines = self.log.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return None
+        reasons = [line.removeprefix("error: ").strip() for line in lines if line.startswith("error: ")]
+        return reasons[-1] if reasons else None
+
 
 class JobRunner:
     """Starts and tracks jobs for one server process.

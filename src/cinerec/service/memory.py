@@ -17,10 +17,10 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 DEFAULT_FRACTION = 0.8
 
 
-def meminfo_available(path: Path = MEMINFO) -> int | None:
-    """``MemAvailable`` of ``/proc/meminfo`` in bytes (``None`` when it cannot be read)."""
+def meminfo_available(path: Path | None = None) -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` (or ``path``) in bytes (``None`` when it cannot be read)."""
     try:
-        for line in path.read_text().splitlines():
+        for line in (path or MEMINFO).read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 fields = line.split()
                 return int(fields[1]) * (1024 if len(fields) > 2 and fields[2].lower() == "kb" else 1)
@@ -29,11 +29,15 @@ def meminfo_available(path: Path = MEMINFO) -> int | None:
     return None
 
 
-def cgroup_available(root: Path = CGROUP_ROOT) -> int | None:
+def cgroup_available(root: Path | None = None) -> int | None:
     """What the cgroup v2 limit still allows, ``memory.max - memory.current``, in bytes.
 
     ``None`` without a cgroup v2 limit (``max``) or when the files cannot be read.
+
+    Args:
+        root: the cgroup's folder (default :data:`CGROUP_ROOT`).
     """
+    root = root or CGROUP_ROOT
     try:
         limit = (root / "memory.max").read_text().strip()
         if limit == "max":
@@ -43,9 +47,14 @@ def cgroup_available(root: Path = CGROUP_ROOT) -> int | None:
         return None
 
 
-def available_bytes(meminfo: Path = MEMINFO, cgroup_root: Path = CGROUP_ROOT) -> int | None:
-    """The memory available now: the lower of ``MemAvailable`` and the cgroup's headroom (``None``: unknown)."""
-    known = [v for v in (meminfo_available(meminfo), cgroup_available(cgroup_root)) if v is not None]
+def available_bytes(meminfo: Path | None = None, cgroup_root: Path | None = None) -> int | None:
+    """The memory available now: the lower of ``MemAvailable`` and the cgroup's headroom (``None``: unknown).
+
+    Args:
+        meminfo, cgroup_root: where to read them (default :data:`MEMINFO` and :data:`CGROUP_ROOT`).
+    """
+    known = [v for v in (meminfo_available(meminfo or MEMINFO), cgroup_available(cgroup_root or CGROUP_ROOT))
+             if v is not None]
     return min(known) if known else None
 
 

@@ -59,7 +59,14 @@ from cinerec.errors import CinerecError, Conflict, InvalidParameter
 from cinerec.service import metrics
 from cinerec.service.recipes import DEMO_HYBRID
 from cinerec.service.registry import ModelRegistry
-from cinerec.service.training import as_utc, fit_model, publish_model, snapshot
+from cinerec.service.training import (
+    as_utc,
+    check_memory,
+    data_counts,
+    fit_model,
+    publish_model,
+    snapshot,
+)
 from cinerec.store.models import Rating, Review
 
 log = logging.getLogger(__name__)
@@ -613,6 +620,7 @@ class RetrainWorker:
         algo, params = self.recipe()
         rec.update(algo=algo, params=params)
         model = create(algo, **params)
+        check_memory(model, *data_counts(self.engine))  # a refusal fails the run before any data is loaded
         # content features also when the active recipe needs them: the gate may refit it (``recipe`` mode)
         features = model.needs_features or self._active_needs_features()
         data, mark = snapshot(self.engine, features=features, text_encoder=self.settings.text_encoder)

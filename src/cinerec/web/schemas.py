@@ -341,6 +341,8 @@ class JobOut(BaseModel):
     kind: Literal["train", "import"]
     status: Literal["running", "succeeded", "failed"]
     exit_code: int | None = None
+    #: why a failed job failed (the command's error line), e.g. a training refused for lack of memory
+    error: str | None = None
     started_at: UtcDatetime
 
 

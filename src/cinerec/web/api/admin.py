@@ -26,7 +26,8 @@ UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _job_out(job: Job) -> JobOut:
-    return JobOut(id=job.id, kind=job.kind, status=job.status, exit_code=job.process.poll(), started_at=job.started_at)
+    return JobOut(id=job.id, kind=job.kind, status=job.status, exit_code=job.process.poll(), error=job.error,
+                  started_at=job.started_at)
 
 
 def _model_out(request: Request, version: str) -> ModelOut:
