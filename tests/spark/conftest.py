@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from cinerec.data.interactions import Interactions
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +19,11 @@ def spark() -> Iterator[Any]:
 
     with spark_session("local[2]", app_name="cinerec-tests") as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def ml100k_parquet(ml100k_data: Interactions, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ML-100K exported as the database export writes it (``user, item, rating, timestamp``)."""
+    from cinerec.service.spark_training import export_parquet
+
+    return export_parquet(ml100k_data, tmp_path_factory.mktemp("spark-data") / "ml100k.parquet")

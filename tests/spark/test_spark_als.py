@@ -54,13 +54,6 @@ def als_wr(data: Interactions, rank: int, reg: float, iters: int, seed: int = 0)
 
 
 @pytest.fixture(scope="module")
-def ml100k_parquet(ml100k_data: Interactions, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from cinerec.service.spark_training import export_parquet
-
-    return export_parquet(ml100k_data, tmp_path_factory.mktemp("spark-data") / "ml100k.parquet")
-
-
-@pytest.fixture(scope="module")
 def explicit(spark: Any, ml100k_parquet: Path, tmp_path_factory: pytest.TempPathFactory,
              ) -> tuple[ModelRegistry, VersionInfo, Any]:
     """Explicit Spark ALS published from a Parquet file, and the held-out pairs of its split."""
@@ -127,15 +120,20 @@ def test_explicit_holdout_rmse_matches_in_process_on_the_same_split(
 def test_explicit_version_serves_users_and_histories(explicit: tuple[ModelRegistry, VersionInfo, Any],
                                                      ml100k_data: Interactions) -> None:
     reg, info, _ = explicit
+    assert_serves(reg, info, ml100k_data, "biased-mf")
+
+
+def assert_serves(reg: ModelRegistry, info: VersionInfo, data: Interactions, algo: str) -> None:
+    """The active version ``info`` recommends unseen films to user 196 and to a fresh history, with reasons."""
     svc = RecommenderService(reg, ann_min_items=10**9)
     recs = svc.recommend(196, 10)
-    assert recs.model_version == info.version and recs.algo == "biased-mf" and len(recs.items) == 10
-    seen = set(ml100k_data.item_vocab.raw(ml100k_data.items[ml100k_data.users == ml100k_data.user_vocab.index(196)]))
+    assert recs.model_version == info.version and recs.algo == algo and len(recs.items) == 10
+    seen = set(data.item_vocab.raw(data.items[data.users == data.user_vocab.index(196)]))
     assert not seen & {r.movie_id for r in recs.items}
-    # an unseen member with a history: folded in, explained by the history's films
+    # an unseen member with a history: scored from the history, explained by the history's films
     history = [(50, 5.0), (181, 5.0), (172, 4.0), (1, 2.0)]  # Star Wars, Return of the Jedi, Empire, Toy Story
     fresh = svc.recommend(None, 10, history=history)
-    assert fresh.strategy == "biased-mf:history" and len(fresh.items) == 10
+    assert fresh.strategy == f"{algo}:history" and len(fresh.items) == 10
     assert not {m for m, _ in history} & {r.movie_id for r in fresh.items}
     assert any(r.reasons for r in fresh.items)
 

@@ -94,7 +94,13 @@ def test_unknown_spark_parameter_and_algorithm(site: Settings, monkeypatch: pyte
     assert_one_line_error(*run_main(monkeypatch, capsys, site, "train", "--engine", "spark", "--param", "als.rnk=8"),
                           "unknown Spark ALS parameter(s) rnk")
     assert_one_line_error(*run_main(monkeypatch, capsys, site, "train", "--engine", "spark", "--algo", "ease"),
-                          "--engine spark trains --algo als or implicit-als")
+                          "--engine spark trains --algo als, implicit-als (Spark MLlib ALS) or item-knn")
+    assert_one_line_error(*run_main(monkeypatch, capsys, site, "train", "--engine", "spark", "--algo", "item-knn",
+                                    "--param", "knn.kk=8"), "unknown Spark item-kNN parameter(s) kk", "known: ")
+    assert_one_line_error(*run_main(monkeypatch, capsys, site, "train", "--engine", "spark", "--algo", "item-knn",
+                                    "--param", "als.rank=8"), "with --algo item-knn the parameters are knn.KEY=value")
+    assert_one_line_error(*run_main(monkeypatch, capsys, site, "train", "--engine", "spark", "--algo", "item-knn",
+                                    "--param", "knn.k=0"), "k and max_neighbors must be >= 1")
     code, _, err = run_main(monkeypatch, capsys, site, "train", "--data", "x.parquet")
     assert code == 2 and "--data and --conf need --engine spark" in err
 

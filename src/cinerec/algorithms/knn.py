@@ -23,7 +23,7 @@ histories, so a user's own training history ranks exactly as the trained user.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +33,7 @@ from cinerec.algorithms._neighbours import neighbour_adjustments, top_neighbours
 from cinerec.algorithms.base import FloatArray, IntArray, Reason, RecommenderBase
 from cinerec.algorithms.baseline import fit_biases
 from cinerec.data.interactions import Interactions
-from cinerec.errors import InvalidParameter
+from cinerec.errors import DataFormatError, InvalidParameter
 
 Similarity = Literal["cosine", "adjusted_cosine", "pearson", "pearson_baseline"]
 Center = Literal["none", "mean", "baseline"]
@@ -140,6 +140,54 @@ class _KNN(RecommenderBase):
     def fit(self, data: Interactions) -> Self:
         """Compute baselines, means and the truncated similarity matrix."""
         self._validate()
+        r = self._fit_statistics(data)
+        u, i = data.users.astype(np.int64), data.items.astype(np.int64)
+        constant, user_offset, item_offset = self._offsets()
+        x = r - ((constant + user_offset[u]) + item_offset[i])
+        # the compared columns are items (rows: users) or users (rows: items)
+        rows, cols = (u, i) if self._by_item else (i, u)
+        n_cols = data.n_items if self._by_item else data.n_users
+        by_row = _csr(rows, cols, x, (data.n_users if self._by_item else data.n_items, n_cols))
+        by_col = _csr(cols, rows, x, (n_cols, by_row.shape[0]))
+        full, trunc = self._neighbours(by_col, by_row, exclude=np.arange(n_cols, dtype=np.int64), require_new=False)
+        self.similarity_ = full
+        if self._by_item:
+            self.truncated_ = trunc
+        else:
+            self.profiles_ = by_row  # items x users: what a history is compared against
+        return self
+
+    def similarity_offsets(self, data: Interactions) -> tuple[float, FloatArray, FloatArray]:
+        """What :meth:`fit` on ``data`` subtracts from each rating before comparing: ``c + user[u] + item[i]``.
+
+        The similarity is the cosine of these centred values over the common
+        support (see :mod:`cinerec.algorithms._neighbours`); an engine that
+        computes it elsewhere (:mod:`cinerec.algorithms.spark_knn`) centres
+        with these offsets. Implicit data compares 1 for every interaction
+        (offsets 0). This model is left unfitted.
+
+        Returns:
+            ``(constant, user_offsets, item_offsets)``, the arrays indexed like ``data``'s vocabularies.
+        """
+        self._validate()
+        probe = type(self)(**self.get_params())
+        probe._fit_statistics(data)
+        return probe._offsets()
+
+    def _offsets(self) -> tuple[float, FloatArray, FloatArray]:
+        """The centring of :meth:`similarity_offsets`, from the fitted statistics."""
+        zeros_u, zeros_i = np.zeros(self.n_users_), np.zeros(self.n_items_)
+        if not self.explicit_ or self.similarity == "cosine":
+            return 0.0, zeros_u, zeros_i
+        if self.similarity == "pearson_baseline":
+            return float(self.mu_), self.user_bias_, self.item_bias_
+        # pearson removes the compared side's mean, adjusted cosine the other side's
+        if (self.similarity == "pearson") == self._by_item:
+            return 0.0, zeros_u, self.item_mean_
+        return 0.0, self.user_mean_, zeros_i
+
+    def _fit_statistics(self, data: Interactions) -> FloatArray:
+        """Everything :meth:`fit` learns except the similarities; returns the values compared (ratings or ones)."""
         self._remember(data)
         self._kernel_view: _KernelView | None = None
         explicit = data.ratings is not None
@@ -156,29 +204,9 @@ class _KNN(RecommenderBase):
         else:
             self.mu_, self.user_bias_, self.item_bias_ = 1.0, np.zeros(data.n_users), np.zeros(data.n_items)
             self.min_rating_, self.max_rating_ = 1.0, 1.0
-        baseline = self.mu_ + self.user_bias_[u] + self.item_bias_[i]
-        if not explicit or self.similarity == "cosine":
-            x = r
-        elif self.similarity == "pearson_baseline":
-            x = r - baseline
-        elif self.similarity == "pearson":
-            x = r - (self.item_mean_[i] if self._by_item else self.user_mean_[u])
-        else:  # adjusted cosine: remove the other side's mean
-            x = r - (self.user_mean_[u] if self._by_item else self.item_mean_[i])
         self.ratings_ = _csr(u, i, r, data.shape)
-        # the compared columns are items (rows: users) or users (rows: items)
-        rows, cols = (u, i) if self._by_item else (i, u)
-        n_cols = data.n_items if self._by_item else data.n_users
-        by_row = _csr(rows, cols, x, (data.n_users if self._by_item else data.n_items, n_cols))
-        by_col = _csr(cols, rows, x, (n_cols, by_row.shape[0]))
-        full, trunc = self._neighbours(by_col, by_row, exclude=np.arange(n_cols, dtype=np.int64), require_new=False)
-        self.similarity_ = full
-        if self._by_item:
-            self.truncated_ = trunc
-        else:
-            self.profiles_ = by_row  # items x users: what a history is compared against
         self.residuals_ = _csr(u, i, r - self._centre(u, i), data.shape)
-        return self
+        return r
 
     def _neighbours(self, queries: sp.csr_matrix, by_row: sp.csr_matrix, *, exclude: IntArray,
                     require_new: bool) -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -256,6 +284,70 @@ class ItemKNN(_KNN):
 
     name: ClassVar[str] = "item-knn"
     _by_item: ClassVar[bool] = True
+
+    @classmethod
+    def from_neighbours(cls, data: Interactions, items: npt.ArrayLike, neighbours: npt.ArrayLike,
+                        similarities: npt.ArrayLike, **params: Any) -> Self:
+        """A fitted model on ``data`` whose similarities were computed elsewhere (e.g. on Spark).
+
+        The baselines, means and residuals are fitted on ``data`` as
+        :meth:`fit` does; the neighbour lists replace the similarity step.
+        They must be what :meth:`fit` keeps: for each item at most
+        ``max_neighbors`` positive similarities, before ``amplification``
+        (applied here), of the values :meth:`similarity_offsets` centres.
+        The ``k`` most similar of each item (ties: the smaller neighbour
+        index) become the ranking matrix, so the result saves, serves,
+        explains and scores histories like any fitted item-kNN.
+
+        Args:
+            data: the interactions the similarities were computed from.
+            items, neighbours: raw item ids of each pair (``neighbour`` is similar to ``item``).
+            similarities: the pair's similarity, in ``(0, 1]``.
+            **params: the model's hyper-parameters (``k``, ``similarity``, ``shrinkage`` ...).
+
+        Raises:
+            InvalidParameter: an unknown or invalid hyper-parameter.
+            DataFormatError: lists of different lengths, ids ``data`` does not know, self or repeated
+                pairs, similarities that are not finite numbers in ``(0, 1]``, or more than
+                ``max_neighbors`` neighbours for an item.
+        """
+        model = cls(**params)
+        model._validate()
+        a_raw, b_raw = np.asarray(items).ravel(), np.asarray(neighbours).ravel()
+        sims = np.asarray(similarities, dtype=np.float64).ravel()
+        if not len(a_raw) == len(b_raw) == len(sims):
+            raise DataFormatError(f"{len(a_raw)} items, {len(b_raw)} neighbours and {len(sims)} similarities: "
+                                  "give one of each per pair")
+        # each distinct id looked up once: the lists name every item up to max_neighbors times
+        distinct, where = np.unique(np.concatenate([a_raw, b_raw]), return_inverse=True)
+        a, b = np.split(data.item_vocab.indices(distinct)[where], [len(a_raw)])
+        unknown = np.flatnonzero((a < 0) | (b < 0))
+        if len(unknown):
+            e = unknown[0]
+            raise DataFormatError(f"{len(unknown)} neighbour pair(s) name items the interactions do not have "
+                                  f"(first: {a_raw[e]!r} -> {b_raw[e]!r})")
+        if not np.isfinite(sims).all() or (sims <= 0).any() or (sims > 1 + 1e-9).any():
+            raise DataFormatError("similarities must be finite numbers in (0, 1]")
+        n = data.n_items
+        key = a.astype(np.int64) * n + b
+        if (a == b).any() or len(np.unique(key)) != len(key):
+            raise DataFormatError("neighbour pairs must be distinct and never pair an item with itself")
+        per_item = np.bincount(a, minlength=n)
+        if len(per_item) and per_item.max() > model.max_neighbors:
+            raise DataFormatError(f"item {data.item_vocab.ids[int(per_item.argmax())]!r} has {int(per_item.max())} "
+                                  f"neighbours; max_neighbors is {model.max_neighbors}")
+        model._fit_statistics(data)
+        if model.amplification != 1.0:
+            sims = sims**model.amplification
+        # rank each item's neighbours: most similar first, ties to the smaller index
+        order = np.lexsort((b, -sims, a))
+        a, b, sims = a[order], b[order], sims[order]
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(per_item, out=indptr[1:])
+        top = np.arange(len(a)) - indptr[a] < model.k
+        counts = per_item.astype(np.int64)
+        model.similarity_, model.truncated_ = _neighbour_matrices(counts, b.astype(np.int64), sims, top, n)
+        return model
 
     def _score_rows(self, history: sp.csr_matrix) -> FloatArray:
         """Scores of every item for each row of a 0/1 users x items history matrix (sorted indices)."""

@@ -36,6 +36,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -111,7 +112,7 @@ class ALSSettings:
         unknown = sorted(set(params) - known)
         if unknown:
             raise InvalidParameter(f"unknown Spark ALS parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        out = cls(**{k: _coerce(k, v, cls.__dataclass_fields__[k].type) for k, v in params.items()})
+        out = cls(**{k: coerce_param(k, v, cls.__dataclass_fields__[k].type) for k, v in params.items()})
         if out.rank < 1 or out.iters < 1 or out.reg < 0 or out.alpha < 0 or out.checkpoint_interval < 1:
             raise InvalidParameter("Spark ALS needs rank >= 1, iters >= 1, reg >= 0, alpha >= 0, checkpoint_interval >= 1")
         if not 0.0 <= out.holdout < 1.0:
@@ -125,9 +126,18 @@ class ALSSettings:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def _coerce(key: str, value: Any, kind: Any) -> Any:
+def coerce_param(key: str, value: Any, kind: Any, prefix: str = "als") -> Any:
+    """``value`` (a ``--param`` value: JSON or text) as the type named by ``kind`` (``"int"``, ``"bool"``, ...).
+
+    Raises:
+        InvalidParameter: a value that is not of that type (named as ``prefix.key``).
+    """
     text = str(kind)
     try:
+        if text == "str":
+            if not isinstance(value, str):
+                raise ValueError(value)
+            return value
         if "bool" in text:
             if isinstance(value, bool):
                 return value
@@ -144,7 +154,7 @@ def _coerce(key: str, value: Any, kind: Any) -> Any:
             return int(value)
         return float(value)
     except (TypeError, ValueError):
-        raise InvalidParameter(f"als.{key}: {value!r} is not a valid {text.replace(' | None', '')}") from None
+        raise InvalidParameter(f"{prefix}.{key}: {value!r} is not a valid {text.replace(' | None', '')}") from None
 
 
 @dataclass
@@ -289,6 +299,8 @@ def spark_session(master: str = "local[2]", conf: Mapping[str, str] | None = Non
     check_java()
     if is_local(master):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Python tasks (the item-kNN blocks) run in this interpreter, which has cinerec and its dependencies
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.master(master).appName(app_name)
@@ -299,7 +311,7 @@ def spark_session(master: str = "local[2]", conf: Mapping[str, str] | None = Non
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # a JVM that cannot start or a cluster that refuses: one line
-        raise ModelFitError(f"Spark did not start on {master}: {_first_line(exc)}") from None
+        raise ModelFitError(f"Spark did not start on {master}: {first_line(exc)}") from None
     spark.sparkContext.setLogLevel("ERROR")
     checkpoint = (conf or {}).get("spark.checkpoint.dir")
     if checkpoint:
@@ -310,7 +322,8 @@ def spark_session(master: str = "local[2]", conf: Mapping[str, str] | None = Non
         spark.stop()
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (Py4J errors run to pages), at most 300 characters."""
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
@@ -333,7 +346,7 @@ def read_frame(spark: SparkSession, source: str) -> DataFrame:
         else:
             frame = spark.read.parquet(source)
     except Exception as exc:
-        raise DataFormatError(f"cannot read {source}: {_first_line(exc)}") from None
+        raise DataFormatError(f"cannot read {source}: {first_line(exc)}") from None
     return check_frame(frame, source)
 
 
@@ -422,7 +435,7 @@ def fit_als(frame: DataFrame, settings: ALSSettings, *, local: bool = True) -> t
         users = model.userFactors.toPandas()
         items = model.itemFactors.toPandas()
     except Exception as exc:
-        raise ModelFitError(f"Spark ALS failed: {_first_line(exc)}") from None
+        raise ModelFitError(f"Spark ALS failed: {first_line(exc)}") from None
 
     def arrays(df: Any) -> tuple[IntArray, FloatArray]:
         ids = np.asarray(df["id"].to_numpy(), dtype=np.int64)
@@ -457,7 +470,7 @@ def holdout_rmse(model: Any, test: DataFrame, settings: ALSSettings) -> dict[str
         value = RegressionEvaluator(metricName="rmse", labelCol="value", predictionCol="prediction").evaluate(warm)
         scored.unpersist()
     except Exception as exc:
-        raise ModelFitError(f"Spark evaluation failed: {_first_line(exc)}") from None
+        raise ModelFitError(f"Spark evaluation failed: {first_line(exc)}") from None
     total, n_cold = int(row["total"] or 0), int(row["cold"] or 0)
     return {"rmse": float(value), "mae": float(row["mae"]) if row["mae"] is not None else float("nan"),
             "test_ratings": total - n_cold, "cold_dropped": n_cold}

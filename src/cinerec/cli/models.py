@@ -27,7 +27,8 @@ def train(
     param: list[str] | None = typer.Option(None, "--param", help="ALGO.key=value, repeatable"),
     no_activate: bool = typer.Option(False, "--no-activate", help="publish without switching the live model"),
     device: str | None = typer.Option(None, "--device", help="cpu | cuda | auto, for neural models"),
-    engine_name: str = typer.Option("in-process", "--engine", help="in-process | spark (Apache Spark MLlib ALS)"),
+    engine_name: str = typer.Option("in-process", "--engine",
+                                    help="in-process | spark (Apache Spark: MLlib ALS or item-kNN similarities)"),
     master: str = typer.Option("local[2]", "--master",
                                help="with --engine spark: local[N] | spark://HOST:7077 | yarn | k8s://https://HOST:PORT"),
     conf: list[str] | None = typer.Option(None, "--conf", help="with --engine spark: Spark key=value, repeatable"),
@@ -40,7 +41,10 @@ def train(
     With --engine spark, Spark MLlib's ALS trains on the database's ratings
     (exported to Parquet) or on --data, and its factors are published as an
     ordinary version (--param als.rank=64 als.reg=0.1 als.iters=10
-    als.implicit=true als.alpha=1 als.holdout=0.1 ...).
+    als.implicit=true als.alpha=1 als.holdout=0.1 ...); --algo item-knn
+    computes item-kNN similarities on Spark and publishes an ordinary item-kNN
+    version (--param knn.k=40 knn.shrinkage=100 knn.max_neighbors=400
+    knn.max_user_items=0 knn.holdout=0.1 ...).
 
     Holds the models folder's training lock: it refuses to start while
     another `cinerec train` or a `cinerec worker` run is training.
@@ -73,7 +77,7 @@ def train(
 
 def _train_on_spark(algo: str, param: list[str] | None, no_activate: bool, master: str, conf: list[str] | None,
                     data: str | None) -> None:
-    """``cinerec train --engine spark``: Spark ALS on the database (or --data), published like any version."""
+    """``cinerec train --engine spark``: Spark ALS or item-kNN on the database (or --data), published like any version."""
     from cinerec.cli.worker import require_schema
     from cinerec.errors import InvalidParameter
     from cinerec.evaluation.protocols import parse_param
@@ -84,17 +88,19 @@ def _train_on_spark(algo: str, param: list[str] | None, no_activate: bool, maste
     for text in param or []:
         prefix, key, value = parse_param(text)
         if spark_algo(prefix)[0] != name:
-            raise InvalidParameter(f"--param {text!r}: Spark parameters are als.KEY=value")
+            raise InvalidParameter(f"--param {text!r}: with --algo {algo} the parameters are "
+                                   f"{'knn' if name == 'item-knn' else 'als'}.KEY=value")
         params[key] = value
     spark_conf = parse_conf(conf)
     if data is None:
         require_schema(settings())
     with training_lock(settings().models_dir):
         info = train_on_spark(_registry(), engine=engine() if data is None else None, data=data, master=master,
-                              conf=spark_conf, params=params, activate=not no_activate)
+                              conf=spark_conf, params=params, algo=algo, activate=not no_activate)
     holdout = info.extra.get("holdout") or {}
     measure = ", ".join(f"{k} {holdout[k]}" for k in ("rmse", "ndcg_at_10") if holdout.get(k) is not None)
-    typer.echo(f"published {info.version} ({info.algo} from Spark ALS on {master}, {info.extra.get('ratings')} ratings, "
+    source = "item-kNN similarities" if name == "item-knn" else "ALS"
+    typer.echo(f"published {info.version} ({info.algo} from Spark {source} on {master}, {info.extra.get('ratings')} ratings, "
                f"{info.extra.get('fit_seconds')} s{', holdout ' + measure if measure else ''})"
                f"{'' if no_activate else ' and activated it'}")
 

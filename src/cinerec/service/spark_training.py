@@ -1,8 +1,9 @@
-"""Training on Apache Spark: database (or a Parquet/CSV source) -> Spark ALS -> published version.
+"""Training on Apache Spark: database (or a Parquet/CSV source) -> Spark ALS or item-kNN -> published version.
 
-``cinerec train --engine spark`` runs :func:`train_on_spark`. The Spark job
-itself (:mod:`cinerec.algorithms.spark_als`) takes a data frame and returns
-factors; this module supplies the data and publishes the result:
+``cinerec train --engine spark`` runs :func:`train_on_spark`. The Spark jobs
+themselves (:mod:`cinerec.algorithms.spark_als`,
+:mod:`cinerec.algorithms.spark_knn`) take a data frame and return factors or
+neighbour lists; this module supplies the data and publishes the result:
 
 1. the training data: without ``data``, the database snapshot that
    :func:`cinerec.service.training.train_from_store` trains on, exported to
@@ -22,6 +23,13 @@ factors; this module supplies the data and publishes the result:
    fit is (id attachments, ANN index, manifest), with ``engine="spark"``,
    the master, the Spark settings and the holdout figures added.
 
+``--algo item-knn`` follows the same steps with item-kNN similarities
+computed on Spark (:func:`cinerec.algorithms.spark_knn.item_neighbours`,
+centred with the baselines fitted here on the driver's copy of the ratings)
+and published as an ordinary :class:`ItemKNN`
+(:meth:`ItemKNN.from_neighbours`); its holdout reports RMSE, MAE and NDCG@10
+(with popularity's) of that model on the held-out ratings.
+
 A failure anywhere (no pyspark, no Java, a bad master, Spark errors) raises
 before anything is published, so the active version stays as it was.
 """
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +49,7 @@ from sqlalchemy import Engine
 from cinerec.algorithms.base import RecommenderBase
 from cinerec.algorithms.baseline import Popularity
 from cinerec.algorithms.implicit_mf import ImplicitALS
+from cinerec.algorithms.knn import ItemKNN
 from cinerec.algorithms.mf import BiasedMF
 from cinerec.algorithms.spark_als import (
     ALSFactors,
@@ -55,6 +65,7 @@ from cinerec.algorithms.spark_als import (
     spark_session,
     split,
 )
+from cinerec.algorithms.spark_knn import Centring, KNNSettings, item_neighbours
 from cinerec.data.interactions import Interactions
 from cinerec.data.relevance import ndcg_at_k
 from cinerec.errors import DataFormatError, InvalidParameter
@@ -69,6 +80,7 @@ log = logging.getLogger(__name__)
 #: Names ``--algo`` accepts with ``--engine spark`` (also as ``--param`` prefixes) -> (Spark algorithm, defaults).
 SPARK_ALGOS: dict[str, tuple[str, dict[str, Any]]] = {
     "als": ("als", {}), "spark-als": ("als", {}), "implicit-als": ("als", {"implicit": True}),
+    "item-knn": ("item-knn", {}), "knn": ("item-knn", {}),
 }
 
 
@@ -91,14 +103,16 @@ def spark_algo(name: str) -> tuple[str, dict[str, Any]]:
     """The Spark algorithm for an ``--algo`` name and the parameters the name implies.
 
     ``als`` is Spark's explicit ALS unless ``als.implicit=true``;
-    ``implicit-als`` is the same with implicit feedback by default.
+    ``implicit-als`` is the same with implicit feedback by default;
+    ``item-knn`` (also ``knn``) is item-kNN with its similarities computed on Spark.
 
     Raises:
         InvalidParameter: an algorithm Spark training does not offer.
     """
     key = name.strip().lower().replace("_", "-")
     if key not in SPARK_ALGOS:
-        raise InvalidParameter(f"--engine spark trains --algo als or implicit-als (Spark MLlib ALS), not {name!r}")
+        raise InvalidParameter(f"--engine spark trains --algo als, implicit-als (Spark MLlib ALS) or item-knn, "
+                               f"not {name!r}")
     algo, defaults = SPARK_ALGOS[key]
     return algo, dict(defaults)
 
@@ -118,10 +132,10 @@ def preflight(master: str) -> None:
 def train_on_spark(
     registry: ModelRegistry, *, engine: Engine | None = None, data: str | None = None,
     master: str = "local[2]", conf: dict[str, str] | None = None, params: dict[str, Any] | None = None,
-    activate: bool = True, spark: SparkSession | None = None, ann_min_items: int | None = None,
+    algo: str = "als", activate: bool = True, spark: SparkSession | None = None, ann_min_items: int | None = None,
     extra: dict[str, Any] | None = None,
 ) -> VersionInfo:
-    """Train ALS on Spark and publish it as a version of the in-process factor model (see the module docstring).
+    """Train ALS or item-kNN on Spark and publish it as a version of the in-process model (see the module docstring).
 
     Args:
         registry: where the version is published.
@@ -130,7 +144,8 @@ def train_on_spark(
             (:mod:`cinerec.algorithms.spark_als` describes the schema) instead of the database.
         master: the Spark master URL (``local[2]``, ``spark://HOST:7077``, ``yarn``, ``k8s://...``).
         conf: Spark settings over the small-machine defaults.
-        params: ``als.KEY`` values (:class:`ALSSettings`).
+        params: ``als.KEY`` values (:class:`ALSSettings`), or for item-kNN ``knn.KEY`` values (:class:`KNNSettings`).
+        algo: ``als``, ``implicit-als`` or ``item-knn`` (:data:`SPARK_ALGOS`).
         activate: switch the active pointer to the new version.
         spark: an existing session to use (it is left running); default: one for this run.
         ann_min_items: the ANN index threshold (as for ``train_from_store``).
@@ -141,7 +156,9 @@ def train_on_spark(
         ModelFitError: no usable Java, Spark failed.
         DataFormatError: no data, or data of the wrong shape.
     """
-    settings = ALSSettings.from_params(params or {})
+    name, defaults = spark_algo(algo)
+    merged = {**defaults, **(params or {})}
+    settings = KNNSettings.from_params(merged) if name == "item-knn" else ALSSettings.from_params(merged)
     if engine is None and data is None:
         raise InvalidParameter("train_on_spark needs a database engine or a data source")
     if spark is None:
@@ -153,7 +170,7 @@ def train_on_spark(
             assert engine is not None
             interactions, mark = snapshot(engine)
             meta.update(mark)
-            if settings.implicit is False and interactions.ratings is None:
+            if isinstance(settings, ALSSettings) and not settings.implicit and interactions.ratings is None:
                 raise DataFormatError("explicit Spark ALS needs ratings; use --param als.implicit=true")
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cinerec-spark-")))
             source = str(export_parquet(interactions, folder / "interactions.parquet"))
@@ -174,9 +191,12 @@ def train_on_spark(
             interactions = collect_interactions(frame, data or source)
         frame = frame.cache()
         stack.callback(frame.unpersist)
-        model, fit_seconds, holdout = _fit(frame, interactions, settings, local)
+        if isinstance(settings, KNNSettings):
+            model, fit_seconds, holdout = _fit_knn(frame, interactions, settings)
+        else:
+            model, fit_seconds, holdout = _fit(frame, interactions, settings, local)
     meta.update({"engine": "spark", "master": master, "spark_version": _spark_version(),
-                 "spark_conf": dict(conf or {}), "als": settings.as_dict(), "holdout": holdout})
+                 "spark_conf": dict(conf or {}), name.replace("item-", ""): settings.as_dict(), "holdout": holdout})
     return publish_model(registry, model, interactions, fit_seconds, {**meta, **(extra or {})},
                          activate=activate, ann_min_items=ann_min_items)
 
@@ -231,23 +251,74 @@ def holdout_ranking(factors: ALSFactors, data: Interactions, test_pairs: Any, se
         settings: the ALS settings (for the model built from ``factors``).
         k: the cut-off.
     """
+    train, test = held_out(data, test_pairs)
+    return ranking_measures(factor_model(factors, train, settings), train, test, k)
+
+
+def held_out(data: Interactions, test_pairs: Any) -> tuple[Interactions, Interactions]:
+    """``data`` split into the rows that are not in ``test_pairs`` (``user, item`` raw ids) and those that are.
+
+    Both parts keep ``data``'s vocabularies.
+    """
     u = data.user_vocab.indices(np.asarray(test_pairs["user"]))
     i = data.item_vocab.indices(np.asarray(test_pairs["item"]))
     held = np.zeros(len(data), dtype=bool)
     if len(u):
         order = np.searchsorted(data.users * data.n_items + data.items, u * data.n_items + i)
         held[order[(u >= 0) & (i >= 0)]] = True
-    train = data.subset(~held)
-    test = data.subset(held)
+    return data.subset(~held), data.subset(held)
+
+
+def ranking_measures(model: RecommenderBase, train: Interactions, test: Interactions, k: int = 10) -> dict[str, Any]:
+    """NDCG@k of ``model`` (fitted on ``train``) and of popularity on ``test`` (seen items excluded)."""
     users = np.unique(test.users)
     truth = test.binary[users]
-    model = factor_model(factors, train, settings)
     popularity = Popularity().fit(train)
-    out: dict[str, Any] = {"test_interactions": int(held.sum()), "test_users": len(users)}
+    out: dict[str, Any] = {"test_interactions": len(test), "test_users": len(users)}
     for name, m in (("ndcg_at_10", model), ("popularity_ndcg_at_10", popularity)):
         recs = m.recommend(users, k).items if len(users) else np.zeros((0, k), dtype=np.int64)
         out[name] = round(float(ndcg_at_k(recs, truth, k).mean()), 5) if len(users) else None
     return out
+
+
+def _fit_knn(frame: DataFrame, data: Interactions, settings: KNNSettings,
+             ) -> tuple[RecommenderBase, float, dict[str, Any]]:
+    """Holdout measure, then the neighbours of all of ``frame``; returns the model, its fit seconds and the measure."""
+    holdout: dict[str, Any] = {}
+    if settings.holdout > 0:
+        train_frame, test_frame = split(frame, settings.holdout, settings.seed)
+        train, test = held_out(data, test_frame.select("user", "item").toPandas())
+        model, seconds, shape = knn_model(train_frame, train, settings)
+        holdout = {"fraction": settings.holdout, "seed": settings.seed, "fit_seconds": round(seconds, 3), **shape}
+        if test.ratings is not None and len(test):
+            predicted = model.predict(test.users, test.items)
+            error = predicted - test.ratings
+            holdout.update({"rmse": round(float(np.sqrt(np.mean(error**2))), 5),
+                            "mae": round(float(np.mean(np.abs(error))), 5), "test_ratings": len(test)})
+        holdout.update(ranking_measures(model, train, test))
+        log.info("Spark item-kNN holdout: %s", holdout)
+    model, seconds, _ = knn_model(frame, data, settings)
+    return model, seconds, holdout
+
+
+def knn_model(frame: DataFrame, data: Interactions, settings: KNNSettings) -> tuple[ItemKNN, float, dict[str, int]]:
+    """An :class:`ItemKNN` on ``data`` whose similarities Spark computed from ``frame`` (the same rows).
+
+    Returns:
+        The model, the seconds taken (centring, Spark job, model) and the job's shape
+        (``blocks``, ``capped_users``, ``neighbour_pairs``).
+    """
+    t0 = time.perf_counter()
+    estimator = settings.estimator()
+    constant, user_offsets, item_offsets = estimator.similarity_offsets(data)
+    centring = Centring(constant, np.asarray(data.user_vocab.ids), user_offsets, np.asarray(data.item_vocab.ids),
+                        item_offsets, binary=data.ratings is None)
+    found = item_neighbours(frame, centring, shrinkage=estimator.shrinkage, min_support=estimator.min_support,
+                            max_neighbors=estimator.max_neighbors, max_user_items=settings.max_user_items,
+                            item_block=settings.item_block, seed=settings.seed)
+    model = ItemKNN.from_neighbours(data, found.items, found.neighbours, found.similarities, **settings.model)
+    shape = {"blocks": found.blocks, "capped_users": found.capped_users, "neighbour_pairs": len(found.items)}
+    return model, time.perf_counter() - t0, shape
 
 
 def export_parquet(data: Interactions, path: Path) -> Path:
