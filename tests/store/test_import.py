@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 
 from cinerec.data.readers import read_dataset
 from cinerec.errors import DataFormatError
+from cinerec.store import importer
 from cinerec.store.db import make_engine
 from cinerec.store.importer import import_dataset, table_counts
 from cinerec.store.migrate import upgrade
@@ -74,6 +75,22 @@ def test_import_ml100k_counts(engine: Engine, ml100k: Path, ml100k_counts: Datas
     with engine.connect() as conn:
         mean = conn.execute(text("SELECT AVG(value) FROM ratings")).scalar_one()
     assert mean == pytest.approx(3.52986, abs=1e-5)
+
+
+def test_ratings_in_batches_write_what_one_batch_writes(engine: Engine, ml100k: Path, ml100k_counts: DatasetCounts,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ratings go in batches (bounded memory); the database is the one a single batch writes, progress counts all."""
+    seen: list[tuple[int, int]] = []
+    with monkeypatch.context() as m:
+        m.setattr(importer, "RATING_BATCH", 30_000)  # 4 batches of ML-100K
+        rep = import_dataset(engine, read_dataset(ml100k), progress=lambda s, d, t: s == "ratings" and seen.append((d, t)))
+    assert rep.counts["ratings"] == ml100k_counts.ratings
+    done = [d for d, _ in seen]
+    assert {t for _, t in seen} == {ml100k_counts.ratings} and done == sorted(done) and done[-1] == ml100k_counts.ratings
+    assert any(d == 30_000 for d in done) and any(d == 60_000 for d in done)  # batch ends are reported
+    batched = content_hash(engine)
+    import_dataset(engine, read_dataset(ml100k))  # one batch over it: any missing or different row would change
+    assert content_hash(engine) == batched and table_counts(engine)["ratings"] == ml100k_counts.ratings
 
 
 @pytest.mark.parametrize("stage", ["users", "ratings"])

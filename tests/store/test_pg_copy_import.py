@@ -93,6 +93,28 @@ def test_copy_import_equals_insert_import_on_ml100k(pg_pair: tuple[Engine, Engin
     assert table_hashes(by_copy) == table_hashes(by_insert)
 
 
+def test_copy_in_batches_goes_straight_into_the_empty_table(pg_pair: tuple[Engine, Engine], ml100k: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every batch of a first import is copied straight in (no staging), and the result is one batch's."""
+    one, batched = pg_pair
+    import_dataset(one, read_dataset(ml100k))
+    direct: list[bool | None] = []
+    real = importer._copy_upsert
+
+    def spy(session, table, *a, **k):  # type: ignore[no-untyped-def]
+        if table.name == "ratings":
+            direct.append(k.get("into_empty"))
+        real(session, table, *a, **k)
+
+    monkeypatch.setattr(importer, "_copy_upsert", spy)
+    monkeypatch.setattr(importer, "RATING_BATCH", 30_000)
+    import_dataset(batched, read_dataset(ml100k))
+    assert direct == [True] * 4
+    assert table_hashes(batched) == table_hashes(one)
+    import_dataset(batched, read_dataset(ml100k))  # a rerun: the table is not empty, each batch is staged
+    assert direct[4:] == [None] * 4 and table_hashes(batched) == table_hashes(one)
+
+
 @pytest.mark.slow  # imports ml-latest-small three times
 def test_copy_import_with_tags_is_idempotent_and_equals_insert(pg_pair: tuple[Engine, Engine], ml_small: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Engine, Table, delete, func, select
 from sqlalchemy.orm import Session
@@ -72,6 +73,10 @@ Progress = Callable[[str, int, int], None]
 CHUNK = 20_000
 #: From this many rows a table goes in with ``COPY`` on PostgreSQL (fewer: plain ``INSERT``).
 COPY_MIN_ROWS = 1_000
+#: Rating rows turned into driver values at a time. Those values are Python objects (about 0.3 KB a rating), so
+#: building them for every rating at once made an import's memory grow with the file (3.8 GB at 10M ratings on
+#: SQLite); a batch's are freed before the next is built, all within the import's one transaction.
+RATING_BATCH = 250_000
 _COPY_KEY = "cinerec_import_copy"
 
 
@@ -107,13 +112,14 @@ class ImportReport:
 
 def _upsert(
     session: Session, table: Table, data: Mapping[str, Sequence[Any]], keys: list[str], update: list[str],
-    progress: Progress | None = None, label: str = "",
+    progress: Progress | None = None, label: str = "", *, into_empty: bool | None = None,
 ) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET update (or DO NOTHING), in chunks.
 
     Rows go to the driver's ``executemany`` as tuples: bulk imports skip the
     ORM's per-value processing, which costs more than SQLite's own work.
     Values must already be in driver form (see :func:`_timestamps`).
+    ``into_empty`` is passed on to :func:`_copy_upsert`.
     """
     cols = list(data)
     n = len(data[cols[0]]) if cols else 0
@@ -121,7 +127,7 @@ def _upsert(
         return
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres and n >= COPY_MIN_ROWS and session.info.get(_COPY_KEY, True):
-        _copy_upsert(session, table, data, keys, update, progress, label)
+        _copy_upsert(session, table, data, keys, update, progress, label, into_empty=into_empty)
         return
     mark = "%s" if postgres else "?"
     q = session.get_bind().dialect.identifier_preparer.quote
@@ -138,7 +144,7 @@ def _upsert(
 
 def _copy_upsert(
     session: Session, table: Table, data: Mapping[str, Sequence[Any]], keys: list[str], update: list[str],
-    progress: Progress | None = None, label: str = "",
+    progress: Progress | None = None, label: str = "", *, into_empty: bool | None = None,
 ) -> None:
     """PostgreSQL's bulk path of :func:`_upsert`: ``COPY``, straight into an empty table, else through staging.
 
@@ -151,6 +157,10 @@ def _copy_upsert(
     ... SELECT ... ON CONFLICT`` moves them, since ``COPY`` cannot say ``ON
     CONFLICT``. New rows take their serial ids in the order of ``data``
     either way, as with ``INSERT``.
+
+    ``into_empty`` is the caller's word on the table: ``True`` when it was
+    empty before this transaction wrote the earlier batches of the same
+    de-duplicated rows (so nothing can conflict), ``None`` to look.
     """
     cols = list(data)
     frame = pd.DataFrame({k: list(data[k]) for k in keys})
@@ -163,7 +173,8 @@ def _copy_upsert(
     q = session.get_bind().dialect.identifier_preparer.quote
     col_list = ", ".join(q(c) for c in cols)
     conn = session.connection()
-    empty = conn.exec_driver_sql(f"SELECT 1 FROM {q(table.name)} LIMIT 1").first() is None
+    empty = into_empty if into_empty is not None else (
+        conn.exec_driver_sql(f"SELECT 1 FROM {q(table.name)} LIMIT 1").first() is None)
     target = q(table.name) if empty else q(f"_copy_{table.name}")
     if not empty:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{target}")
@@ -313,15 +324,7 @@ def import_dataset(
             "source": [src], "low": [scale.low], "high": [scale.high], "step": [scale.step], "mapping": [scale.mapping],
             "updated_at": _timestamps(session, [int(time.time())]),
         }, ["source"], ["low", "high", "step", "mapping", "updated_at"])
-        when = _timestamps(session, ratings["timestamp"].to_numpy())
-        rating_cols: dict[str, Sequence[Any]] = {
-            "user_id": [user_ids[str(u)] for u in ratings["user"].tolist()],
-            "movie_id": [movie_ids[str(m)] for m in ratings["item"].tolist()],
-            "value": stars.tolist(), "source_value": ratings["rating"].astype(float).tolist(),
-            "created_at": when, "updated_at": when,
-        }
-        _upsert(session, Rating.__table__, rating_cols, ["user_id", "movie_id"],  # type: ignore[arg-type]
-                ["value", "source_value", "updated_at"], progress, "ratings")
+        _import_ratings(session, ratings, stars, user_ids, movie_ids, progress)
         if _fail_after == "ratings":
             raise RuntimeError("injected failure after ratings")
 
@@ -357,6 +360,42 @@ def import_dataset(
     analyze(engine)
     return ImportReport(src, dataset.format, counts, problems.by_reason(), list(problems.items), time.perf_counter() - t0,
                         scale=str(scale), mapping=scale.mapping, rows_read=dataset.ratings_read, placeholders=n_placeholders)
+
+
+def _import_ratings(session: Session, ratings: pd.DataFrame, stars: npt.NDArray[np.float64], user_ids: dict[str, int],
+                    movie_ids: dict[str, int], progress: Progress | None) -> None:
+    """Upsert the ratings in batches of :data:`RATING_BATCH` rows (progress counts every row of the import).
+
+    A (member, film) pair repeated in ``ratings`` keeps its last row, as
+    ``ON CONFLICT DO UPDATE`` does (the readers already leave one); that
+    done once here, no batch can conflict with an earlier one, and on
+    PostgreSQL a table that was empty takes every batch by ``COPY`` directly.
+    """
+    repeated = ratings.duplicated(["user", "item"], keep="last").to_numpy()
+    if repeated.any():
+        ratings, stars = ratings[~repeated], stars[~repeated]
+    total = len(ratings)
+    into_empty: bool | None = None  # look for each batch (SQLite: not used)
+    if session.get_bind().dialect.name == "postgresql" and session.execute(select(Rating.id).limit(1)).first() is None:
+        into_empty = True
+    for start in range(0, total, RATING_BATCH):
+        part = ratings.iloc[start:start + RATING_BATCH]
+        when = _timestamps(session, part["timestamp"].to_numpy())
+        cols: dict[str, Sequence[Any]] = {
+            "user_id": [user_ids[str(u)] for u in part["user"].tolist()],
+            "movie_id": [movie_ids[str(m)] for m in part["item"].tolist()],
+            "value": stars[start:start + RATING_BATCH].tolist(), "source_value": part["rating"].astype(float).tolist(),
+            "created_at": when, "updated_at": when,
+        }
+        report = None if progress is None else _shifted(progress, start, total)
+        _upsert(session, Rating.__table__, cols, ["user_id", "movie_id"],  # type: ignore[arg-type]
+                ["value", "source_value", "updated_at"], report, "ratings", into_empty=into_empty)
+        del cols, when
+
+
+def _shifted(progress: Progress, at: int, total: int) -> Progress:
+    """``progress`` for one batch that starts at row ``at`` of ``total``."""
+    return lambda label, done, _n: progress(label, at + done, total)
 
 
 def _add_placeholders(
