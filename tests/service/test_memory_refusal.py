@@ -36,8 +36,10 @@ def _traced_peak(algo: str, data: Any) -> tuple[int, int]:
 @pytest.mark.parametrize("algo", ["ease", "item-knn", "implicit-als"])
 def test_estimate_is_within_a_small_factor_of_the_measured_peak(algo: str, ml100k_data: Any) -> None:
     estimate, peak = _traced_peak(algo, ml100k_data)
-    # measured on ML-100K: EASE 84 vs 82 MB, item-kNN 38 vs 28 MB, implicit ALS 6.4 vs 3.6 MB
-    assert 0.5 * peak <= estimate <= 3 * peak, (algo, estimate, peak)
+    # traced on ML-100K: EASE 96 vs 82 MB, item-kNN 38 vs 28 MB, implicit ALS 12.8 vs 3.6 MB; implicit ALS's estimate
+    # follows its resident growth at scale (benchmarks/scale.py, about twice what tracemalloc sees)
+    upper = 4.5 if algo == "implicit-als" else 3
+    assert 0.5 * peak <= estimate <= upper * peak, (algo, estimate, peak)
 
 
 def test_ease_grows_with_the_square_of_the_catalogue_and_knn_does_not() -> None:
@@ -55,7 +57,7 @@ def test_ease_on_60000_films_is_refused_with_the_alternative() -> None:
     with pytest.raises(TrainingRefused) as err:
         check_memory(create("ease"), 100_000, 60_000, 10_000_000, limit_bytes=16 * GiB)
     msg = err.value.message
-    assert msg.startswith("EASE needs about 94.3 GiB to train on 60,000 films"), msg
+    assert msg.startswith("EASE needs about 108 GiB to train on 60,000 films"), msg
     assert "the limit is 16.0 GiB" in msg and "item x item" in msg
     assert "--algo implicit-als" in msg and "cinerec train --engine spark --algo als" in msg
     assert "CINEREC_TRAIN_MEMORY_LIMIT" in msg
