@@ -19,20 +19,30 @@ import json
 import secrets
 import subprocess
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from cinerec.data.interactions import Interactions
 
 PG = "host=127.0.0.1 port=5432 dbname=test user=postgres"
 
-CHILD = """
-import json, resource, sys, time, tracemalloc
-import numpy as np, pandas as pd
-from sqlalchemy import select
-from cinerec.data.interactions import Interactions
-from cinerec.data.vocab import Vocabulary
-from cinerec.store.db import make_engine
-from cinerec.store.models import Movie, Rating, User
-from cinerec.store.snapshot import load_interactions
 
-def fetch_all(engine):
+def fetch_all_interactions(engine: Engine) -> Interactions:
+    """The snapshot as it was built before streaming: every row fetched as Python objects, then one frame.
+
+    The reference of this benchmark, and of ``tests/store/test_snapshot_stream.py`` (same result as the stream).
+    """
+    import numpy as np
+    import pandas as pd
+    from sqlalchemy import select
+
+    from cinerec.data.interactions import Interactions
+    from cinerec.data.vocab import Vocabulary
+    from cinerec.store.models import Movie, Rating, User
+
     with engine.connect() as conn:
         rows = conn.execute(select(Rating.user_id, Rating.movie_id, Rating.value, Rating.updated_at)).all()
         users = np.array(conn.execute(select(User.id).order_by(User.id)).scalars().all(), dtype=np.int64)
@@ -40,6 +50,14 @@ def fetch_all(engine):
     df = pd.DataFrame(rows, columns=["user", "item", "rating", "updated_at"])
     df["timestamp"] = (pd.to_datetime(df["updated_at"], utc=True).astype("int64") // 10**9).astype(np.int64)
     return Interactions.from_frame(df, user_vocab=Vocabulary(users), item_vocab=Vocabulary(movies))
+
+
+CHILD = """
+import json, resource, sys, time, tracemalloc
+sys.path.insert(0, sys.argv[4])
+from snapshot_memory import fetch_all_interactions
+from cinerec.store.db import make_engine
+from cinerec.store.snapshot import load_interactions
 
 url, mode, trace = sys.argv[1], sys.argv[2], sys.argv[3] == "trace"
 engine = make_engine(url)
@@ -49,7 +67,7 @@ base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if trace:
     tracemalloc.start()
 t0 = time.perf_counter()
-data = load_interactions(engine) if mode == "stream" else fetch_all(engine)
+data = load_interactions(engine) if mode == "stream" else fetch_all_interactions(engine)
 dt = time.perf_counter() - t0
 peak = tracemalloc.get_traced_memory()[1] if trace else 0
 print(json.dumps({"n": len(data), "s": dt, "heap_mb": peak / 2**20,
@@ -96,7 +114,8 @@ def main() -> None:
         print("|---|---|---|---|---|")
         for mode in ("fetch-all", "stream"):
             def child(trace: str, mode: str = mode) -> dict[str, float]:
-                out = subprocess.run([sys.executable, "-c", CHILD, url, mode, trace], capture_output=True, text=True,
+                out = subprocess.run([sys.executable, "-c", CHILD, url, mode, trace,
+                                     str(Path(__file__).resolve().parent)], capture_output=True, text=True,
                                      check=True)
                 return json.loads(out.stdout.strip().splitlines()[-1])
             plain, traced = child("plain"), child("trace")
