@@ -69,6 +69,7 @@ from cinerec.algorithms.spark_knn import Centring, KNNSettings, item_neighbours
 from cinerec.data.interactions import Interactions
 from cinerec.data.relevance import ndcg_at_k
 from cinerec.errors import DataFormatError, InvalidParameter
+from cinerec.evaluation.metrics import mae, rmse
 from cinerec.service.registry import ModelRegistry, VersionInfo
 from cinerec.service.training import publish_model, snapshot
 
@@ -292,9 +293,8 @@ def _fit_knn(frame: DataFrame, data: Interactions, settings: KNNSettings,
         holdout = {"fraction": settings.holdout, "seed": settings.seed, "fit_seconds": round(seconds, 3), **shape}
         if test.ratings is not None and len(test):
             predicted = model.predict(test.users, test.items)
-            error = predicted - test.ratings
-            holdout.update({"rmse": round(float(np.sqrt(np.mean(error**2))), 5),
-                            "mae": round(float(np.mean(np.abs(error))), 5), "test_ratings": len(test)})
+            holdout.update({"rmse": round(rmse(predicted, test.ratings), 5),
+                            "mae": round(mae(predicted, test.ratings), 5), "test_ratings": len(test)})
         holdout.update(ranking_measures(model, train, test))
         log.info("Spark item-kNN holdout: %s", holdout)
     model, seconds, _ = knn_model(frame, data, settings)
