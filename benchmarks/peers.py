@@ -13,7 +13,9 @@ pearson_baseline), fit + predict timed back to back in one process on ML-100K
 u1, ml-latest-small and FilmTrust (first kfold:5 fold, seed 42), the median of
 ``--repeats`` alternating runs; ``--busy`` keeps one other CPU-bound process
 running for the whole measurement (as on a shared machine) and stops it after.
-Needs the ``bench`` extra (scikit-surprise).
+``--cornac`` adds cornac's deep and graph models (Mult-VAE, RecVAE, BiVAE,
+LightGCN) and its EASE on the same top-N split, ranked over our item indices.
+Needs the ``bench`` extra (scikit-surprise, cornac).
 """
 
 from __future__ import annotations
@@ -96,6 +98,61 @@ def implicit_topn(kind: str, params: dict[str, Any], split: Split, k: int = 10) 
     ids, _ = model.recommend(users, x[users], N=k, filter_already_liked_items=True)
     truth = split.test.binary[users]
     return float(M.ndcg_at_k(ids, truth, k).mean()), float(M.precision_at_k(ids, truth, k).mean()), fit_s
+
+
+#: cornac models beside ours on the same top-N split: (label, class name, parameters). Mult-VAE and RecVAE as their
+#: papers configure them (600-d hidden, 200-d latent), LightGCN and BiVAE with cornac's example settings.
+CORNAC_TOPN: list[tuple[str, str, dict[str, Any]]] = [
+    ("EASE", "EASE", {"lamb": 500, "posB": True, "verbose": False}),
+    ("Mult-VAE", "VAECF", {"k": 200, "autoencoder_structure": [600], "likelihood": "mult", "n_epochs": 200,
+                           "batch_size": 100, "learning_rate": 0.001, "beta": 0.2}),
+    ("RecVAE", "RecVAE", {"hidden_dim": 600, "latent_dim": 200, "n_epochs": 50, "use_gpu": False}),
+    ("BiVAE", "BiVAECF", {"k": 50, "encoder_structure": [100], "n_epochs": 300, "batch_size": 128,
+                          "learning_rate": 0.001, "use_gpu": False}),
+    ("LightGCN", "LightGCN", {"emb_size": 64, "num_epochs": 200, "num_layers": 3, "batch_size": 1024,
+                              "learning_rate": 0.001, "lambda_reg": 1e-4}),
+]
+
+
+def cornac_topn(name: str, params: dict[str, Any], split: Split, k: int = 10) -> tuple[float, float, float]:
+    """(ndcg@k, precision@k, fit s) of a cornac model on ``split``, ranked over our item indices with training items excluded."""
+    import cornac
+    from threadpoolctl import threadpool_limits
+
+    from cinerec.algorithms._topk import topk
+
+    train = split.train
+    triplets = [(str(u), str(i), float(r)) for u, i, r in zip(train.users, train.items, train.implicit_matrix[train.users, train.items].A1, strict=True)]
+    dataset = cornac.data.Dataset.from_uir(triplets, seed=42)
+    model = getattr(cornac.models, name)(seed=42, **params)
+    with threadpool_limits(1, "blas"):
+        t0 = time.perf_counter()
+        model.fit(dataset)
+        fit_s = time.perf_counter() - t0
+    users = np.unique(split.test.users)
+    ours = np.array([int(raw) for raw in dataset.iid_map], dtype=np.int64)  # cornac index -> our item index
+    cols = np.array(list(dataset.iid_map.values()), dtype=np.int64)
+    scores = np.full((len(users), train.n_items), np.nan)
+    for row, u in enumerate(users):
+        idx = dataset.uid_map.get(str(u))
+        if idx is not None:
+            scores[row, ours] = np.ravel(np.asarray(model.score(idx), dtype=np.float64))[cols]
+    ids, _ = topk(scores, k, exclude=train.binary[users])
+    truth = split.test.binary[users]
+    return float(M.ndcg_at_k(ids, truth, k).mean()), float(M.precision_at_k(ids, truth, k).mean()), fit_s
+
+
+def run_cornac(split: Split, title: str) -> list[dict[str, Any]]:
+    """The :data:`CORNAC_TOPN` rows on one split (needs ``pip install cornac`` and PyTorch)."""
+    rows = []
+    print(f"\n## cornac on the same split: {title}\n")
+    print("| cornac model | NDCG@10 | P@10 | fit s |")
+    print("|---|---|---|---|")
+    for label, name, params in CORNAC_TOPN:
+        n, p, f = cornac_topn(name, params, split)
+        print(f"| {label} | {n:.4f} | {p:.4f} | {f:.1f} |", flush=True)
+        rows.append({"model": label, "ndcg": n, "precision": p, "fit": f})
+    return rows
 
 
 def run_rating(splits: list[Split], title: str, warm: Callable[[], None]) -> list[dict[str, Any]]:
@@ -241,6 +298,8 @@ def main() -> None:
     ap.add_argument("--knn-speed", action="store_true", help="only the item-kNN vs KNNBaseline speed check")
     ap.add_argument("--busy", action="store_true", help="with --knn-speed: run beside one CPU-bound process")
     ap.add_argument("--repeats", type=int, default=3, help="with --knn-speed: alternating runs per data set")
+    ap.add_argument("--cornac", action="store_true", help="add cornac's Mult-VAE, RecVAE, BiVAE, LightGCN and EASE on the "
+                    "top-N splits (tens of minutes on 2 cores)")
     args = ap.parse_args()
     report: dict[str, Any] = {}
     if args.knn_speed:
@@ -263,7 +322,10 @@ def main() -> None:
         report["ml100k_best"] = run_extra_rating(folds, [("bayesian-mf", {}), ("biased-mf", {}), ("svdpp", {}), ("item-knn", {}), ("user-knn", {})],
                                                  "Our tuned defaults, ML-100K u1-u5")
         data = read_dataset(DATA / "ml-100k").interactions()
-        report["ml100k_topn"] = run_topn(stratified_split(data, 0.75, random_state=42))
+        topn_split = stratified_split(data, 0.75, random_state=42)
+        report["ml100k_topn"] = run_topn(topn_split)
+        if args.cornac:
+            report["ml100k_cornac"] = run_cornac(topn_split, "ML-100K per-user stratified 75/25 (seed 42)")
     if "ml-latest-small" in args.datasets:
         data = read_dataset(DATA / "ml-latest-small").interactions()
         folds = list(kfold_split(data, 5, random_state=42))
