@@ -22,7 +22,7 @@ from cinerec.algorithms.hybrid import (
 from cinerec.algorithms.registry import create, validate_params
 from cinerec.cli._common import parse_params, runtime_params
 from cinerec.errors import InvalidParameter
-from tests.algorithms.contract import two_groups
+from tests.algorithms.contract import low_rank, two_groups
 
 
 def test_members_as_names_configs_or_the_old_string() -> None:
@@ -85,7 +85,8 @@ def test_ranking_only_hybrid_refuses_predict_naming_the_member() -> None:
     assert rated.predicts_ratings
     assert np.isfinite(rated.predict(np.array([0, 1]), np.array([3, 4]))).all()
     summary = rated.learned_summary()
-    assert set(summary) == {"weights", "validation_ndcg", "rating_weights", "intercept"}
+    assert {"weights", "validation_ndcg", "mixture_gain", "mixture_gain_se", "rating_weights", "intercept",
+            "rating_gain", "rating_gain_se"} <= set(summary) <= {*summary, "fallback", "rating_fallback"}
     assert sum(summary["weights"].values()) == pytest.approx(1.0)  # ranking weights from the NDCG grid
 
 
@@ -112,7 +113,8 @@ def test_history_of_a_trained_user_ranks_like_the_user() -> None:
 
 def test_members_saved_as_sub_artifacts_and_old_artifacts_still_load(tmp_path: Path) -> None:
     data, _ = two_groups()
-    m = WeightedHybrid(members=["item-knn", {"algo": "content-knn", "params": {"n_components": 0}}], switch_below=2).fit(data)
+    m = WeightedHybrid(members=["item-knn", {"algo": "content-knn", "params": {"n_components": 0}}], switch_below=2,
+                       weights=[0.7, 0.3]).fit(data)
     folder = save(m, tmp_path / "new")
     manifest = json.loads((folder / "manifest.json").read_text())
     assert {"member-0/manifest.json", "member-0/arrays.npz", "member-1/manifest.json"} <= set(manifest["files"])
@@ -140,6 +142,73 @@ def test_cli_comma_string_and_device_reach_the_members() -> None:
     assert neural["members"] == ["ease", {"algo": "neural", "params": {"device": "cpu", "n_factors": 8}}]
     with pytest.raises(InvalidParameter, match="none among hybrid members"):
         runtime_params("hybrid", params, "cpu", progress=False)
+
+
+def _grid_pick(per_user_gain: np.ndarray, min_gain_se: float = 1.0) -> WeightedHybrid:
+    """A hybrid of two members whose grid search saw ``per_user_gain`` for the 50/50 mixture over member 0."""
+    m = WeightedHybrid(members="ease,popularity", grid_step=0.5, min_gain_se=min_gain_se)
+    grid = np.array([(0.0, 1.0), (0.5, 0.5), (1.0, 0.0)])
+    base = np.linspace(0.2, 0.6, len(per_user_gain))
+    m._choose_weights(grid, np.vstack([base - 0.1, base + per_user_gain, base]))
+    return m
+
+
+def test_a_mixture_needs_a_gain_beyond_its_paired_standard_error() -> None:
+    rng = np.random.default_rng(0)
+    clear = _grid_pick(0.02 + rng.normal(scale=0.05, size=400))  # gain 0.02, standard error 0.0025
+    assert clear.fallback_index_ == -1 and clear.weights_.tolist() == [0.5, 0.5]
+    assert clear.mixture_gain_ > 4 * clear.mixture_gain_se_ > 0
+    noise = rng.normal(scale=0.05, size=400)
+    noisy = _grid_pick(noise - noise.mean() + 0.001)  # the arg-max mixture, by 0.4 standard errors: noise
+    assert noisy.fallback_index_ == 0 and noisy.weights_.tolist() == [1.0, 0.0]
+    assert noisy.mixture_gain_ == pytest.approx(0.001) and noisy.validation_ndcg_ == pytest.approx(0.4)
+    assert _grid_pick(noise - noise.mean() + 0.001, min_gain_se=0).fallback_index_ == -1  # 0: the plain arg-max
+
+
+def test_the_stacker_is_kept_only_if_it_beats_the_best_member_out_of_sample() -> None:
+    rng = np.random.default_rng(1)
+    best = rng.uniform(1.5, 4.5, size=3000)
+    truth = best + rng.normal(scale=0.3, size=3000)
+    users = rng.integers(0, 300, size=3000)
+    m = WeightedHybrid(members="bias,item-knn")
+    m.min_rating_, m.max_rating_ = 1.0, 5.0
+    # one member predicts the expected rating, the other is noise: stacking can only copy the first
+    m._stack_ratings(np.column_stack([best, rng.uniform(1, 5, 3000)]), truth, users)
+    assert m.rating_fallback_index_ == 0 and m.rating_weights_.tolist() == [1.0, 0.0] and m.intercept_ == 0.0
+    # two halves of the signal: their sum is far better than either
+    half = rng.normal(scale=0.6, size=3000)
+    m._stack_ratings(np.column_stack([3 + half, truth - half]), truth, users)
+    assert m.rating_fallback_index_ == -1 and m.rating_gain_ > 5 * m.rating_gain_se_
+    np.testing.assert_allclose(m.rating_weights_, [1.0, 1.0], atol=0.05)
+
+
+def test_fallback_to_the_clearly_better_member_keeps_only_that_member(tmp_path: Path) -> None:
+    data, _ = two_groups()
+    m = WeightedHybrid(members=["popularity", "ease"]).fit(data)
+    summary = m.learned_summary()
+    assert summary["fallback"] == "ease" and summary["weights"] == {"popularity": 0.0, "ease": 1.0}
+    assert summary["mixture_gain"] < summary["mixture_gain_se"]
+    assert [x.name for x in m.members_] == ["ease"] and m.member_index_.tolist() == [1]  # popularity: not refitted
+    users = np.arange(data.n_users)
+    np.testing.assert_allclose(m.score(users), normalise_rows(m.members_[0].score(users), "zscore"))
+    folder = save(m, tmp_path / "fallback")
+    assert not any(f.startswith("member-1/") for f in json.loads((folder / "manifest.json").read_text())["files"])
+    np.testing.assert_allclose(load(folder).score(users), m.score(users), rtol=1e-9)
+    # the old rule (the arg-max, min_gain_se=0) takes a mixture that is better, but by less than 1 standard error
+    close = WeightedHybrid(members=["item-knn", "ease"]).fit(data).learned_summary()
+    assert close["fallback"] == "ease" and 0 < close["mixture_gain"] < close["mixture_gain_se"]
+    assert "fallback" not in WeightedHybrid(members=["item-knn", "ease"], min_gain_se=0).fit(data).learned_summary()
+
+
+def test_a_mixture_that_clearly_helps_is_kept_and_reported() -> None:
+    data = low_rank(n_users=300, n_items=80)
+    m = WeightedHybrid(members=["bias", "item-knn"]).fit(data)
+    summary = m.learned_summary()
+    assert "fallback" not in summary and summary["mixture_gain"] > summary["mixture_gain_se"] > 0
+    assert 0 < summary["weights"]["bias"] < 1 and len(m.members_) == 2
+    assert "rating_fallback" not in summary and summary["rating_gain"] > 3 * summary["rating_gain_se"]
+    with pytest.raises(InvalidParameter, match="validation_folds"):
+        WeightedHybrid(members=["bias", "item-knn"], validation_folds=0).fit(data)
 
 
 @pytest.mark.parametrize("module", ["base", "persist", "registry", "hybrid", "_validation"])
