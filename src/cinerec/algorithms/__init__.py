@@ -11,7 +11,8 @@ from cinerec.algorithms.base import (
 from cinerec.algorithms.baseline import BiasBaseline, Popularity
 from cinerec.algorithms.content import ContentKNN
 from cinerec.algorithms.hybrid import WeightedHybrid
-from cinerec.algorithms.implicit_mf import BPR, EASE, ImplicitALS
+from cinerec.algorithms.implicit_mf import BPR, ImplicitALS
+from cinerec.algorithms.item_item import EASE, SLIM, RP3beta
 from cinerec.algorithms.knn import ItemKNN, UserKNN
 from cinerec.algorithms.mf import BayesianMF, BiasedMF, SVDpp
 from cinerec.algorithms.persist import load, save
@@ -19,6 +20,7 @@ from cinerec.algorithms.persist import load, save
 __all__ = [
     "BPR",
     "EASE",
+    "SLIM",
     "BayesianMF",
     "BiasBaseline",
     "BiasedMF",
@@ -26,6 +28,7 @@ __all__ = [
     "ImplicitALS",
     "ItemKNN",
     "Popularity",
+    "RP3beta",
     "Ranked",
     "RatingPredictor",
     "Reason",

@@ -1,4 +1,7 @@
-"""Implicit-feedback top-N models: :class:`ImplicitALS`, :class:`BPR` (via ``implicit``) and :class:`EASE`."""
+"""Implicit-feedback latent top-N models: :class:`ImplicitALS` and :class:`BPR` (via ``implicit``).
+
+EASE, an item-item model, lives in :mod:`cinerec.algorithms.item_item`.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,8 @@ import scipy.sparse as sp
 
 from cinerec.algorithms._ann import LatentQuery
 from cinerec.algorithms._latent import FoldInBlock, LatentFoldIn, bpr_fold_in
-from cinerec.algorithms.base import FloatArray, IntArray, Reason, RecommenderBase
+from cinerec.algorithms.base import FloatArray, IntArray
 from cinerec.data.interactions import Interactions
-from cinerec.errors import InvalidParameter
 
 
 def _confidence(data: Interactions, use_ratings: bool) -> sp.csr_matrix:
@@ -243,72 +245,3 @@ class BPR(_LatentTopN):
             return bpr_fold_in(design, offset, items, float(self.regularization) * len(items) * np.eye(d), np.zeros(d))
         return bpr_fold_in(design, offset, items, *prior)
 
-
-class EASE(RecommenderBase):
-    """Embarrassingly Shallow Autoencoder (Steck 2019): closed-form item-item weights.
-
-    ``B = I - P / diag(P)`` with ``P = (X^T X + lambda I)^-1``, diagonal zeroed;
-    scores are ``X_u B``. Memory is ``O(n_items^2)``, so item count is capped.
-
-    Args:
-        regularization: the ``lambda`` on the diagonal.
-        use_ratings: use ratings instead of 1s in ``X``.
-        max_items: refuse catalogues larger than this (dense item x item matrix).
-    """
-
-    name: ClassVar[str] = "ease"
-
-    def __init__(self, regularization: float = 500.0, use_ratings: bool = False, max_items: int = 20000) -> None:
-        self.regularization = regularization
-        self.use_ratings = use_ratings
-        self.max_items = max_items
-
-    def estimate_fit_bytes(self, n_users: int, n_items: int, n_ratings: int) -> int:
-        """Peak memory of :meth:`fit`: quadratic in the catalogue, ``32 n_items^2`` bytes.
-
-        The Gram matrix ``X^T X`` is made dense (float64, ``8 n^2``), its
-        inverse ``P`` and the weights ``B`` are two more float64 copies and
-        the kept weights a float32 one (``4 n^2``), all alive at the end of
-        the fit, plus LAPACK's workspace (``4 n^2`` of slack: the resident
-        growth measured at 10,677 films was 3.9 GB against 3.3 GB for
-        ``28 n^2``). 50,000 films need about 75 GiB; the ratings add about
-        48 bytes each (``X`` in float32 and float64, the seen mask).
-        """
-        n = int(n_items)
-        return 32 * n * n + 48 * int(n_ratings) + 64 * (int(n_users) + n)
-
-    def fit(self, data: Interactions) -> Self:
-        """Solve the closed form."""
-        if data.n_items > self.max_items:
-            raise InvalidParameter(
-                f"EASE needs a dense {data.n_items}x{data.n_items} matrix; raise max_items or use item-knn/implicit-als"
-            )
-        self._remember(data)
-        x = _confidence(data, self.use_ratings).astype(np.float64)
-        g = (x.T @ x).toarray()
-        g[np.diag_indices_from(g)] += self.regularization
-        p = np.linalg.inv(g)
-        b = p / (-np.diag(p))
-        b[np.diag_indices_from(b)] = 0.0
-        self.weights_ = b.astype(np.float32)
-        self.x_ = x.tocsr()
-        self.history_uses_values_ = _trained_on_values(data, self.use_ratings)
-        return self
-
-    def _score_known(self, users: IntArray) -> FloatArray:
-        return np.asarray(self.x_[users] @ self.weights_, dtype=np.float64)
-
-    def _history_row(self, values: FloatArray) -> FloatArray:
-        """The history's values as ``X`` held training values: the values, or one per interaction."""
-        return values if getattr(self, "history_uses_values_", self.use_ratings) else np.ones(len(values))
-
-    def _score_history(self, items: IntArray, values: FloatArray) -> FloatArray:
-        """``x B`` for the history row ``x``: the same product as a trained user's."""
-        return np.asarray(self._history_row(values) @ self.weights_[items], dtype=np.float64)
-
-    def _explain_history(self, items: IntArray, values: FloatArray, item: int, n: int) -> list[Reason]:
-        """The liked history films with the largest contribution ``x_j B_j,item`` to ``item``'s score."""
-        contrib = self._history_row(values) * self.weights_[items, item]
-        order = np.argsort(-contrib, kind="stable")[:n]
-        return [Reason("liked_item", "because you rated it", int(items[j]), float(contrib[j]))
-                for j in order if contrib[j] > 0]
