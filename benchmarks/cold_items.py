@@ -27,7 +27,7 @@ from cinerec.evaluation import metrics as M
 from cinerec.evaluation.protocols import evaluate_split
 
 DATA = Path(os.environ.get("CINEREC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
-MODELS = [("popularity", {}), ("ease", {}), ("implicit-als", {}), ("content-knn", {}), ("neural", {}),
+MODELS = [("popularity", {}), ("ease", {}), ("implicit-als", {}), ("content-knn", {}), ("neural", {}), ("vae", {}),
           ("hybrid", {"members": "ease,content-knn"}), ("hybrid", {"members": "implicit-als,content-knn"}),
           ("hybrid", {"members": "implicit-als,content-knn", "switch_below": 5})]
 

@@ -9,7 +9,6 @@ numpy only. The network's ``state_dict`` is saved beside them as plain arrays
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -17,16 +16,14 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from cinerec.algorithms._latent import LatentFoldIn, bpr_fold_in, softmax_fold_in
+from cinerec.algorithms._torch_state import TorchStateModel
 from cinerec.algorithms._validation import validation_ndcg, validation_users
 from cinerec.algorithms.base import FloatArray, IntArray
 from cinerec.data.interactions import Interactions
 from cinerec.errors import DataFormatError, InvalidParameter
-from cinerec.fileio import atomic_open
-
-STATE_DICT = "state_dict.npz"
 
 
-class NeuralRecommender(LatentFoldIn):
+class NeuralRecommender(LatentFoldIn, TorchStateModel):
     """Two-tower neural recommender for top-N, trained with negative sampling.
 
     - User tower: a learned embedding per user.
@@ -118,24 +115,11 @@ class NeuralRecommender(LatentFoldIn):
         if self.device not in ("cpu", "cuda", "auto"):
             raise InvalidParameter(f"device must be cpu, cuda or auto, not {self.device!r}")
 
-    def _torch_device(self) -> Any:
-        import torch
-
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise InvalidParameter("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
-
     def _content(self, data: Interactions) -> npt.NDArray[np.float32]:
-        feats = data.item_features
-        if self.content_components == 0:
-            return np.zeros((data.n_items, 0), dtype=np.float32)
-        if feats is None or feats.n_features == 0:
-            raise DataFormatError("neural needs item features for its content tower (or content_components=0)")
-        vec, self.explained_variance_ = feats.reduce(self.content_components, self.random_state or 0)
-        sd = vec.std(axis=0)
-        return np.asarray((vec - vec.mean(axis=0)) / np.where(sd > 0, sd, 1.0), dtype=np.float32)
+        content, variance = content_inputs(data, self.content_components, self.random_state, self.name)
+        if variance is not None:
+            self.explained_variance_ = variance
+        return content
 
     def fit(self, data: Interactions) -> Self:
         """Train the towers (see the class docstring).
@@ -253,12 +237,6 @@ class NeuralRecommender(LatentFoldIn):
         itf = np.where(trained[:, None], with_id, content_only).astype(np.float64)
         return uf, itf
 
-    def learned_summary(self) -> dict[str, Any]:
-        """Best epoch, its validation NDCG@10 and the content SVD's explained variance."""
-        self._check_fitted()
-        return {"best_epoch": int(self.best_epoch_), "validation_ndcg": round(float(self.validation_ndcg_), 4),
-                "content_explained_variance": round(float(getattr(self, "explained_variance_", 0.0)), 4)}
-
     # -------------------------------------------------------------- serving
     def _score_known(self, users: IntArray) -> FloatArray:
         return np.asarray(self.user_factors_[users] @ self.item_factors_.T, dtype=np.float64)
@@ -291,23 +269,31 @@ class NeuralRecommender(LatentFoldIn):
             return softmax_fold_in(design, items, weights, 2.0 * float(self.l2) * np.eye(d), np.zeros(d))
         return softmax_fold_in(design, items, weights, *prior)
 
-    # ---------------------------------------------------------- persistence
-    def _save_extra(self, folder: Path) -> dict[str, str]:
-        from cinerec.algorithms.persist import sha256_file
+def content_inputs(data: Interactions, components: int, random_state: int | None,
+                   model: str) -> tuple[npt.NDArray[np.float32], float | None]:
+    """Standardised TruncatedSVD coordinates of the items' content: the input of a content tower.
 
-        path = folder / STATE_DICT
-        with atomic_open(path) as fh:
-            np.savez(fh, **getattr(self, "_state_dict", {}))
-        return {STATE_DICT: sha256_file(path)}
+    Args:
+        data: interactions carrying :class:`~cinerec.data.features.ItemFeatures`.
+        components: SVD dimensions (0: no content, an ``(n_items, 0)`` array).
+        random_state: seed of the SVD (``None``: 0).
+        model: the model's name, for the error message.
 
-    def _load_extra(self, folder: Path) -> None:
-        with np.load(folder / STATE_DICT, allow_pickle=False) as z:
-            self._state_dict = {k: z[k] for k in z.files}
+    Returns:
+        ``(n_items, components)`` float32 columns of zero mean and unit spread,
+        and the share of the features' variance they explain (``None`` for no content).
 
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """The trained network's parameters as numpy arrays (``torch.as_tensor`` each to reload them)."""
-        self._check_fitted()
-        return dict(self._state_dict)
+    Raises:
+        DataFormatError: no item features while ``components > 0``.
+    """
+    feats = data.item_features
+    if components == 0:
+        return np.zeros((data.n_items, 0), dtype=np.float32), None
+    if feats is None or feats.n_features == 0:
+        raise DataFormatError(f"{model} needs item features for its content tower (or content_components=0)")
+    vec, variance = feats.reduce(components, random_state or 0)
+    sd = vec.std(axis=0)
+    return np.asarray((vec - vec.mean(axis=0)) / np.where(sd > 0, sd, 1.0), dtype=np.float32), float(variance)
 
 
 def _validation_ndcg(uf: FloatArray, itf: FloatArray, seen: sp.csr_matrix, truth: sp.csr_matrix, k: int = 10,

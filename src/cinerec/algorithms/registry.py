@@ -36,6 +36,7 @@ _PATHS: dict[str, str] = {
     "rp3beta": "cinerec.algorithms.item_item:RP3beta",
     "content-knn": "cinerec.algorithms.content:ContentKNN",
     "neural": "cinerec.algorithms.neural:NeuralRecommender",
+    "vae": "cinerec.algorithms.vae:MultVAE",
     "hybrid": "cinerec.algorithms.hybrid:WeightedHybrid",
 }
 
@@ -54,7 +55,8 @@ def _classes() -> dict[str, type[RecommenderBase]]:
 
 # Common short names beyond the normalised canonical and class names.
 _EXTRA_ALIASES: dict[str, str] = {"als": "implicit-als", "bpmf": "bayesian-mf", "svd++": "svdpp", "mf": "biased-mf",
-                                  "funksvd": "biased-mf", "baseline": "bias", "pop": "popularity", "twotower": "neural"}
+                                  "funksvd": "biased-mf", "baseline": "bias", "pop": "popularity", "twotower": "neural",
+                                  "mult-vae": "vae", "multvae": "vae"}
 
 
 def normalise_name(text: str) -> str:
