@@ -108,6 +108,7 @@ class TestNeural(RecommenderContract):
 
 
 def test_every_registered_algorithm_has_a_contract_test() -> None:
+    import tests.algorithms.test_autorec  # AutoRec's contract subclass lives beside its own tests
     import tests.algorithms.test_item_item  # EASE, SLIM, RP3beta: the item-item family has its own file
     import tests.algorithms.test_social  # noqa: F401  (TrustSVD's contract subclass lives beside its own tests)
     import tests.algorithms.test_vae  # noqa: F401  (Mult-VAE's contract subclass lives beside its own tests)

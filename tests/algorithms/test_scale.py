@@ -82,7 +82,7 @@ def _predicts_ratings(name: str) -> bool:
 
 
 RATING_MODELS = [n for n in names() if _predicts_ratings(n)]
-SLOW = {"bayesian-mf"}  # a Gibbs sampler: several seconds per fit on these sets
+SLOW = {"bayesian-mf", "autorec"}  # a Gibbs sampler; L-BFGS over dense films x users: seconds to minutes per fit
 
 
 def _param(algo: str, *rest: str) -> Any:

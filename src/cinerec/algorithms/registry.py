@@ -29,6 +29,7 @@ _PATHS: dict[str, str] = {
     "svdpp": "cinerec.algorithms.mf:SVDpp",
     "trust-svd": "cinerec.algorithms.social:TrustSVD",
     "bayesian-mf": "cinerec.algorithms.mf:BayesianMF",
+    "autorec": "cinerec.algorithms.autorec:AutoRec",
     "implicit-als": "cinerec.algorithms.implicit_mf:ImplicitALS",
     "bpr": "cinerec.algorithms.implicit_mf:BPR",
     "ease": "cinerec.algorithms.item_item:EASE",
@@ -54,7 +55,8 @@ def _classes() -> dict[str, type[RecommenderBase]]:
 
 
 # Common short names beyond the normalised canonical and class names.
-_EXTRA_ALIASES: dict[str, str] = {"als": "implicit-als", "bpmf": "bayesian-mf", "svd++": "svdpp", "mf": "biased-mf",
+_EXTRA_ALIASES: dict[str, str] = {"i-autorec": "autorec",
+                                  "als": "implicit-als", "bpmf": "bayesian-mf", "svd++": "svdpp", "mf": "biased-mf",
                                   "funksvd": "biased-mf", "baseline": "bias", "pop": "popularity", "twotower": "neural",
                                   "mult-vae": "vae", "multvae": "vae"}
 
