@@ -27,7 +27,8 @@ from cinerec.evaluation import metrics as M
 from cinerec.evaluation.protocols import evaluate_split
 
 DATA = Path(os.environ.get("CINEREC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
-MODELS = [("popularity", {}), ("ease", {}), ("implicit-als", {}), ("content-knn", {}), ("neural", {}), ("vae", {}),
+MODELS = [("popularity", {}), ("ease", {}), ("slim", {}), ("rp3beta", {}), ("implicit-als", {}), ("content-knn", {}),
+          ("neural", {}), ("vae", {}),
           ("hybrid", {"members": "ease,content-knn"}), ("hybrid", {"members": "implicit-als,content-knn"}),
           ("hybrid", {"members": "implicit-als,content-knn", "switch_below": 5})]
 
@@ -38,7 +39,9 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--text-embeddings", choices=["minilm", "use-m"], help="add a sentence-embedding block")
+    ap.add_argument("--models", default="", help="only these rows (labels as printed, comma-separated; e.g. vae,slim)")
     args = ap.parse_args()
+    wanted = {m.strip() for m in args.models.split(",") if m.strip()}
     encoder = None
     if args.text_embeddings:
         from cinerec.nlp.embeddings import encode
@@ -68,6 +71,8 @@ def main() -> None:
     for algo, params in MODELS:
         label = algo + (f" [{params['members']}]" if "members" in params else "")
         label += f" switch<{params['switch_below']}" if "switch_below" in params else ""
+        if wanted and label not in wanted and algo not in wanted:
+            continue
         row = evaluate_split(create(algo, **params), warm, 10)
         m = create(algo, **params).fit(train)
         s = m.score(users[:200], cold)

@@ -39,6 +39,13 @@ TOPN_SPACES: dict[str, dict[str, list[Any]]] = {
     "implicit-als": {"n_factors": [16, 32, 64], "regularization": [10.0, 30.0, 100.0], "alpha": [0.5, 1.0, 2.0]},
     "bpr": {"n_factors": [64, 200], "learning_rate": [0.005, 0.01], "regularization": [0.01, 0.05, 0.1]},
     "item-knn": {"k": [20, 40, 80], "shrinkage": [50.0, 100.0]},
+    "slim": {"alpha": [1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0], "l1_ratio": [0.003, 0.02, 0.2]},
+    "rp3beta": {"alpha": [0.5, 0.75, 1.0], "beta": [0.35, 0.4, 0.5, 0.6], "top_k": [100, 200, 400]},
+    # Mult-VAE: the defaults were chosen one parameter at a time around a base (each fit 1.5-3 min here)
+    "vae": {"batch_size": [32, 128], "input_dropout": [0.3, 0.5], "learning_rate": [0.001, 0.003],
+            "refit": [False, True]},
+    # the hybrid's noise rule: inner folds averaged and the paired standard errors a mixture must win by
+    "hybrid": {"validation_folds": [1, 2], "min_gain_se": [0.0, 1.0, 2.0]},
 }
 #: Search spaces for rating prediction (RMSE on the inner validation part).
 RATING_SPACES: dict[str, dict[str, list[Any]]] = {
