@@ -66,6 +66,18 @@ def test_ease_on_60000_films_is_refused_with_the_alternative() -> None:
     check_memory(create("implicit-als"), 100_000, 60_000, 10_000_000, limit_bytes=16 * GiB)  # the alternative fits
 
 
+@pytest.mark.parametrize(("algo", "what", "instead"), [
+    ("slim", "one regression per film", "slim.top_k=100"),
+    ("rp3beta", "random-walk blocks", "rp3beta.top_k"),
+    ("vae", "encoder and decoder layers", "--algo implicit-als"),
+    ("autorec", "dense films x members matrix", "--algo bayesian-mf"),
+])
+def test_new_models_name_what_fills_their_memory_and_what_to_train_instead(algo: str, what: str, instead: str) -> None:
+    with pytest.raises(TrainingRefused) as err:
+        check_memory(create(algo), 500_000, 60_000, 50_000_000, limit_bytes=64 * 1024**2)
+    assert what in err.value.message and instead in err.value.message, err.value.message
+
+
 def test_memory_limit_setting_accepts_units_and_rejects_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parse_size("16G") == 16 * GiB and parse_size("512m") == 512 * 1024**2 and parse_size("1.5GiB") == 3 * GiB // 2
     assert parse_size("1048576") == 1024**2

@@ -37,6 +37,14 @@ _MEMORY_ADVICE: dict[str, tuple[str, str]] = {
                f"Lower n_factors, hidden or batch_size, or train {_SPARK} instead"),
     "bayesian-mf": ("every kept posterior sample of the factors",
                     f"Lower n_samples or n_factors, or train {_SPARK} instead"),
+    "slim": ("one regression per film over the films rated with it, and its weights",
+             f"Keep fewer weights per film (`--param slim.top_k=100`), or train `--algo implicit-als` / {_SPARK} instead"),
+    "rp3beta": ("item x item random-walk blocks and top_k neighbours per film",
+                f"Lower `--param rp3beta.top_k`, or train `--algo item-knn` / {_SPARK} instead"),
+    "vae": ("catalogue-wide encoder and decoder layers with their Adam state",
+            f"Lower hidden or latent, or train `--algo implicit-als` / {_SPARK} instead"),
+    "autorec": ("a dense films x members matrix and its intermediates for the backward pass",
+                f"Lower n_factors, or train `--algo bayesian-mf` / {_SPARK} instead"),
 }
 _FACTORS = ("user and item factors, plus copies of the ratings", f"Lower n_factors, or train {_SPARK} instead")
 
