@@ -108,10 +108,12 @@ class TestNeural(RecommenderContract):
 
 
 def test_every_registered_algorithm_has_a_contract_test() -> None:
-    import tests.algorithms.test_autorec  # AutoRec's contract subclass lives beside its own tests
-    import tests.algorithms.test_item_item  # EASE, SLIM, RP3beta: the item-item family has its own file
-    import tests.algorithms.test_social  # noqa: F401  (TrustSVD's contract subclass lives beside its own tests)
-    import tests.algorithms.test_vae  # noqa: F401  (Mult-VAE's contract subclass lives beside its own tests)
+    # contract subclasses that live beside their model's own tests: AutoRec, the item-item family (EASE, SLIM,
+    # RP3beta), TrustSVD, Mult-VAE
+    import tests.algorithms.test_autorec
+    import tests.algorithms.test_item_item
+    import tests.algorithms.test_social
+    import tests.algorithms.test_vae  # noqa: F401
 
     tested = {c.algo for c in RecommenderContract.__subclasses__()}
     assert tested == set(names())
