@@ -155,8 +155,10 @@ class RecommenderService:
 
         Cheap when nothing changed: the pointer file's ``(mtime, inode)`` stamp
         is compared with the last one seen, and the pointer is read and parsed
-        only when it differs (``force`` reads it anyway). The new version is
-        loaded in full before the one assignment that swaps it in.
+        only when it differs (``force`` reads it anyway, and marks the loaded
+        version on the process's ``cinerec_model_active`` gauge again, which
+        another service in the same process may have taken). The new version
+        is loaded in full before the one assignment that swaps it in.
 
         Raises:
             DataFormatError, NotFound: the active version cannot be loaded (the
@@ -169,6 +171,8 @@ class RecommenderService:
             version = self.registry.active_version()
             if version is None or (self._live is not None and self._live.version == version):
                 self._pointer_stamp = stamp
+                if force and self._live is not None:
+                    metrics.set_active_model(self._live.version, self._live.algo)
                 return False
             live = self._load(version)
             self._live = live
