@@ -33,6 +33,15 @@ class TorchStateModel(RecommenderBase):
     device: str
     _state_dict: dict[str, np.ndarray]
 
+    def _check_device(self) -> None:
+        """Validate ``device`` before any fitting starts.
+
+        Raises:
+            InvalidParameter: not ``cpu``, ``cuda`` or ``auto``.
+        """
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise InvalidParameter(f"device must be cpu, cuda or auto, not {self.device!r}")
+
     def _torch_device(self) -> Any:
         """The ``torch.device`` for ``self.device`` (``auto``: CUDA when torch sees one).
 

@@ -112,8 +112,7 @@ class NeuralRecommender(LatentFoldIn, TorchStateModel):
             raise InvalidParameter("n_factors, hidden, n_negatives, batch_size and max_epochs must be >= 1")
         if not 0 <= self.id_dropout < 1 or not 0 < self.validation_fraction < 1:
             raise InvalidParameter("id_dropout must be in [0, 1) and validation_fraction in (0, 1)")
-        if self.device not in ("cpu", "cuda", "auto"):
-            raise InvalidParameter(f"device must be cpu, cuda or auto, not {self.device!r}")
+        self._check_device()
 
     def _content(self, data: Interactions) -> npt.NDArray[np.float32]:
         content, variance = content_inputs(data, self.content_components, self.random_state, self.name)

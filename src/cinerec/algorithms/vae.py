@@ -150,8 +150,7 @@ class MultVAE(TorchStateModel):
             raise InvalidParameter("input_dropout and id_dropout must be in [0, 1), validation_fraction in (0, 1)")
         if self.prior not in ("standard", "composite"):
             raise InvalidParameter(f"prior must be 'standard' or 'composite', not {self.prior!r}")
-        if self.device not in ("cpu", "cuda", "auto"):
-            raise InvalidParameter(f"device must be cpu, cuda or auto, not {self.device!r}")
+        self._check_device()
 
     def fit(self, data: Interactions) -> Self:
         """Train the autoencoder (see the class docstring).
