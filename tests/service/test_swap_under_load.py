@@ -68,7 +68,10 @@ Entry = tuple[float, float, int, int, str | None, list[int]]
 
 async def _load(base: str, stop: asyncio.Event, log: list[Entry]) -> None:
     """``USERS`` clients, each asking for one profile's list after another, until ``stop`` is set."""
-    limits = httpx.Limits(max_connections=USERS, max_keepalive_connections=USERS)
+    # httpx keeps an idle connection 5 s by default, as long as uvicorn keeps it open: a request sent on one just as
+    # the server closes it fails with ReadError('') (CI saw one in 1,300), a client-side race that says nothing
+    # about the swap. Retiring idle connections well before the server does is what a well-behaved client does.
+    limits = httpx.Limits(max_connections=USERS, max_keepalive_connections=USERS, keepalive_expiry=1.0)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
 
         async def user(i: int) -> None:
