@@ -89,13 +89,16 @@ def test_ratings_scale_free() -> None:
 def test_sparse_training_matches_dense(monkeypatch: pytest.MonkeyPatch) -> None:
     """Sparse input with the decoder at the rated pairs (sparse data sets) learns the same network as the dense path."""
     data = low_rank()
-    dense = AutoRec(**SMALL).fit(data)
+    # 20 L-BFGS steps: the two paths sum float32 in another order, and over more steps the line searches drift
+    # apart (measured mean gap 1e-5 at 20 steps, 1e-3 at 40, 0.026 at 60), which would hide a wrong objective
+    params = {**SMALL, "max_iter": 20}
+    dense = AutoRec(**params).fit(data)
     monkeypatch.setattr(autorec, "SPARSE_BELOW", 1.1)
-    sparse = AutoRec(**SMALL).fit(data)
+    sparse = AutoRec(**params).fit(data)
     users, items = data.users[:200], data.items[:200]
     a, b = sparse.predict(users, items), dense.predict(users, items)
-    # float32 sums in another order take L-BFGS down a slightly different path: measured mean gap 0.010, max 0.053
-    assert np.abs(a - b).mean() < 0.02 and np.abs(a - b).max() < 0.1, (np.abs(a - b).mean(), np.abs(a - b).max())
+    assert np.abs(a - b).mean() < 1e-3 and np.abs(a - b).max() < 1e-2, (np.abs(a - b).mean(), np.abs(a - b).max())
+    assert np.abs(b - np.asarray(data.ratings[:200])).mean() < 0.4  # and 20 steps did learn (0.30; 0.68 at 5 steps)
 
 
 def test_bad_input() -> None:

@@ -174,7 +174,9 @@ class AutoRec(_FactorModel):
             mask[fi, fu] = 1.0
             x: Any = target + offset * mask
         else:
-            x = torch.sparse_coo_tensor(torch.stack([fi, fu]), fz + offset, (data.n_items, n_users)).coalesce()
+            # indices built here from the training pairs, in range and unique: nothing for torch to check
+            x = torch.sparse_coo_tensor(torch.stack([fi, fu]), fz + offset, (data.n_items, n_users),
+                                        check_invariants=False).coalesce()
         w = torch.nn.Parameter((torch.rand(n_users, k) * 2 - 1) * (3.0 / max(n_users, 1)) ** 0.5)
         c = torch.nn.Parameter(torch.zeros(k))
         v = torch.nn.Parameter(torch.randn(n_users, k) * 0.01)
