@@ -18,17 +18,6 @@ from cinerec.algorithms.base import FloatArray, IntArray
 from cinerec.data.interactions import Interactions
 
 
-def _confidence(data: Interactions, use_ratings: bool) -> sp.csr_matrix:
-    """User x item confidence: ratings (if asked and present) or implicit weights."""
-    m = data.matrix if (use_ratings and data.ratings is not None) else data.implicit_matrix
-    return sp.csr_matrix(m, dtype=np.float32)
-
-
-def _trained_on_values(data: Interactions, use_ratings: bool) -> bool:
-    """Whether :func:`_confidence` weighted interactions by their values (ratings or implicit weights)."""
-    return bool(use_ratings and data.ratings is not None) or (data.ratings is None and data.weights is not None)
-
-
 class _LatentTopN(LatentFoldIn):
     """Shared state of the implicit latent models: a history is folded in against the fixed item factors."""
 
@@ -131,7 +120,7 @@ class ImplicitALS(_LatentTopN):
                     use_ratings=use_ratings, random_state=None)
         model._remember(data)
         model.user_factors_, model.item_factors_ = uf, itf
-        model.history_uses_values_ = _trained_on_values(data, use_ratings)
+        model.history_uses_values_ = data.confidence_has_values(use_ratings)
         model.confidence_offset_ = 1.0
         model.reg_per_interaction_ = True
         return model
@@ -148,10 +137,10 @@ class ImplicitALS(_LatentTopN):
                 factors=self.n_factors, regularization=self.regularization, alpha=self.alpha,
                 iterations=self.n_iterations, random_state=self.random_state, calculate_training_loss=False,
             )
-            model.fit(_confidence(data, self.use_ratings), show_progress=False)
+            model.fit(sp.csr_matrix(data.confidence(self.use_ratings), dtype=np.float32), show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float64)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float64)
-        self.history_uses_values_ = _trained_on_values(data, self.use_ratings)
+        self.history_uses_values_ = data.confidence_has_values(self.use_ratings)
         return self
 
     def _history_confidence(self, values: FloatArray) -> FloatArray:
@@ -200,7 +189,7 @@ class BPR(_LatentTopN):
                 factors=self.n_factors, learning_rate=self.learning_rate, regularization=self.regularization,
                 iterations=self.n_iterations, random_state=self.random_state, num_threads=1,
             )
-            model.fit(_confidence(data, False), show_progress=False)
+            model.fit(sp.csr_matrix(data.confidence(False), dtype=np.float32), show_progress=False)
         # implicit appends a bias column to both factor matrices: the dot product keeps it
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float64)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float64)

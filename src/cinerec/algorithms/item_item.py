@@ -17,7 +17,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from cinerec.algorithms.base import FloatArray, IntArray, Reason, RecommenderBase
-from cinerec.algorithms.implicit_mf import _confidence, _trained_on_values
 from cinerec.data.interactions import Interactions
 from cinerec.errors import InvalidParameter
 
@@ -40,7 +39,7 @@ class _ItemItem(RecommenderBase):
     def _keep_rows(self, data: Interactions, x: sp.csr_matrix) -> None:
         """Keep the training rows ``x`` and whether their values (not 1s) were the rows' entries."""
         self.x_ = sp.csr_matrix(x, dtype=np.float64)
-        self.history_uses_values_ = _trained_on_values(data, self.use_ratings)
+        self.history_uses_values_ = data.confidence_has_values(self.use_ratings)
 
     def _product(self, rows: sp.csr_matrix) -> FloatArray:
         """``rows @ W`` as a dense float array: the one product trained users and histories share."""
@@ -141,7 +140,7 @@ class EASE(_ItemItem):
                 f"EASE needs a dense {data.n_items}x{data.n_items} matrix; raise max_items or use item-knn/implicit-als"
             )
         self._remember(data)
-        x = _confidence(data, self.use_ratings).astype(np.float64)
+        x = data.confidence(self.use_ratings).astype(np.float64)
         g = (x.T @ x).toarray()
         g[np.diag_indices_from(g)] += self.regularization
         p = np.linalg.inv(g)
@@ -207,7 +206,7 @@ class SLIM(_ItemItem):
         from sklearn.linear_model import ElasticNet
 
         self._remember(data)
-        x = sp.csr_matrix(_confidence(data, self.use_ratings), dtype=np.float64)
+        x = data.confidence(self.use_ratings).astype(np.float64)  # a copy: the cached matrix stays as it is
         x.sort_indices()
         xc = sp.csc_matrix(x)
         xc.sort_indices()
@@ -298,7 +297,7 @@ class RP3beta(_ItemItem):
         if self.top_k < 1:
             raise InvalidParameter(f"RP3beta top_k must be at least 1, got {self.top_k}")
         self._remember(data)
-        x = _confidence(data, self.use_ratings).astype(np.float64)
+        x = data.confidence(self.use_ratings).astype(np.float64)
         n = data.n_items
         p_ui = _rows_to_one(x).power(self.alpha)
         p_iu = _rows_to_one(sp.csr_matrix(x.T)).power(self.alpha)

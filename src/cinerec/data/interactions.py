@@ -286,6 +286,15 @@ class Interactions:
         w = self.weights if self.weights is not None else np.ones(len(self), dtype=np.float64)
         return self._csr("implicit", w)
 
+    def confidence(self, use_ratings: bool) -> sp.csr_matrix:
+        """CSR users x items the implicit-feedback models learn from: the ratings when asked for and present,
+        else the implicit weights (1 per interaction without them)."""
+        return self.matrix if (use_ratings and self.ratings is not None) else self.implicit_matrix
+
+    def confidence_has_values(self, use_ratings: bool) -> bool:
+        """Whether :meth:`confidence` carries values (ratings or implicit weights) rather than 1 per interaction."""
+        return bool(use_ratings and self.ratings is not None) or (self.ratings is None and self.weights is not None)
+
     @property
     def binary(self) -> sp.csr_matrix:
         """CSR users x items with 1.0 for every observed pair."""
