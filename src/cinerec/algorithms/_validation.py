@@ -32,8 +32,9 @@ def validation_users(truth: sp.csr_matrix, max_users: int | None = None) -> npt.
     return users if max_users is None else users[:max_users]
 
 
-def validation_ndcg(scores: npt.NDArray[np.float64], seen: sp.csr_matrix, truth: sp.csr_matrix, k: int = 10) -> float:
-    """Mean NDCG@``k`` of ranking ``scores`` with the training items masked.
+def per_user_ndcg(scores: npt.NDArray[np.float64], seen: sp.csr_matrix, truth: sp.csr_matrix,
+                  k: int = 10) -> npt.NDArray[np.float64]:
+    """NDCG@``k`` of each row when ranking ``scores`` with the training items masked.
 
     Args:
         scores: ``(n_rows, n_items)`` scores, NaN where the model cannot score.
@@ -42,9 +43,15 @@ def validation_ndcg(scores: npt.NDArray[np.float64], seen: sp.csr_matrix, truth:
         k: list length.
 
     Returns:
-        The mean over rows (0.0 for no rows).
+        ``(n_rows,)`` NDCG values (empty for no rows).
     """
     if not len(scores):
-        return 0.0
+        return np.zeros(0, dtype=np.float64)
     items, _ = topk(np.asarray(scores, dtype=np.float64), k, exclude=sp.csr_matrix(seen))
-    return float(ndcg_at_k(items, sp.csr_matrix(truth), k).mean())
+    return np.asarray(ndcg_at_k(items, sp.csr_matrix(truth), k), dtype=np.float64)
+
+
+def validation_ndcg(scores: npt.NDArray[np.float64], seen: sp.csr_matrix, truth: sp.csr_matrix, k: int = 10) -> float:
+    """Mean of :func:`per_user_ndcg` over the rows (0.0 for no rows)."""
+    per_user = per_user_ndcg(scores, seen, truth, k)
+    return float(per_user.mean()) if len(per_user) else 0.0

@@ -18,12 +18,10 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from cinerec.algorithms._topk import topk
-from cinerec.algorithms._validation import validation_users
+from cinerec.algorithms._validation import per_user_ndcg, validation_users
 from cinerec.algorithms.base import FloatArray, IntArray, RatingPredictor, Reason, RecommenderBase
 from cinerec.algorithms.registry import canonical, create, get_class, validate_params
 from cinerec.data.interactions import Interactions
-from cinerec.data.relevance import ndcg_at_k
 from cinerec.errors import InvalidParameter
 
 __all__ = ["DEFAULT_MEMBERS", "MemberSpec", "WeightedHybrid", "normalise_rows", "parse_members", "simplex_grid"]
@@ -326,7 +324,7 @@ class WeightedHybrid(RecommenderBase):
         out = np.empty((len(grid), len(users)))
         for g, w in enumerate(grid):
             total = sum((wi * s for wi, s in zip(w, norm, strict=True) if wi), np.zeros((len(users), train.n_items)))
-            out[g] = ndcg_at_k(topk(total, self.k, exclude=seen)[0], truth, self.k) if len(users) else out[g]
+            out[g] = per_user_ndcg(total, seen, truth, self.k)
         return users, out
 
     def _choose_weights(self, grid: FloatArray, per_user: FloatArray) -> None:
