@@ -9,13 +9,17 @@ Two encoders, both shipped inside PyPI packages (no hub download, ever):
   in one space). Used for review text, which may be in either language.
 
 Encoders are loaded once per process (the first MiniLM load costs seconds).
-Vectors are float32 and L2-normalised, so a dot product is a cosine.
+Vectors are float32 and L2-normalised, so a dot product is a cosine. Inside
+:func:`reuse_embeddings` a text is encoded once however often it is asked for
+(sentiment training measures, checks and refits on the same texts).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -25,6 +29,21 @@ import numpy.typing as npt
 from cinerec.errors import InvalidParameter
 
 ENCODERS: dict[str, int] = {"minilm": 384, "use-m": 512}
+
+_reused: ContextVar[dict[tuple[str, str], npt.NDArray[np.float32]] | None] = ContextVar("cinerec_embeddings", default=None)
+
+
+@contextmanager
+def reuse_embeddings() -> Iterator[None]:
+    """Within the block, :func:`encode` keeps each text's vector and never encodes a text twice.
+
+    The vectors live until the block ends (1.5 kB per English text), so wrap one job, not a server.
+    """
+    token = _reused.set({})
+    try:
+        yield
+    finally:
+        _reused.reset(token)
 
 
 @lru_cache(maxsize=2)
@@ -69,7 +88,13 @@ def encode(texts: Sequence[str], encoder: str = "minilm", batch_size: int = 64) 
     if dim is None:
         raise InvalidParameter(f"unknown text encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
     out = np.zeros((len(texts), dim), dtype=np.float32)
+    reused = _reused.get()
     idx = [i for i, t in enumerate(texts) if t and t.strip()]
+    if reused is not None:
+        known = [i for i in idx if (encoder, texts[i]) in reused]
+        if known:
+            out[known] = np.stack([reused[encoder, texts[i]] for i in known])
+        idx = [i for i in idx if (encoder, texts[i]) not in reused]
     if not idx:
         return out
     model = _load(encoder)
@@ -82,4 +107,6 @@ def encode(texts: Sequence[str], encoder: str = "minilm", batch_size: int = 64) 
     from sklearn.preprocessing import normalize
 
     out[idx] = normalize(vec)
+    if reused is not None:
+        reused.update(((encoder, texts[i]), out[i].copy()) for i in idx)
     return out

@@ -27,6 +27,7 @@ import pandas as pd
 from cinerec.data.readers.reviews import SENTIMENT_CORPORA, read_sentiment_corpus
 from cinerec.errors import InvalidParameter
 from cinerec.nlp.calibration import estimate_prior, expected_calibration_error, sigmoid
+from cinerec.nlp.embeddings import reuse_embeddings
 from cinerec.nlp.lang import Language
 from cinerec.nlp.sentiment import SentimentModel, lexicon_score
 
@@ -197,6 +198,7 @@ def default_corpora(data_dir: Path, language: Language) -> list[Path]:
     return out
 
 
+@reuse_embeddings()  # the held-out texts are encoded to measure, to check the prior and to refit
 def train_sentiment(
     corpora: Sequence[Path],
     language: Language,
@@ -219,6 +221,9 @@ def train_sentiment(
         params: overrides of the language's :data:`RECIPES` entry.
         check_prior: positive share of the prior-shift check on the pooled held-out
             texts (:func:`check_prior_shift`); ``None`` skips it.
+
+    Each text is embedded once (:func:`~cinerec.nlp.embeddings.reuse_embeddings`) however many of the fits,
+    measures and the refit use it.
     """
     from sklearn.model_selection import train_test_split
 
