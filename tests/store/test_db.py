@@ -80,3 +80,35 @@ def test_writer_waits_for_a_held_write_lock(sqlite_url: str) -> None:
     assert waited > 0.5
     with eng.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM genres")).scalar() == 2
+
+
+@pytest.mark.postgres
+def test_analyze_takes_only_our_tables_on_postgres(pg_url: str) -> None:
+    """A bare ANALYZE took every schema's tables, and two imports at once deadlocked on each other's."""
+    import secrets
+
+    import psycopg
+
+    from cinerec.store.db import analyze
+
+    upgrade(pg_url)
+    eng = make_engine(pg_url)
+    other = f"t_other_{secrets.token_hex(4)}"
+    dsn = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {other}")
+        conn.execute(f"CREATE TABLE {other}.genres (id int)")
+        conn.execute(f"INSERT INTO {other}.genres SELECT generate_series(1, 5)")
+    try:
+        analyze(eng)
+        with eng.connect() as conn:
+            ours = conn.execute(text("SELECT current_schema()")).scalar_one()
+            reltuples = dict(conn.execute(text(
+                "SELECT n.nspname, c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relname = 'genres' AND n.nspname IN (:ours, :other)"), {"ours": ours, "other": other}).all())
+        assert reltuples[ours] >= 0  # analysed (-1: never)
+        assert reltuples[other] == -1  # another schema's table was left alone
+    finally:
+        eng.dispose()
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {other} CASCADE")
