@@ -23,13 +23,13 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -188,18 +188,27 @@ def analyze(engine: Engine) -> None:
     Without statistics SQLite's planner guesses, and picks, for example, a scan of
     every public list through a low-selectivity index over a lookup by film; with
     them it starts from the selective index. Takes well under a second on the demo
-    data set.
-
-    On PostgreSQL only cinerec's own tables (those of the connection's schema),
-    in one fixed order: a bare ``ANALYZE`` takes every table of the database,
-    and two imports into different schemas of one database deadlocked on each
-    other's tables (seen in CI). SQLite's ``ANALYZE`` covers its one file.
+    data set. See :func:`analyze_tables` for what is analysed.
     """
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            from cinerec.store.models import Base
+        analyze_tables(conn)
 
-            quote = conn.dialect.identifier_preparer.quote
-            conn.execute(text("ANALYZE " + ", ".join(quote(t) for t in sorted(Base.metadata.tables))))
-        else:
-            conn.execute(text("ANALYZE"))
+
+def analyze_tables(conn: Connection, tables: Iterable[str] | None = None) -> None:
+    """``ANALYZE`` on ``conn``, inside its transaction (the statistics roll back with it).
+
+    On PostgreSQL only cinerec's own tables (``tables``, default all of them, in
+    the connection's schema), always in name order: a bare ``ANALYZE`` takes every
+    table of the database, and two imports into different schemas of one database
+    deadlocked on each other's tables (seen in CI); one order keeps two analyses
+    from waiting on each other in a cycle. SQLite's ``ANALYZE`` covers its one file.
+    """
+    if conn.dialect.name != "postgresql":
+        conn.execute(text("ANALYZE"))
+        return
+    if tables is None:
+        from cinerec.store.models import Base
+
+        tables = Base.metadata.tables
+    quote = conn.dialect.identifier_preparer.quote
+    conn.execute(text("ANALYZE " + ", ".join(quote(t) for t in sorted(tables))))

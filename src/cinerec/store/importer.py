@@ -52,7 +52,7 @@ from sqlalchemy.orm import Session
 
 from cinerec.data.readers import Dataset, Problem
 from cinerec.errors import DataFormatError
-from cinerec.store.db import analyze, transaction
+from cinerec.store.db import analyze, analyze_tables, transaction
 from cinerec.store.models import (
     RATING_MAX,
     RATING_MIN,
@@ -211,9 +211,7 @@ def _analyze_written(session: Session) -> None:
     takes a fraction of a second (a 30,000-row sample per table).
     """
     if session.get_bind().dialect.name == "postgresql":
-        tables = (User, Movie, Rating, Tag, Follow)
-        # in name order, as store.db.analyze takes them: two analyses holding locks never wait on each other in a cycle
-        session.connection().exec_driver_sql("ANALYZE " + ", ".join(sorted(m.__tablename__ for m in tables)))
+        analyze_tables(session.connection(), (m.__tablename__ for m in (User, Movie, Rating, Tag, Follow)))
 
 
 def _timestamps(session: Session, ts: Iterable[int]) -> list[Any]:
