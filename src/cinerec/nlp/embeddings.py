@@ -91,9 +91,10 @@ def encode(texts: Sequence[str], encoder: str = "minilm", batch_size: int = 64) 
     reused = _reused.get()
     idx = [i for i, t in enumerate(texts) if t and t.strip()]
     if reused is not None:
-        known = [i for i in idx if (encoder, texts[i]) in reused]
-        if known:
-            out[known] = np.stack([reused[encoder, texts[i]] for i in known])
+        for i in idx:
+            vec = reused.get((encoder, texts[i]))
+            if vec is not None:
+                out[i] = vec
         idx = [i for i in idx if (encoder, texts[i]) not in reused]
     if not idx:
         return out
